@@ -1,0 +1,22 @@
+"""Retrieval models; `create_model` builds the one a config names."""
+
+from hgr_jax.models.hgr import HGR
+from hgr_jax.models.vsepp import VSEPP
+
+
+def create_model(config, vocab_size, embedding_init=None):
+  """Builds the flax module named by `config.model` ('hgr' or 'vsepp')."""
+  common = dict(vocab_size=vocab_size, word_dim=config.word_dim,
+                hidden_size=config.hidden_size,
+                text_dropout=config.text_dropout,
+                video_dropout=config.video_dropout)
+  if embedding_init is not None:
+    common['embedding_init'] = embedding_init
+  if config.model == 'hgr':
+    return HGR(num_roles=config.num_roles, gcn_layers=config.gcn_layers,
+               gcn_dropout=config.gcn_dropout,
+               attention_sigma=config.attention_sigma, **common)
+  if config.model == 'vsepp':
+    return VSEPP(**common)
+  raise ValueError(
+      f"Unknown config.model={config.model!r}; expected 'hgr' or 'vsepp'.")

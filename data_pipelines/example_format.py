@@ -1,0 +1,79 @@
+"""The one on-disk example format shared by every dataset of the project.
+
+One example is one video with all of its captions:
+
+  video_id     Text
+  frames       float32 (num_frames, feature_dim); all frames as released,
+               frame selection to `max_frames` happens in the input pipeline
+  num_frames   int32
+  captions     Sequence of:
+    text         Text, the caption as written
+    token_ids    int32 (max_words,), EOS-padded word ids
+    length       int32, number of valid words
+    verb_masks   bool (num_verbs, max_words), words of each verb node
+    noun_masks   bool (num_nouns, max_words), words of each argument node
+    node_roles   int32 (num_verbs + num_nouns,), index into role_graph.ROLES
+    adjacency    float32 (nodes, nodes), nodes = 1 + num_verbs + num_nouns in
+                 the order [sentence, verbs, nouns]; row-normalised, row i
+                 holds the nodes that node i receives from
+
+The spec is a tensorflow-datasets `FeaturesDict`, so every builder of the
+project writes and reads TFRecords through the same code.
+"""
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from data_pipelines import role_graph
+
+
+def features(feature_dim, max_words, num_verbs, num_nouns):
+  """The tfds feature spec of one video example."""
+  num_nodes = 1 + num_verbs + num_nouns
+  return tfds.features.FeaturesDict({
+      'video_id': tfds.features.Text(),
+      'frames': tfds.features.Tensor(shape=(None, feature_dim),
+                                     dtype=np.float32),
+      'num_frames': np.int32,
+      'captions': tfds.features.Sequence({
+          'text': tfds.features.Text(),
+          'token_ids': tfds.features.Tensor(shape=(max_words,),
+                                            dtype=np.int32),
+          'length': np.int32,
+          'verb_masks': tfds.features.Tensor(shape=(num_verbs, max_words),
+                                             dtype=np.bool_),
+          'noun_masks': tfds.features.Tensor(shape=(num_nouns, max_words),
+                                             dtype=np.bool_),
+          'node_roles': tfds.features.Tensor(shape=(num_verbs + num_nouns,),
+                                             dtype=np.int32),
+          'adjacency': tfds.features.Tensor(shape=(num_nodes, num_nodes),
+                                            dtype=np.float32),
+      }),
+  })
+
+
+def make_example(video_id, frames, captions, graphs, word2int, max_words,
+                 num_verbs, num_nouns):
+  """Builds one example of the format above.
+
+  Args:
+    video_id: str.
+    frames: (num_frames, feature_dim) float32.
+    captions: list of str.
+    graphs: list of role graphs in the HGR release format, one per caption.
+    word2int: vocabulary.
+    max_words, num_verbs, num_nouns: the format's sizes.
+  """
+  encoded = []
+  for text, graph in zip(captions, graphs, strict=True):
+    caption = role_graph.encode_caption(text, graph, word2int, max_words,
+                                        num_verbs, num_nouns)
+    caption['text'] = text
+    encoded.append(caption)
+  frames = np.asarray(frames, np.float32)
+  return {
+      'video_id': video_id,
+      'frames': frames,
+      'num_frames': np.int32(frames.shape[0]),
+      'captions': encoded,
+  }

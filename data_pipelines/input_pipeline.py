@@ -1,0 +1,155 @@
+"""tf.data input: training pairs, and videos and captions for evaluation.
+
+Examples on disk hold one video with all of its captions (see
+`example_format`). Training iterates over (video, caption) pairs, like the
+official HGR reader; evaluation encodes every video once and every caption
+once, in the split's stored order.
+"""
+
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from data_pipelines import synthetic
+from data_pipelines import synthetic_dataset
+
+CAPTION_KEYS = ('token_ids', 'length', 'verb_masks', 'noun_masks',
+                'node_roles', 'adjacency')
+
+
+def get_builder(config):
+  """The tfds builder of `config.dataset`, with its data under config.data_dir."""
+  if config.dataset == 'synthetic':
+    params = synthetic.SyntheticParams(**config.synthetic.to_dict())
+    builder_config = synthetic_dataset.make_config(
+        params, config.max_words, config.num_verbs, config.num_nouns)
+    return synthetic_dataset.SyntheticVideoText(config=builder_config,
+                                                data_dir=config.data_dir)
+  raise ValueError(
+      f'config.dataset={config.dataset!r} needs the HGR/HANet feature and '
+      'annotation release (annotation/RET/, public_split/, ordered_feature/), '
+      'which this version cannot read yet. Use --config=configs/synthetic.py '
+      'for the embedded synthetic dataset.')
+
+
+def prepare(builder):
+  """Writes the builder's TFRecords unless they are already there."""
+  builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+  return builder
+
+
+def vocabulary(builder):
+  """The word -> id dict stored with the dataset."""
+  return dict(builder.info.metadata['word2int'])
+
+
+def select_frames(frames, max_frames):
+  """Keeps at most `max_frames` frames, evenly spaced as the official reader.
+
+  Indices are round(linspace(0, n - 1, max_frames)) when a video has more
+  frames than `max_frames` (computed in float64 so that rounding matches
+  NumPy's); shorter videos are zero-padded.
+
+  Args:
+    frames: (num_frames, dim) float32 tensor.
+    max_frames: int.
+
+  Returns:
+    frames (max_frames, dim) and frame_mask (max_frames,) bool.
+  """
+  count = tf.shape(frames)[0]
+  spaced = tf.cast(tf.round(tf.linspace(
+      tf.constant(0.0, tf.float64), tf.cast(count - 1, tf.float64),
+      max_frames)), tf.int32)
+  indices = tf.cond(count > max_frames, lambda: spaced,
+                    lambda: tf.range(count))
+  kept = tf.gather(frames, indices)
+  num_kept = tf.shape(kept)[0]
+  padded = tf.pad(kept, [[0, max_frames - num_kept], [0, 0]])
+  padded = tf.ensure_shape(padded, [max_frames, frames.shape[-1]])
+  return padded, tf.range(max_frames) < num_kept
+
+
+def _video_features(example, max_frames):
+  frames, frame_mask = select_frames(example['frames'], max_frames)
+  return {'frames': frames, 'frame_mask': frame_mask,
+          # Lets the loss tell two captions of one video apart from negatives.
+          'video_key': tf.cast(tf.strings.to_hash_bucket_fast(
+              example['video_id'], 2**31 - 1), tf.int32)}
+
+
+def _read(builder, split, process_index=0, process_count=1):
+  ds = builder.as_dataset(split=split, shuffle_files=False,
+                          read_config=tfds.ReadConfig(add_tfds_id=False))
+  return ds.shard(process_count, process_index) if process_count > 1 else ds
+
+
+def train_dataset(builder, config, epoch, batch_size, process_index=0,
+                  process_count=1):
+  """One epoch of shuffled (video, caption) pair batches for this host.
+
+  Args:
+    builder: prepared tfds builder.
+    config: experiment config (max_frames, seed, shuffle sizes, cache).
+    epoch: the epoch number; it seeds the shuffling, so a resumed run sees
+      the same order as an uninterrupted one.
+    batch_size: batch size of this host (global batch / process count).
+    process_index, process_count: this host's slice of the videos.
+
+  Returns:
+    tf.data.Dataset of dicts: frames (batch, max_frames, dim), frame_mask,
+    video_key (batch,), and the caption fields of `CAPTION_KEYS`.
+  """
+  videos = _read(builder, 'train', process_index, process_count)
+  videos = videos.map(lambda ex: (_video_features(ex, config.max_frames),
+                                  {k: ex['captions'][k] for k in CAPTION_KEYS}),
+                      num_parallel_calls=tf.data.AUTOTUNE)
+  if config.cache_train_videos:
+    videos = videos.cache()
+  seed = config.seed * 100_003 + epoch
+  videos = videos.shuffle(config.video_shuffle_buffer, seed=seed)
+
+  def pairs(video, captions):
+    return tf.data.Dataset.zip(
+        tf.data.Dataset.from_tensors(video).repeat(),
+        tf.data.Dataset.from_tensor_slices(captions)).map(
+            lambda v, c: {**v, **c})
+
+  ds = videos.flat_map(pairs).shuffle(config.pair_shuffle_buffer, seed=seed)
+  return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def video_dataset(builder, split, config, batch_size):
+  """Every video of `split` once, in stored order, in batches (last one short).
+
+  Returns:
+    tf.data.Dataset of dicts: frames (batch, max_frames, dim), frame_mask.
+  """
+  ds = _read(builder, split).map(
+      lambda ex: {k: v for k, v in _video_features(ex, config.max_frames).items()
+                  if k != 'video_key'},
+      num_parallel_calls=tf.data.AUTOTUNE)
+  return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def caption_dataset(builder, split, batch_size):
+  """Every caption of `split` once, with the stored index of its video.
+
+  Returns:
+    tf.data.Dataset of dicts: the fields of `CAPTION_KEYS` with a leading
+    (batch,) axis, and video_index (batch,).
+  """
+  def captions_of(index, example):
+    captions = {k: example['captions'][k] for k in CAPTION_KEYS}
+    count = tf.shape(captions['length'])[0]
+    captions['video_index'] = tf.fill([count], tf.cast(index, tf.int32))
+    return tf.data.Dataset.from_tensor_slices(captions)
+
+  ds = _read(builder, split).enumerate().flat_map(captions_of)
+  return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def video_ids(builder, split):
+  """The ids of the split's videos in stored order (list of str)."""
+  ds = _read(builder, split).map(lambda ex: ex['video_id'])
+  return [v.decode() for v in tfds.as_numpy(ds)]

@@ -1,0 +1,53 @@
+"""VSE++ hinge loss with the hardest negative (max violation), both directions."""
+
+import jax
+import jax.numpy as jnp
+
+
+def hardest_negative_hinge(scores, same_video, margin):
+  """Hinge loss on the hardest negative caption and the hardest negative video.
+
+  As the official HGR `ContrastiveLoss(max_violation=True, direction='bi')`,
+  averaged over the batch, except that a caption of the same video is never
+  used as a negative (the official code would, when two captions of one video
+  share a batch).
+
+  Args:
+    scores: (batch, batch); scores[i, j] is video i against caption j, and
+      pairs on the diagonal are positives.
+    same_video: (batch, batch) bool, True where video i and caption j come
+      from the same video (the diagonal included).
+    margin: hinge margin (0.2 in HGR).
+
+  Returns:
+    Scalar loss.
+  """
+  positives = jnp.diag(scores)
+  # Video i against other captions (caption retrieval) ...
+  caption_costs = jax.nn.relu(margin + scores - positives[:, None])
+  # ... and caption j against other videos (video retrieval).
+  video_costs = jax.nn.relu(margin + scores - positives[None, :])
+  caption_costs = jnp.where(same_video, 0.0, caption_costs)
+  video_costs = jnp.where(same_video, 0.0, video_costs)
+  return jnp.mean(jnp.max(caption_costs, axis=1)) + jnp.mean(
+      jnp.max(video_costs, axis=0))
+
+
+def retrieval_loss(scores, same_video, margin, weights):
+  """Weighted sum of the hinge loss over score levels.
+
+  Args:
+    scores: dict of (batch, batch) score matrices ('fused', 'global', ...).
+    same_video: (batch, batch) bool.
+    margin: hinge margin.
+    weights: dict level -> weight; levels with weight 0 or absent from
+      `scores` are skipped (HGR trains on 'fused' alone by default).
+
+  Returns:
+    (loss, dict of per-level losses).
+  """
+  per_level = {level: hardest_negative_hinge(scores[level], same_video, margin)
+               for level, weight in weights.items()
+               if weight and level in scores}
+  total = sum(weights[level] * value for level, value in per_level.items())
+  return total, per_level

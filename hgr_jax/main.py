@@ -1,0 +1,42 @@
+"""Command line: train and test, or test an existing workdir.
+
+  python -m hgr_jax.main --config=configs/synthetic.py --workdir=/tmp/hgr
+  python -m hgr_jax.main --config=configs/synthetic.py:vsepp --workdir=/tmp/vsepp
+  python -m hgr_jax.main --config=configs/synthetic.py --workdir=/tmp/hgr --mode=eval
+  python -m hgr_jax.main --config=configs/synthetic.py --config.batch_size=32 ...
+"""
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+from ml_collections import config_flags
+
+from hgr_jax import metrics
+from hgr_jax import train
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file(
+    'config', None, 'Experiment config file, e.g. configs/synthetic.py.',
+    lock_config=True)
+flags.DEFINE_string('workdir', None, 'Where checkpoints, logs and metrics go.')
+flags.DEFINE_enum('mode', 'train', ['train', 'eval'],
+                  'train: train (resuming if the workdir has a checkpoint) '
+                  'then test the best checkpoint; eval: only test it.')
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  logging.info('JAX devices: %s', jax.devices())
+  if FLAGS.mode == 'train':
+    results = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  else:
+    results = train.evaluate_workdir(FLAGS.config, FLAGS.workdir)
+  print(f'Test metrics ({FLAGS.workdir}/{train.TEST_METRICS_FILE}):')
+  print(metrics.format_table({FLAGS.config.model: results}))
+
+
+if __name__ == '__main__':
+  app.run(main)

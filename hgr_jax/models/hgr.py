@@ -1,0 +1,49 @@
+"""HGR: Hierarchical Graph Reasoning (Chen et al., CVPR 2020)."""
+
+from typing import Any, Callable
+
+import flax.linen as nn
+
+from hgr_jax.models import matching
+from hgr_jax.models import text_encoders
+from hgr_jax.models import video_encoders
+
+
+class HGR(nn.Module):
+  """Role-graph text encoder + three-space video encoder, global and local matching."""
+  vocab_size: int
+  word_dim: int = 300
+  hidden_size: int = 1024
+  num_roles: int = 16
+  gcn_layers: int = 1
+  text_dropout: float = 0.2
+  gcn_dropout: float = 0.5
+  video_dropout: float = 0.2
+  attention_sigma: float = 4.0
+  embedding_init: Callable[..., Any] = nn.initializers.normal(stddev=0.1)
+
+  def setup(self):
+    self.video_encoder = video_encoders.MultiLevelVideoEncoder(
+        self.hidden_size, self.video_dropout)
+    self.text_encoder = text_encoders.RoleGraphEncoder(
+        self.vocab_size, self.word_dim, self.hidden_size, self.num_roles,
+        self.gcn_layers, self.text_dropout, self.gcn_dropout,
+        self.embedding_init)
+
+  def encode_video(self, frames, frame_mask, train=False):
+    """frames: (videos, frames, dim), frame_mask: (videos, frames) -> dict."""
+    return self.video_encoder(frames, frame_mask, train)
+
+  def encode_text(self, text, train=False):
+    """text: dict of caption arrays with leading (captions,) -> dict."""
+    return self.text_encoder(text, train)
+
+  def scores(self, video, text):
+    """Encoded videos x encoded captions -> dict of (videos, captions) scores."""
+    return matching.hgr_scores(video, text, self.attention_sigma)
+
+  def __call__(self, batch, train=False):
+    """Scores of every video of `batch` against every caption of it."""
+    return self.scores(
+        self.encode_video(batch['frames'], batch['frame_mask'], train),
+        self.encode_text(batch, train))

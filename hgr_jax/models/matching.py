@@ -1,0 +1,112 @@
+"""Similarity functions between encoded videos and encoded captions.
+
+Every function returns scores shaped (videos, captions).
+"""
+
+import jax
+import jax.numpy as jnp
+
+from hgr_jax.models import layers
+
+
+def cosine_matrix(videos, captions):
+  """videos: (videos, dim), captions: (captions, dim) -> (videos, captions)."""
+  return layers.l2_normalize(videos) @ layers.l2_normalize(captions).T
+
+
+def _phrase_frame_attention(cosines, frame_mask, sigma):
+  """HGR's attention of each phrase over the frames, from their cosines.
+
+  Negative cosines are clipped to 0, the result is L2-normalised over valid
+  frames and a softmax with temperature `sigma` runs over valid frames.
+
+  Args:
+    cosines: (videos, captions, phrases, frames).
+    frame_mask: (videos, frames) bool.
+    sigma: softmax temperature (4 in HGR).
+
+  Returns:
+    (videos, captions, phrases, frames) attention weights, 0 on padded frames.
+  """
+  valid = frame_mask[:, None, None, :]
+  clipped = jnp.where(valid, jax.nn.relu(cosines), 0.0)
+  return layers.masked_softmax(sigma * layers.l2_normalize(clipped), valid)
+
+
+def _mean_over_phrases(phrase_scores, phrase_mask):
+  """(videos, captions, phrases), (captions, phrases) -> (videos, captions)."""
+  mask = phrase_mask.astype(phrase_scores.dtype)[None]
+  return jnp.sum(phrase_scores * mask, -1) / jnp.maximum(jnp.sum(mask, -1), 1.0)
+
+
+def phrase_frame_scores_reference(frames, frame_mask, phrases, phrase_mask,
+                                  sigma):
+  """Phrase-to-frame matching exactly as the official code computes it.
+
+  Materialises the attended frame vector of every (video, caption, phrase)
+  triple: (videos, captions, phrases, dim) memory. Kept as the reference for
+  `phrase_frame_scores`.
+
+  Args:
+    frames: (videos, frames, dim) per-frame embeddings.
+    frame_mask: (videos, frames) bool.
+    phrases: (captions, phrases, dim) phrase node embeddings.
+    phrase_mask: (captions, phrases) bool.
+    sigma: softmax temperature.
+
+  Returns:
+    (videos, captions): mean over valid phrases of the cosine between the
+    phrase and its attended frame vector.
+  """
+  cosines = jnp.einsum('vfd,cpd->vcpf', layers.l2_normalize(frames),
+                       layers.l2_normalize(phrases))
+  weights = _phrase_frame_attention(cosines, frame_mask, sigma)
+  attended = jnp.einsum('vcpf,vfd->vcpd', weights, frames)
+  phrase_scores = jnp.einsum('vcpd,cpd->vcp', layers.l2_normalize(attended),
+                             layers.l2_normalize(phrases))
+  return _mean_over_phrases(phrase_scores, phrase_mask)
+
+
+def phrase_frame_scores(frames, frame_mask, phrases, phrase_mask, sigma):
+  """Same scores as `phrase_frame_scores_reference` without attended vectors.
+
+  With unit phrase p, frame norms n_f, frame cosines s_f and weights w_f, the
+  attended vector a = sum_f w_f v_f has a.p = sum_f w_f n_f s_f and
+  ||a||^2 = w^T G w where G is the video's (frames, frames) Gram matrix. So the
+  only (dim)-sized work is the frame-phrase cosine product that the attention
+  needs anyway.
+
+  Shapes as in `phrase_frame_scores_reference`.
+  """
+  frame_norms = layers.safe_norm(frames)
+  unit_frames = frames / frame_norms[..., None]
+  cosines = jnp.einsum('vfd,cpd->vcpf', unit_frames,
+                       layers.l2_normalize(phrases))
+  weights = _phrase_frame_attention(cosines, frame_mask, sigma)
+  gram = jnp.einsum('vfd,vgd->vfg', frames, frames)
+  dot = jnp.sum(weights * cosines * frame_norms[:, None, None, :], axis=-1)
+  squared_norm = jnp.einsum('vcpf,vfg,vcpg->vcp', weights, gram, weights)
+  attended_norm = jnp.sqrt(jnp.maximum(squared_norm, 1e-20))
+  return _mean_over_phrases(dot / attended_norm, phrase_mask)
+
+
+def hgr_scores(video, text, sigma):
+  """HGR's three matching levels and their mean.
+
+  Args:
+    video: output of `MultiLevelVideoEncoder` for (videos,) inputs.
+    text: output of `RoleGraphEncoder` for (captions,) inputs.
+    sigma: phrase-to-frame softmax temperature.
+
+  Returns:
+    dict of (videos, captions) scores: global, verb, noun and fused.
+  """
+  scores = {
+      'global': cosine_matrix(video['event'], text['sentence']),
+      'verb': phrase_frame_scores(video['actions'], video['frame_mask'],
+                                  text['verbs'], text['verb_mask'], sigma),
+      'noun': phrase_frame_scores(video['entities'], video['frame_mask'],
+                                  text['nouns'], text['noun_mask'], sigma),
+  }
+  scores['fused'] = (scores['global'] + scores['verb'] + scores['noun']) / 3
+  return scores

@@ -1,0 +1,109 @@
+"""Text encoders: the HGR role-graph encoder and the VSE++ mean-pooled BiGRU."""
+
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from hgr_jax.models import gcn
+from hgr_jax.models import layers
+
+
+class WordStates(nn.Module):
+  """Word embedding -> dropout -> BiGRU (forward and backward averaged)."""
+  vocab_size: int
+  word_dim: int
+  hidden_size: int
+  dropout: float
+  embedding_init: Callable[..., Any] = nn.initializers.normal(stddev=0.1)
+
+  @nn.compact
+  def __call__(self, token_ids, lengths, train):
+    """token_ids: (batch, words), lengths: (batch,) -> (batch, words, hidden)."""
+    embedded = nn.Embed(self.vocab_size, self.word_dim,
+                        embedding_init=self.embedding_init,
+                        name='embedding')(token_ids)
+    embedded = nn.Dropout(self.dropout, deterministic=not train)(embedded)
+    return layers.BiGRU(self.hidden_size, name='bigru')(embedded, lengths)
+
+
+def word_mask(token_ids, lengths):
+  """(batch, words) bool mask of the valid words."""
+  return jnp.arange(token_ids.shape[1])[None, :] < lengths[:, None]
+
+
+class RoleGraphEncoder(nn.Module):
+  """HGR text side: sentence, verb and noun nodes reasoned over by an attention GCN.
+
+  The sentence node is attention-pooled word states; a verb or noun node is the
+  max-pool of the word states of its span times a learned embedding of its
+  semantic role. Node order is [sentence, verbs..., nouns...], matching the
+  adjacency written by `data_pipelines.role_graph.encode_graph`.
+  """
+  vocab_size: int
+  word_dim: int
+  hidden_size: int
+  num_roles: int
+  gcn_layers: int
+  text_dropout: float
+  gcn_dropout: float
+  embedding_init: Callable[..., Any] = nn.initializers.normal(stddev=0.1)
+
+  @nn.compact
+  def __call__(self, text, train):
+    """Encodes a batch of captions.
+
+    Args:
+      text: dict with token_ids (batch, words), length (batch,), verb_masks
+        (batch, verbs, words), noun_masks (batch, nouns, words), node_roles
+        (batch, verbs + nouns), adjacency (batch, nodes, nodes).
+      train: enables dropout.
+
+    Returns:
+      dict with sentence (batch, hidden), verbs (batch, verbs, hidden),
+      nouns (batch, nouns, hidden), verb_mask (batch, verbs) and
+      noun_mask (batch, nouns).
+    """
+    token_ids, lengths = text['token_ids'], text['length']
+    states = WordStates(self.vocab_size, self.word_dim, self.hidden_size,
+                        self.text_dropout, self.embedding_init,
+                        name='words')(token_ids, lengths, train)
+    sentence = layers.AttentionPool(name='sentence_pool')(
+        states, word_mask(token_ids, lengths))
+
+    num_verbs = text['verb_masks'].shape[1]
+    roles = nn.Embed(self.num_roles, self.hidden_size,
+                     name='role_embedding')(text['node_roles'])
+    verbs = layers.masked_max_pool(states, text['verb_masks']) * roles[:, :num_verbs]
+    nouns = layers.masked_max_pool(states, text['noun_masks']) * roles[:, num_verbs:]
+
+    nodes = jnp.concatenate([sentence[:, None], verbs, nouns], axis=1)
+    for i in range(self.gcn_layers):
+      nodes = gcn.AttentionGCNLayer(self.hidden_size // 2, self.gcn_dropout,
+                                    name=f'gcn_{i}')(nodes, text['adjacency'],
+                                                     train)
+    return {
+        'sentence': nodes[:, 0],
+        'verbs': nodes[:, 1:1 + num_verbs],
+        'nouns': nodes[:, 1 + num_verbs:],
+        'verb_mask': jnp.any(text['verb_masks'], axis=-1),
+        'noun_mask': jnp.any(text['noun_masks'], axis=-1),
+    }
+
+
+class MeanPoolTextEncoder(nn.Module):
+  """VSE++ text side: the mean of the BiGRU states over valid words."""
+  vocab_size: int
+  word_dim: int
+  hidden_size: int
+  text_dropout: float
+  embedding_init: Callable[..., Any] = nn.initializers.normal(stddev=0.1)
+
+  @nn.compact
+  def __call__(self, text, train):
+    """text: dict with token_ids (batch, words), length (batch,) -> {'sentence'}."""
+    token_ids, lengths = text['token_ids'], text['length']
+    states = WordStates(self.vocab_size, self.word_dim, self.hidden_size,
+                        self.text_dropout, self.embedding_init,
+                        name='words')(token_ids, lengths, train)
+    return {'sentence': layers.masked_mean(states, word_mask(token_ids, lengths))}

@@ -1,0 +1,45 @@
+"""VSE++ global baseline (Faghri et al., BMVC 2018), as the HGR paper runs it."""
+
+from typing import Any, Callable
+
+import flax.linen as nn
+
+from hgr_jax.models import matching
+from hgr_jax.models import text_encoders
+from hgr_jax.models import video_encoders
+
+
+class VSEPP(nn.Module):
+  """Mean-pooled frames -> linear; mean-pooled BiGRU text; cosine similarity."""
+  vocab_size: int
+  word_dim: int = 300
+  hidden_size: int = 1024
+  text_dropout: float = 0.2
+  video_dropout: float = 0.2
+  embedding_init: Callable[..., Any] = nn.initializers.normal(stddev=0.1)
+
+  def setup(self):
+    self.video_encoder = video_encoders.MeanPoolVideoEncoder(
+        self.hidden_size, self.video_dropout)
+    self.text_encoder = text_encoders.MeanPoolTextEncoder(
+        self.vocab_size, self.word_dim, self.hidden_size, self.text_dropout,
+        self.embedding_init)
+
+  def encode_video(self, frames, frame_mask, train=False):
+    """frames: (videos, frames, dim), frame_mask: (videos, frames) -> dict."""
+    return self.video_encoder(frames, frame_mask, train)
+
+  def encode_text(self, text, train=False):
+    """text: dict with token_ids (captions, words), length (captions,) -> dict."""
+    return self.text_encoder(text, train)
+
+  def scores(self, video, text):
+    """Encoded videos x encoded captions -> dict of (videos, captions) scores."""
+    similarity = matching.cosine_matrix(video['event'], text['sentence'])
+    return {'global': similarity, 'fused': similarity}
+
+  def __call__(self, batch, train=False):
+    """Scores of every video of `batch` against every caption of it."""
+    return self.scores(
+        self.encode_video(batch['frames'], batch['frame_mask'], train),
+        self.encode_text(batch, train))

@@ -1,0 +1,30 @@
+"""The device mesh: batches split over a 'data' axis, parameters replicated."""
+
+import jax
+from jax.sharding import AxisType
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+
+def data_mesh(devices=None):
+  """A 1-D mesh named 'data' over `devices` (default: every device, all hosts)."""
+  devices = jax.devices() if devices is None else list(devices)
+  return jax.make_mesh((len(devices),), ('data',), axis_types=(AxisType.Auto,),
+                       devices=devices)
+
+
+def replicated(mesh):
+  return NamedSharding(mesh, P())
+
+
+def batch_sharded(mesh):
+  """Splits the leading (batch) axis over 'data'."""
+  return NamedSharding(mesh, P('data'))
+
+
+def global_batch(local_batch, mesh):
+  """Assembles each host's numpy batch into one global array per leaf."""
+  sharding = batch_sharded(mesh)
+  return jax.tree.map(
+      lambda x: jax.make_array_from_process_local_data(sharding, x),
+      local_batch)

@@ -1,0 +1,250 @@
+"""Training loop: sharded train step, per-epoch validation, orbax checkpoints."""
+
+import functools
+import json
+import os
+
+from absl import logging
+from clu import metric_writers
+from clu import periodic_actions
+import flax
+from flax.training import train_state
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from data_pipelines import input_pipeline
+from hgr_jax import evaluate as evaluate_lib
+from hgr_jax import losses
+from hgr_jax import metrics as metrics_lib
+from hgr_jax import models
+from hgr_jax import sharding
+
+TEST_METRICS_FILE = 'test_metrics.json'
+
+
+class TrainState(train_state.TrainState):
+  """Flax train state plus the base key that dropout keys are folded from."""
+  rng: jax.Array
+
+
+def create_optimizer(config):
+  """Adam (HGR: lr 1e-4) after global-norm gradient clipping."""
+  return optax.chain(optax.clip_by_global_norm(config.grad_clip_norm),
+                     optax.adam(config.learning_rate))
+
+
+def dummy_batch(config, feature_dim, batch_size=2):
+  """Zero inputs with the shapes of a training batch, for initialisation."""
+  nodes = 1 + config.num_verbs + config.num_nouns
+  return {
+      'frames': np.zeros((batch_size, config.max_frames, feature_dim),
+                         np.float32),
+      'frame_mask': np.ones((batch_size, config.max_frames), bool),
+      'video_key': np.arange(batch_size, dtype=np.int32),
+      'token_ids': np.zeros((batch_size, config.max_words), np.int32),
+      'length': np.ones((batch_size,), np.int32),
+      'verb_masks': np.zeros((batch_size, config.num_verbs, config.max_words),
+                             bool),
+      'noun_masks': np.zeros((batch_size, config.num_nouns, config.max_words),
+                             bool),
+      'node_roles': np.zeros((batch_size, config.num_verbs + config.num_nouns),
+                             np.int32),
+      'adjacency': np.zeros((batch_size, nodes, nodes), np.float32),
+  }
+
+
+def create_train_state(model, config, feature_dim, mesh):
+  """Initialises parameters and optimiser state, replicated over `mesh`."""
+  def init(rng):
+    params_rng, dropout_rng = jax.random.split(rng)
+    params = model.init(params_rng, dummy_batch(config, feature_dim))['params']
+    return TrainState.create(apply_fn=model.apply, params=params,
+                             tx=create_optimizer(config), rng=dropout_rng)
+  return jax.jit(init, out_shardings=sharding.replicated(mesh))(
+      jax.random.PRNGKey(config.seed))
+
+
+def loss_and_grads(params, batch, rng, model, config):
+  """Hinge loss on the batch's score matrices and its gradient.
+
+  Returns:
+    ((loss, per-level losses), grads).
+  """
+  def loss_fn(params):
+    scores = model.apply({'params': params}, batch, train=True,
+                         rngs={'dropout': rng})
+    same_video = batch['video_key'][:, None] == batch['video_key'][None, :]
+    return losses.retrieval_loss(scores, same_video, config.margin,
+                                 config.loss_weights.to_dict())
+  return jax.value_and_grad(loss_fn, has_aux=True)(params)
+
+
+def train_step(state, batch, model, config):
+  """One optimiser step; a pure function of (state, batch)."""
+  rng = jax.random.fold_in(state.rng, state.step)
+  (loss, per_level), grads = loss_and_grads(state.params, batch, rng, model,
+                                            config)
+  metrics = {'loss': loss, 'grad_norm': optax.global_norm(grads),
+             **{f'loss_{level}': value for level, value in per_level.items()}}
+  return state.apply_gradients(grads=grads), metrics
+
+
+def compile_train_step(model, config, mesh, state):
+  """`train_step` jitted with explicit shardings, the state donated."""
+  state_sharding = jax.tree.map(lambda x: x.sharding, state)
+  return jax.jit(functools.partial(train_step, model=model, config=config),
+                 in_shardings=(state_sharding, sharding.batch_sharded(mesh)),
+                 out_shardings=(state_sharding, sharding.replicated(mesh)),
+                 donate_argnums=0)
+
+
+def checkpoint_manager(workdir):
+  """Keeps the latest checkpoint and the best one by validation rsum."""
+  best = dict(get_metric_fn=lambda m: m['rsum'])
+  options = ocp.CheckpointManagerOptions(
+      best_fn=best['get_metric_fn'], best_mode='max',
+      preservation_policy=checkpoint_managers.AnyPreservationPolicy([
+          checkpoint_managers.LatestN(n=1),
+          checkpoint_managers.BestN(n=1, **best),
+      ]))
+  return ocp.CheckpointManager(os.path.join(os.path.abspath(workdir),
+                                            'checkpoints'), options=options)
+
+
+def restore(manager, step, state):
+  """Restores (state, epoch) of `step` with `state`'s shapes and shardings."""
+  abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
+  restored = manager.restore(step, args=ocp.args.Composite(
+      state=ocp.args.StandardRestore(abstract),
+      progress=ocp.args.JsonRestore()))
+  return restored['state'], restored['progress']['epoch']
+
+
+def count_pairs(builder, split):
+  """Number of (video, caption) pairs of `split`, read without the frames."""
+  ds = builder.as_dataset(split=split,
+                          decoders={'frames': tfds.decode.SkipDecoding()})
+  ds = ds.map(lambda ex: tf.shape(ex['captions']['length'])[0])
+  return int(ds.reduce(0, lambda total, n: total + n))
+
+
+def setup(config):
+  """Prepares the dataset and builds the model and the mesh."""
+  tf.config.set_visible_devices([], 'GPU')  # Keep accelerators for JAX.
+  builder = input_pipeline.prepare(input_pipeline.get_builder(config))
+  vocab = input_pipeline.vocabulary(builder)
+  model = models.create_model(config, len(vocab))
+  feature_dim = builder.info.features['frames'].shape[-1]
+  return builder, model, feature_dim, sharding.data_mesh()
+
+
+def _evaluator(model, config, mesh):
+  return evaluate_lib.Evaluator(model, mesh, config.eval_batch_size,
+                                config.score_tile_videos,
+                                config.score_tile_captions)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
+  """Trains, validating and checkpointing each epoch, then tests the best.
+
+  Restarting with the same workdir resumes from the latest checkpoint.
+
+  Returns:
+    The test metrics of the best checkpoint (also in WORKDIR/test_metrics.json).
+  """
+  builder, model, feature_dim, mesh = setup(config)
+  process_count = jax.process_count()
+  if config.batch_size % (jax.device_count()) or \
+      config.batch_size % process_count:
+    raise ValueError(f'config.batch_size={config.batch_size} must divide '
+                     f'evenly over {jax.device_count()} devices.')
+  local_batch = config.batch_size // process_count
+
+  state = create_train_state(model, config, feature_dim, mesh)
+  manager = checkpoint_manager(workdir)
+  start_epoch = 0
+  if manager.latest_step() is not None:
+    state, start_epoch = restore(manager, manager.latest_step(), state)
+    logging.info('Resumed from step %d (epoch %d).', manager.latest_step(),
+                 start_epoch)
+
+  step_fn = compile_train_step(model, config, mesh, state)
+  evaluator = _evaluator(model, config, mesh)
+  writer = metric_writers.create_default_writer(
+      workdir, just_logging=jax.process_index() > 0)
+  if start_epoch == 0:
+    writer.write_hparams(dict(flax.traverse_util.flatten_dict(
+        config.to_dict(), sep='.')))
+  steps_per_epoch = count_pairs(builder, 'train') // config.batch_size
+  total_steps = steps_per_epoch * config.num_epochs
+  report_progress = periodic_actions.ReportProgress(num_train_steps=total_steps,
+                                                    writer=writer)
+  logging.info('%d steps per epoch, %d epochs, %d devices.', steps_per_epoch,
+               config.num_epochs, jax.device_count())
+
+  step = int(state.step)
+  for epoch in range(start_epoch, config.num_epochs):
+    train_metrics = []
+    batches = input_pipeline.train_dataset(
+        builder, config, epoch, local_batch, jax.process_index(), process_count)
+    for batch in tfds.as_numpy(batches):
+      state, metrics = step_fn(state, sharding.global_batch(batch, mesh))
+      train_metrics.append(metrics)
+      step += 1
+      report_progress(step)
+      if step % config.log_every_steps == 0:
+        summary = jax.tree.map(lambda *x: float(np.mean(x)),
+                               *jax.device_get(train_metrics))
+        writer.write_scalars(step, {f'train_{k}': v for k, v in summary.items()})
+        train_metrics = []
+
+    validation = evaluator.evaluate(state.params, builder, 'validation', config)
+    writer.write_scalars(step, {f'val_{k}': v for k, v in validation.items()})
+    logging.info('Epoch %d: validation rsum %.1f', epoch + 1,
+                 validation['rsum'])
+    manager.save(step, metrics=validation, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state),
+        progress=ocp.args.JsonSave({'epoch': epoch + 1})))
+  manager.wait_until_finished()
+  writer.flush()
+  return evaluate_workdir(config, workdir, state=state, manager=manager,
+                          context=(builder, model, mesh))
+
+
+def evaluate_workdir(config, workdir, split='test', state=None, manager=None,
+                     context=None):
+  """Evaluates the best checkpoint of `workdir` on `split`; writes its metrics.
+
+  Returns:
+    The metrics dict, also written to WORKDIR/test_metrics.json for 'test'.
+  """
+  if context is None:
+    builder, model, feature_dim, mesh = setup(config)
+  else:
+    builder, model, mesh = context
+    feature_dim = builder.info.features['frames'].shape[-1]
+  manager = manager or checkpoint_manager(workdir)
+  best_step = manager.best_step()
+  if best_step is None:
+    raise FileNotFoundError(
+        f'No checkpoint in {os.path.join(workdir, "checkpoints")}: train '
+        f'first (python -m hgr_jax.main --config=... --workdir={workdir}).')
+  if state is None:
+    state = create_train_state(model, config, feature_dim, mesh)
+  state, _ = restore(manager, best_step, state)
+  results = _evaluator(model, config, mesh).evaluate(state.params, builder,
+                                                     split, config)
+  results['checkpoint_step'] = int(best_step)
+  if split == 'test' and jax.process_index() == 0:
+    with open(os.path.join(workdir, TEST_METRICS_FILE), 'w') as f:
+      json.dump(results, f, indent=2, sort_keys=True)
+  logging.info('%s metrics of step %d:\n%s', split, best_step,
+               metrics_lib.format_table({config.model: results}))
+  return results

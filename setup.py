@@ -1,0 +1,28 @@
+"""hgr_jax: hierarchical video-text retrieval (HGR, HANet, HCMI, VSE++) in JAX."""
+
+import setuptools
+
+setuptools.setup(
+    name='hgr_jax',
+    version='0.1.0',
+    description='Fine-grained video-text retrieval in JAX/Flax.',
+    packages=setuptools.find_packages(include=['hgr_jax', 'hgr_jax.*',
+                                               'data_pipelines',
+                                               'data_pipelines.*']),
+    python_requires='>=3.10',
+    install_requires=[
+        'absl-py',
+        'clu>=0.0.12',
+        'flax>=0.12',
+        'jax>=0.7',
+        'ml_collections',
+        'numpy',
+        'optax',
+        'orbax-checkpoint>=0.11',
+        'sentencepiece',
+        'tensorboard',  # clu.metric_writers writes TensorBoard summaries.
+        'tensorflow-cpu',  # tf.data only; JAX owns the accelerators.
+        'tensorflow-datasets',
+    ],
+    extras_require={'test': ['pytest', 'pytest-xdist']},
+)
