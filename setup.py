@@ -14,6 +14,7 @@ setuptools.setup(
         'absl-py',
         'clu>=0.0.12',
         'flax>=0.12',
+        'importlib_resources',  # tensorflow-datasets imports it without requiring it.
         'jax>=0.7',
         'ml_collections',
         'numpy',

@@ -17,7 +17,8 @@ def get_config(variant='hgr'):
   config.model = variant
 
   config.dataset = 'synthetic'
-  config.data_dir = None  # tfds default: $TFDS_DATA_DIR or ~/tensorflow_datasets.
+  # None: tfds's default, $TFDS_DATA_DIR or ~/tensorflow_datasets.
+  config.data_dir = ml_collections.config_dict.placeholder(str)
   config.synthetic = ml_collections.ConfigDict(dict(
       seed=0,
       feature_dim=1024,  # Like VATEX's I3D features.

@@ -1,0 +1,28 @@
+"""Shared fixtures: a tiny synthetic dataset and config that train in seconds."""
+
+import hgr_jax  # noqa: F401  (sets XLA flags before JAX starts)
+import pytest
+
+from configs import synthetic as synthetic_config
+from data_pipelines import input_pipeline
+
+
+def tiny_config(model='hgr', data_dir=None):
+  """The synthetic config shrunk so that a model trains on it in seconds."""
+  config = synthetic_config.get_config(model)
+  config.data_dir = data_dir
+  config.synthetic.update(dict(feature_dim=32, num_train_videos=48,
+                               num_validation_videos=16, num_test_videos=16))
+  config.update(dict(word_dim=16, hidden_size=32, batch_size=8, num_epochs=2,
+                     log_every_steps=5, eval_batch_size=16,
+                     score_tile_videos=8, score_tile_captions=32,
+                     learning_rate=1e-3))
+  return config
+
+
+@pytest.fixture(scope='session')
+def tiny_data_dir(tmp_path_factory):
+  """A data dir holding the prepared tiny synthetic dataset."""
+  data_dir = str(tmp_path_factory.mktemp('tfds'))
+  input_pipeline.prepare(input_pipeline.get_builder(tiny_config(data_dir=data_dir)))
+  return data_dir

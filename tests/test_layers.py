@@ -1,0 +1,99 @@
+"""BiGRU against flax's own GRU cells; pooling helpers against NumPy."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hgr_jax.models import layers
+
+
+def _flax_reference(params, x, lengths, hidden):
+  """Forward/backward nn.RNN(nn.GRUCell) with the BiGRU's weights, averaged."""
+  def cell_params(direction):
+    wi = np.split(params['input_kernel'][direction], 3, axis=-1)
+    bi = np.split(params['input_bias'][direction], 3)
+    wh = np.split(params['hidden_kernel'][direction], 3, axis=-1)
+    bh = np.split(params['hidden_bias'][direction], 3)
+    # nn.GRUCell has a hidden bias only on the candidate gate: fold the
+    # others into the input biases, which sum with them.
+    return {
+        'ir': {'kernel': wi[0], 'bias': bi[0] + bh[0]},
+        'iz': {'kernel': wi[1], 'bias': bi[1] + bh[1]},
+        'in': {'kernel': wi[2], 'bias': bi[2]},
+        'hr': {'kernel': wh[0]}, 'hz': {'kernel': wh[1]},
+        'hn': {'kernel': wh[2], 'bias': bh[2]},
+    }
+  forward = nn.RNN(nn.GRUCell(hidden))
+  backward = nn.RNN(nn.GRUCell(hidden), reverse=True, keep_order=True)
+  out_f = forward.apply({'params': {'cell': cell_params(0)}}, x,
+                        seq_lengths=lengths)
+  out_b = backward.apply({'params': {'cell': cell_params(1)}}, x,
+                         seq_lengths=lengths)
+  return (out_f + out_b) / 2
+
+
+def test_bigru_matches_flax_gru_cells_on_valid_steps():
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(3, 6, 5)), jnp.float32)
+  lengths = jnp.array([6, 2, 4])
+  model = layers.BiGRU(7)
+  params = model.init(jax.random.PRNGKey(0), x, lengths)['params']
+  params = jax.tree.map(
+      lambda p: jnp.asarray(rng.normal(size=p.shape) * 0.5, jnp.float32),
+      params)
+  ours = np.asarray(model.apply({'params': params}, x, lengths))
+  reference = np.asarray(_flax_reference(params, x, lengths, 7))
+  for b, length in enumerate(np.asarray(lengths)):
+    np.testing.assert_allclose(ours[b, :length], reference[b, :length],
+                               atol=1e-5)
+    np.testing.assert_array_equal(ours[b, length:], 0.0)
+
+
+def test_bigru_ignores_padding():
+  rng = np.random.default_rng(1)
+  x = rng.normal(size=(2, 5, 4)).astype(np.float32)
+  lengths = jnp.array([3, 5])
+  model = layers.BiGRU(6)
+  params = model.init(jax.random.PRNGKey(0), x, lengths)
+  noisy = x.copy()
+  noisy[0, 3:] = rng.normal(size=(2, 4)) * 100
+  np.testing.assert_allclose(model.apply(params, x, lengths),
+                             model.apply(params, noisy, lengths), atol=1e-6)
+
+
+def test_reverse_valid_keeps_padding_in_place():
+  x = jnp.arange(10).reshape(2, 5)
+  out = layers.reverse_valid(x, jnp.array([3, 5]))
+  np.testing.assert_array_equal(out, [[2, 1, 0, 3, 4], [9, 8, 7, 6, 5]])
+
+
+def test_masked_max_pool_against_numpy():
+  rng = np.random.default_rng(2)
+  states = rng.normal(size=(2, 6, 3)).astype(np.float32)
+  masks = rng.random((2, 4, 6)) < 0.4
+  masks[0, 3] = False  # An empty phrase pools to zeros.
+  out = np.asarray(layers.masked_max_pool(jnp.asarray(states),
+                                          jnp.asarray(masks)))
+  for b in range(2):
+    for p in range(4):
+      expected = (states[b][masks[b, p]].max(0) if masks[b, p].any()
+                  else np.zeros(3))
+      np.testing.assert_allclose(out[b, p], expected, rtol=1e-6)
+
+
+def test_attention_pool_ignores_masked_positions():
+  rng = np.random.default_rng(3)
+  x = rng.normal(size=(2, 5, 4)).astype(np.float32)
+  mask = np.array([[1, 1, 0, 0, 0], [1, 1, 1, 1, 1]], bool)
+  pool = layers.AttentionPool()
+  params = pool.init(jax.random.PRNGKey(0), x, mask)
+  changed = x.copy()
+  changed[0, 2:] = 1e3
+  np.testing.assert_allclose(pool.apply(params, x, mask),
+                             pool.apply(params, changed, mask), rtol=1e-6)
+  logits = x[0, :2] @ np.asarray(params['params']['score']['kernel'])[:, 0]
+  weights = np.exp(logits - logits.max())
+  weights /= weights.sum()
+  np.testing.assert_allclose(pool.apply(params, x, mask)[0],
+                             weights @ x[0, :2], rtol=1e-5)
