@@ -61,12 +61,15 @@ class Evaluator:
                                out_shardings=replicated)
 
   def _encode(self, encode, params, batches, keys):
+    """Encodes batches of any size in compiled chunks of `self.batch_size`."""
     outputs = []
     for batch in batches:
       rows = len(batch[keys[0]])
-      encoded = encode(params, _pad_rows({k: batch[k] for k in keys},
-                                         self.batch_size))
-      outputs.append(jax.tree.map(lambda x, rows=rows: x[:rows], encoded))
+      for start in range(0, rows, self.batch_size):
+        chunk = {k: batch[k][start:start + self.batch_size] for k in keys}
+        size = len(chunk[keys[0]])
+        encoded = encode(params, _pad_rows(chunk, self.batch_size))
+        outputs.append(jax.tree.map(lambda x, size=size: x[:size], encoded))
     return jax.tree.map(lambda *xs: jnp.concatenate(xs), *outputs)
 
   def encode_videos(self, params, batches):

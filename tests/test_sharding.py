@@ -1,0 +1,59 @@
+"""The train step on 8 (forced) CPU devices equals the one-device step."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+_SCRIPT = textwrap.dedent('''
+    import functools, sys
+    import jax, numpy as np
+    import tensorflow_datasets as tfds
+    sys.path.insert(0, 'tests')
+    from conftest import tiny_config
+    from data_pipelines import input_pipeline
+    from hgr_jax import models, sharding, train
+
+    assert jax.device_count() == 8, jax.devices()
+    config = tiny_config(model=sys.argv[1], data_dir=sys.argv[2])
+    builder = input_pipeline.get_builder(config)
+    batch = next(iter(tfds.as_numpy(input_pipeline.train_dataset(
+        builder, config, 0, config.batch_size))))
+    model = models.create_model(config, len(input_pipeline.vocabulary(builder)))
+    results = []
+    for devices in (jax.devices()[:1], jax.devices()):
+      mesh = sharding.data_mesh(devices)
+      state = train.create_train_state(model, config, 32, mesh)
+      fn = jax.jit(functools.partial(train.loss_and_grads, model=model,
+                                     config=config),
+                   in_shardings=(sharding.replicated(mesh),
+                                 sharding.batch_sharded(mesh),
+                                 sharding.replicated(mesh)))
+      global_batch = sharding.global_batch(batch, mesh)
+      assert len(global_batch['frames'].sharding.device_set) == len(devices)
+      (loss, _), grads = fn(state.params, global_batch, jax.random.PRNGKey(7))
+      results.append((float(loss), jax.device_get(grads)))
+    (loss1, grads1), (loss8, grads8) = results
+    np.testing.assert_allclose(loss8, loss1, rtol=1e-5)
+    for path, g1 in jax.tree_util.tree_leaves_with_path(grads1):
+      g8 = functools.reduce(lambda t, k: t[k.key], path, grads8)
+      np.testing.assert_allclose(g8, g1, rtol=2e-4, atol=2e-6,
+                                 err_msg=jax.tree_util.keystr(path))
+    print('OK', loss1, loss8)
+''')
+
+
+def _run(model, data_dir):
+  env = dict(os.environ)
+  env['XLA_FLAGS'] = (env.get('XLA_FLAGS', '') +
+                      ' --xla_force_host_platform_device_count=8').strip()
+  env['JAX_PLATFORMS'] = 'cpu'
+  result = subprocess.run([sys.executable, '-c', 'import hgr_jax\n' + _SCRIPT,
+                           model, data_dir], env=env, capture_output=True,
+                          text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'OK' in result.stdout
+
+
+def test_hgr_loss_and_grads_match_across_8_devices(tiny_data_dir):
+  _run('hgr', tiny_data_dir)
