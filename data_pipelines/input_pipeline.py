@@ -24,11 +24,14 @@ def get_builder(config):
         params, config.max_words, config.num_verbs, config.num_nouns)
     return synthetic_dataset.SyntheticVideoText(config=builder_config,
                                                 data_dir=config.data_dir)
-  raise ValueError(
+  raise NotImplementedError(
       f'config.dataset={config.dataset!r} needs the HGR/HANet feature and '
-      'annotation release (annotation/RET/, public_split/, ordered_feature/), '
-      'which this version cannot read yet. Use --config=configs/synthetic.py '
-      'for the embedded synthetic dataset.')
+      'annotation release (annotation/RET/ref_captions.json, '
+      'annotation/RET/sent2rolegraph.augment.json, annotation/RET/word2int.json, '
+      'public_split/{trn,val,tst}_names.npy, ordered_feature/SA/<feature>/'
+      '{trn,val,tst}_ft.hdf5), and reading that layout is not implemented in '
+      'this version. Use --config=configs/synthetic.py for the embedded '
+      'synthetic dataset.')
 
 
 def prepare(builder):

@@ -85,129 +85,129 @@ Chunk = Tuple[Optional[str], List[str]]  # (role or None, words)
 
 @dataclasses.dataclass(frozen=True)
 class SyntheticParams:
-    """Sizes and difficulty of the synthetic dataset.
+  """Sizes and difficulty of the synthetic dataset.
 
-    Attributes:
-      seed: determines the concept codes and every split.
-      feature_dim: frame feature size.
-      num_train_videos, num_validation_videos, num_test_videos: split sizes.
-      min_frames, max_frames: inclusive range of frames per video.
-      min_captions, max_captions: inclusive range of captions per video.
-      noise: norm of the per-frame isotropic Gaussian noise (codes have
-        norm 1).
-      background: norm of a per-video offset shared by all its frames.
-      min_amplitude, max_amplitude: range of the per-frame code amplitudes.
-      min_event_frames: shortest run of frames an event may get.
-      two_event_prob: probability that a video shows two events.
-      drop_attribute_prob: probability that a caption omits an attribute.
-      drop_location_prob: probability that a caption omits the location.
-      single_event_caption_prob: probability that a caption of a two-event
-        video describes only one of them.
-      definite_article_prob: probability of "the" rather than "a"/"an".
-    """
-    seed: int = 0
-    feature_dim: int = 1024
-    num_train_videos: int = 1200
-    num_validation_videos: int = 300
-    num_test_videos: int = 300
-    min_frames: int = 12
-    max_frames: int = 24
-    min_captions: int = 5
-    max_captions: int = 10
-    noise: float = 1.0
-    background: float = 0.3
-    min_amplitude: float = 0.5
-    max_amplitude: float = 1.5
-    min_event_frames: int = 3
-    two_event_prob: float = 0.5
-    drop_attribute_prob: float = 0.3
-    drop_location_prob: float = 0.4
-    single_event_caption_prob: float = 0.15
-    definite_article_prob: float = 0.3
+  Attributes:
+    seed: determines the concept codes and every split.
+    feature_dim: frame feature size.
+    num_train_videos, num_validation_videos, num_test_videos: split sizes.
+    min_frames, max_frames: inclusive range of frames per video.
+    min_captions, max_captions: inclusive range of captions per video.
+    noise: norm of the per-frame isotropic Gaussian noise (codes have
+      norm 1).
+    background: norm of a per-video offset shared by all its frames.
+    min_amplitude, max_amplitude: range of the per-frame code amplitudes.
+    min_event_frames: shortest run of frames an event may get.
+    two_event_prob: probability that a video shows two events.
+    drop_attribute_prob: probability that a caption omits an attribute.
+    drop_location_prob: probability that a caption omits the location.
+    single_event_caption_prob: probability that a caption of a two-event
+      video describes only one of them.
+    definite_article_prob: probability of "the" rather than "a"/"an".
+  """
+  seed: int = 0
+  feature_dim: int = 1024
+  num_train_videos: int = 1200
+  num_validation_videos: int = 300
+  num_test_videos: int = 300
+  min_frames: int = 12
+  max_frames: int = 24
+  min_captions: int = 5
+  max_captions: int = 10
+  noise: float = 1.0
+  background: float = 0.3
+  min_amplitude: float = 0.5
+  max_amplitude: float = 1.5
+  min_event_frames: int = 3
+  two_event_prob: float = 0.5
+  drop_attribute_prob: float = 0.3
+  drop_location_prob: float = 0.4
+  single_event_caption_prob: float = 0.15
+  definite_article_prob: float = 0.3
 
-    def __post_init__(self):
-        if not 2 * self.min_event_frames <= self.min_frames <= self.max_frames:
-            raise ValueError(
-                'Need 2 * min_event_frames <= min_frames <= max_frames, got '
-                f'{self.min_event_frames}, {self.min_frames}, '
-                f'{self.max_frames}.')
-        if not 1 <= self.min_captions <= self.max_captions:
-            raise ValueError('Need 1 <= min_captions <= max_captions, got '
-                             f'{self.min_captions}, {self.max_captions}.')
+  def __post_init__(self):
+    if not 2 * self.min_event_frames <= self.min_frames <= self.max_frames:
+      raise ValueError(
+          'Need 2 * min_event_frames <= min_frames <= max_frames, got '
+          f'{self.min_event_frames}, {self.min_frames}, '
+          f'{self.max_frames}.')
+    if not 1 <= self.min_captions <= self.max_captions:
+      raise ValueError('Need 1 <= min_captions <= max_captions, got '
+                       f'{self.min_captions}, {self.max_captions}.')
 
 
 def vocabulary(params: Optional[SyntheticParams] = None) -> List[str]:
-    """Every word any caption can contain, sorted.
+  """Every word any caption can contain, sorted.
 
-    Args:
-      params: accepted so callers can treat all entry points alike; the
-        vocabulary is fixed by the world and does not depend on it.
-    """
-    del params
-    words = set(ENTITIES + ATTRIBUTES + _JOINERS + _FUNCTION_WORDS)
-    words.update(itertools.chain.from_iterable(ACTION_FORMS.values()))
-    for phrase in LOCATION_PHRASES.values():
-        words.update(phrase.split())
-    return sorted(words)
+  Args:
+    params: accepted so callers can treat all entry points alike; the
+      vocabulary is fixed by the world and does not depend on it.
+  """
+  del params
+  words = set(ENTITIES + ATTRIBUTES + _JOINERS + _FUNCTION_WORDS)
+  words.update(itertools.chain.from_iterable(ACTION_FORMS.values()))
+  for phrase in LOCATION_PHRASES.values():
+    words.update(phrase.split())
+  return sorted(words)
 
 
 def word2int() -> Dict[str, int]:
-    """Special tokens at their `role_graph` ids, then `vocabulary()` from 3."""
-    tokens = role_graph.SPECIAL_TOKENS + tuple(vocabulary())
-    return {word: i for i, word in enumerate(tokens)}
+  """Special tokens at their `role_graph` ids, then `vocabulary()` from 3."""
+  tokens = role_graph.SPECIAL_TOKENS + tuple(vocabulary())
+  return {word: i for i, word in enumerate(tokens)}
 
 
 def generate_split(
-        split: str,
-        params: SyntheticParams = SyntheticParams(),
+    split: str,
+    params: SyntheticParams = SyntheticParams(),
 ) -> Iterator[Dict[str, Any]]:
-    """Generates the videos of one split.
+  """Generates the videos of one split.
 
-    Args:
-      split: 'train' (independent random videos), or 'validation' / 'test'
-        (groups of a base video followed by 2-3 confusers derived from it).
-      params: dataset parameters.
+  Args:
+    split: 'train' (independent random videos), or 'validation' / 'test'
+      (groups of a base video followed by 2-3 confusers derived from it).
+    params: dataset parameters.
 
-    Returns:
-      An iterator over dicts with
-        video_id: str, e.g. 'synthetic_test_000123'.
-        frames: float32 (num_frames, feature_dim).
-        captions: list of distinct str.
-        graphs: role graph of each caption, HGR release format.
-        events: list of `Event` dicts in temporal order.
-    """
-    if split not in SPLITS:
-        raise ValueError(f'Unknown split {split!r}, expected one of {SPLITS}.')
-    return _generate(split, params)
+  Returns:
+    An iterator over dicts with
+      video_id: str, e.g. 'synthetic_test_000123'.
+      frames: float32 (num_frames, feature_dim).
+      captions: list of distinct str.
+      graphs: role graph of each caption, HGR release format.
+      events: list of `Event` dicts in temporal order.
+  """
+  if split not in SPLITS:
+    raise ValueError(f'Unknown split {split!r}, expected one of {SPLITS}.')
+  return _generate(split, params)
 
 
 def _generate(split: str, params: SyntheticParams) -> Iterator[Dict[str, Any]]:
-    codes = _concept_codes(params)
-    num_videos = getattr(params, f'num_{split}_videos')
-    all_events = itertools.islice(
-        _split_events(split, _rng(params, split), params), num_videos)
-    for index, events in enumerate(all_events):
-        # A stream per video keeps events fixed when rendering params change.
-        rng = _rng(params, split, index)
-        frames = _render_frames(events, codes, rng, params)
-        captions, graphs = _captions(events, rng, params)
-        yield dict(video_id=f'synthetic_{split}_{index:06d}', frames=frames,
-                   captions=captions, graphs=graphs, events=events)
+  codes = _concept_codes(params)
+  num_videos = getattr(params, f'num_{split}_videos')
+  all_events = itertools.islice(
+      _split_events(split, _rng(params, split), params), num_videos)
+  for index, events in enumerate(all_events):
+    # A stream per video keeps events fixed when rendering params change.
+    rng = _rng(params, split, index)
+    frames = _render_frames(events, codes, rng, params)
+    captions, graphs = _captions(events, rng, params)
+    yield dict(video_id=f'synthetic_{split}_{index:06d}', frames=frames,
+               captions=captions, graphs=graphs, events=events)
 
 
 def _rng(params: SyntheticParams, *stream: Any) -> np.random.Generator:
-    """An independent generator per named stream, e.g. ('test', 12)."""
-    key = tuple(zlib.crc32(part.encode()) if isinstance(part, str) else part
-                for part in stream)
-    return np.random.default_rng(
-        np.random.SeedSequence(params.seed, spawn_key=key))
+  """An independent generator per named stream, e.g. ('test', 12)."""
+  key = tuple(zlib.crc32(part.encode()) if isinstance(part, str) else part
+              for part in stream)
+  return np.random.default_rng(
+      np.random.SeedSequence(params.seed, spawn_key=key))
 
 
 def _concept_codes(params: SyntheticParams) -> np.ndarray:
-    """Unit-norm random codes, float32 (_NUM_CODES, feature_dim)."""
-    codes = _rng(params, 'codes').standard_normal(
-        (_NUM_CODES, params.feature_dim), dtype=np.float32)
-    return codes / np.linalg.norm(codes, axis=1, keepdims=True)
+  """Unit-norm random codes, float32 (_NUM_CODES, feature_dim)."""
+  codes = _rng(params, 'codes').standard_normal(
+      (_NUM_CODES, params.feature_dim), dtype=np.float32)
+  return codes / np.linalg.norm(codes, axis=1, keepdims=True)
 
 
 # Events and confusers.
@@ -215,79 +215,79 @@ def _concept_codes(params: SyntheticParams) -> np.ndarray:
 
 def _random_event(rng: np.random.Generator, location: str,
                   excluded_action: Optional[str] = None) -> Event:
-    agent, patient = rng.choice(len(ENTITIES), size=2, replace=False)
-    actions = [a for a in ACTIONS if a != excluded_action]
-    return dict(agent=ENTITIES[agent],
-                agent_attribute=ATTRIBUTES[rng.integers(len(ATTRIBUTES))],
-                action=actions[rng.integers(len(actions))],
-                patient=ENTITIES[patient],
-                patient_attribute=ATTRIBUTES[rng.integers(len(ATTRIBUTES))],
-                location=location)
+  agent, patient = rng.choice(len(ENTITIES), size=2, replace=False)
+  actions = [a for a in ACTIONS if a != excluded_action]
+  return dict(agent=ENTITIES[agent],
+              agent_attribute=ATTRIBUTES[rng.integers(len(ATTRIBUTES))],
+              action=actions[rng.integers(len(actions))],
+              patient=ENTITIES[patient],
+              patient_attribute=ATTRIBUTES[rng.integers(len(ATTRIBUTES))],
+              location=location)
 
 
 def _random_events(rng: np.random.Generator,
                    params: SyntheticParams) -> List[Event]:
-    # Both events happen in the same scene.
-    location = LOCATIONS[rng.integers(len(LOCATIONS))]
-    first = _random_event(rng, location)
-    if rng.random() >= params.two_event_prob:
-        return [first]
-    # Distinct actions guarantee that swapping them re-binds the concepts.
-    return [first, _random_event(rng, location, first['action'])]
+  # Both events happen in the same scene.
+  location = LOCATIONS[rng.integers(len(LOCATIONS))]
+  first = _random_event(rng, location)
+  if rng.random() >= params.two_event_prob:
+    return [first]
+  # Distinct actions guarantee that swapping them re-binds the concepts.
+  return [first, _random_event(rng, location, first['action'])]
 
 
 def _replace_event(events: Sequence[Event], index: int,
                    **changes: str) -> List[Event]:
-    return [dict(e, **changes) if i == index else dict(e)
-            for i, e in enumerate(events)]
+  return [dict(e, **changes) if i == index else dict(e)
+          for i, e in enumerate(events)]
 
 
 def _swap_roles(events: Sequence[Event],
                 rng: np.random.Generator) -> List[Event]:
-    """The same entities (with their attributes) in swapped roles."""
-    index = rng.integers(len(events))
-    e = events[index]
-    return _replace_event(events, index, agent=e['patient'],
-                          agent_attribute=e['patient_attribute'],
-                          patient=e['agent'],
-                          patient_attribute=e['agent_attribute'])
+  """The same entities (with their attributes) in swapped roles."""
+  index = rng.integers(len(events))
+  e = events[index]
+  return _replace_event(events, index, agent=e['patient'],
+                        agent_attribute=e['patient_attribute'],
+                        patient=e['agent'],
+                        patient_attribute=e['agent_attribute'])
 
 
 def _other_action(events: Sequence[Event],
                   rng: np.random.Generator) -> List[Event]:
-    """The same entities doing an action the video does not contain."""
-    used = {e['action'] for e in events}
-    actions = [a for a in ACTIONS if a not in used]
-    return _replace_event(events, rng.integers(len(events)),
-                          action=actions[rng.integers(len(actions))])
+  """The same entities doing an action the video does not contain."""
+  used = {e['action'] for e in events}
+  actions = [a for a in ACTIONS if a not in used]
+  return _replace_event(events, rng.integers(len(events)),
+                        action=actions[rng.integers(len(actions))])
 
 
 def _other_entity(events: Sequence[Event],
                   rng: np.random.Generator) -> List[Event]:
-    """The same action with its agent or its patient replaced."""
-    index = rng.integers(len(events))
-    e = events[index]
-    role = ('agent', 'patient')[rng.integers(2)]
-    entities = [x for x in ENTITIES if x not in (e['agent'], e['patient'])]
-    return _replace_event(events, index,
-                          **{role: entities[rng.integers(len(entities))]})
+  """The same action with its agent or its patient replaced."""
+  index = rng.integers(len(events))
+  e = events[index]
+  role = ('agent', 'patient')[rng.integers(2)]
+  entities = [x for x in ENTITIES if x not in (e['agent'], e['patient'])]
+  return _replace_event(events, index,
+                        **{role: entities[rng.integers(len(entities))]})
 
 
 def _rebind(events: Sequence[Event],
             rng: np.random.Generator) -> List[Event]:
-    """The same bag of concepts, bound differently across two events."""
-    first, second = events
-    swappable = [('action',)]
-    # Swapping patients must neither make an entity act on itself nor leave
-    # the events unchanged.
-    if (first['agent'] != second['patient'] and
-            second['agent'] != first['patient'] and
-            (first['patient'], first['patient_attribute']) !=
-            (second['patient'], second['patient_attribute'])):
-        swappable.append(('patient', 'patient_attribute'))
-    keys = swappable[rng.integers(len(swappable))]
-    return [dict(first, **{k: second[k] for k in keys}),
-            dict(second, **{k: first[k] for k in keys})]
+  """The same bag of concepts, bound differently across two events."""
+  first, second = events
+  swappable = [('action',)]
+  # Swapping patients must neither make an entity act on itself nor leave
+  # the events unchanged.
+  if (first['agent'] != second['patient'] and
+      second['agent'] != first['patient'] and
+      (first['patient'], first['patient_attribute']) !=
+      (second['patient'], second['patient_attribute'])):
+    swappable.append(('patient', 'patient_attribute'))
+  keys = swappable[rng.integers(len(swappable))]
+  return [dict(first, **{k: second[k] for k in keys}),
+          dict(second, **{k: first[k] for k in keys})]
 
 
 _ROLE_CONFUSERS = (_swap_roles, _other_action, _other_entity)
@@ -295,27 +295,27 @@ _ROLE_CONFUSERS = (_swap_roles, _other_action, _other_entity)
 
 def _confuser_group(rng: np.random.Generator,
                     params: SyntheticParams) -> List[List[Event]]:
-    """A base video's events followed by those of 2-3 confusers."""
-    base = _random_events(rng, params)
-    order = rng.permutation(len(_ROLE_CONFUSERS))
-    if len(base) == 1:
-        makers = [_ROLE_CONFUSERS[i] for i in order[:rng.integers(2, 4)]]
-    else:
-        # Re-binding is what only frame-level matching can tell apart, so
-        # every two-event group gets one.
-        makers = [_rebind] + [_ROLE_CONFUSERS[i]
-                              for i in order[:rng.integers(1, 3)]]
-    return [base] + [make(base, rng) for make in makers]
+  """A base video's events followed by those of 2-3 confusers."""
+  base = _random_events(rng, params)
+  order = rng.permutation(len(_ROLE_CONFUSERS))
+  if len(base) == 1:
+    makers = [_ROLE_CONFUSERS[i] for i in order[:rng.integers(2, 4)]]
+  else:
+    # Re-binding is what only frame-level matching can tell apart, so
+    # every two-event group gets one.
+    makers = [_rebind] + [_ROLE_CONFUSERS[i]
+                          for i in order[:rng.integers(1, 3)]]
+  return [base] + [make(base, rng) for make in makers]
 
 
 def _split_events(split: str, rng: np.random.Generator,
                   params: SyntheticParams) -> Iterator[List[Event]]:
-    """Endless stream of per-video event lists for a split."""
-    while True:
-        if split == 'train':
-            yield _random_events(rng, params)
-        else:
-            yield from _confuser_group(rng, params)
+  """Endless stream of per-video event lists for a split."""
+  while True:
+    if split == 'train':
+      yield _random_events(rng, params)
+    else:
+      yield from _confuser_group(rng, params)
 
 
 # Frames.
@@ -324,46 +324,46 @@ def _split_events(split: str, rng: np.random.Generator,
 def _event_lengths(num_frames: int, num_events: int,
                    rng: np.random.Generator,
                    params: SyntheticParams) -> np.ndarray:
-    """Roughly equal run lengths, each >= min_event_frames, summing up."""
-    spare = num_frames - num_events * params.min_event_frames
-    weights = rng.uniform(0.6, 1.4, num_events)
-    cuts = np.round(np.cumsum(weights) / weights.sum() * spare).astype(int)
-    return params.min_event_frames + np.diff(cuts, prepend=0)
+  """Roughly equal run lengths, each >= min_event_frames, summing up."""
+  spare = num_frames - num_events * params.min_event_frames
+  weights = rng.uniform(0.6, 1.4, num_events)
+  cuts = np.round(np.cumsum(weights) / weights.sum() * spare).astype(int)
+  return params.min_event_frames + np.diff(cuts, prepend=0)
 
 
 def _event_code_ids(event: Event, num_frames: int) -> np.ndarray:
-    """Code table rows present in each frame of an event, (num_frames, 6)."""
-    static = [_AGENT + ENTITIES.index(event['agent']),
-              _PATIENT + ENTITIES.index(event['patient']),
-              _AGENT_ATTRIBUTE + ATTRIBUTES.index(event['agent_attribute']),
-              _PATIENT_ATTRIBUTE + ATTRIBUTES.index(
-                  event['patient_attribute']),
-              _LOCATION + LOCATIONS.index(event['location'])]
-    # Frame t is at relative position t / num_frames of the event.
-    phase = NUM_PHASES * np.arange(num_frames) // num_frames
-    action = _ACTION + NUM_PHASES * ACTIONS.index(event['action']) + phase
-    return np.concatenate(
-        [np.tile(static, (num_frames, 1)), action[:, None]], axis=1)
+  """Code table rows present in each frame of an event, (num_frames, 6)."""
+  static = [_AGENT + ENTITIES.index(event['agent']),
+            _PATIENT + ENTITIES.index(event['patient']),
+            _AGENT_ATTRIBUTE + ATTRIBUTES.index(event['agent_attribute']),
+            _PATIENT_ATTRIBUTE + ATTRIBUTES.index(
+                event['patient_attribute']),
+            _LOCATION + LOCATIONS.index(event['location'])]
+  # Frame t is at relative position t / num_frames of the event.
+  phase = NUM_PHASES * np.arange(num_frames) // num_frames
+  action = _ACTION + NUM_PHASES * ACTIONS.index(event['action']) + phase
+  return np.concatenate(
+      [np.tile(static, (num_frames, 1)), action[:, None]], axis=1)
 
 
 def _render_frames(events: Sequence[Event], codes: np.ndarray,
                    rng: np.random.Generator,
                    params: SyntheticParams) -> np.ndarray:
-    """float32 (num_frames, feature_dim) features of consecutive events."""
-    num_frames = int(rng.integers(params.min_frames, params.max_frames + 1))
-    lengths = _event_lengths(num_frames, len(events), rng, params)
-    code_ids = np.concatenate(
-        [_event_code_ids(e, n) for e, n in zip(events, lengths)])
-    amplitudes = rng.uniform(params.min_amplitude, params.max_amplitude,
-                             code_ids.shape).astype(np.float32)
-    # An explicit weighted sum rather than a matmul keeps the output
-    # bit-identical across BLAS builds.
-    frames = (codes[code_ids] * amplitudes[..., None]).sum(axis=1)
-    dim = params.feature_dim
-    noise = rng.standard_normal((num_frames, dim), dtype=np.float32)
-    background = rng.standard_normal(dim, dtype=np.float32)
-    background *= params.background / np.linalg.norm(background)
-    return frames + noise * (params.noise / math.sqrt(dim)) + background
+  """float32 (num_frames, feature_dim) features of consecutive events."""
+  num_frames = int(rng.integers(params.min_frames, params.max_frames + 1))
+  lengths = _event_lengths(num_frames, len(events), rng, params)
+  code_ids = np.concatenate(
+      [_event_code_ids(e, n) for e, n in zip(events, lengths)])
+  amplitudes = rng.uniform(params.min_amplitude, params.max_amplitude,
+                           code_ids.shape).astype(np.float32)
+  # An explicit weighted sum rather than a matmul keeps the output
+  # bit-identical across BLAS builds.
+  frames = (codes[code_ids] * amplitudes[..., None]).sum(axis=1)
+  dim = params.feature_dim
+  noise = rng.standard_normal((num_frames, dim), dtype=np.float32)
+  background = rng.standard_normal(dim, dtype=np.float32)
+  background *= params.background / np.linalg.norm(background)
+  return frames + noise * (params.noise / math.sqrt(dim)) + background
 
 
 # Captions and role graphs.
@@ -371,90 +371,90 @@ def _render_frames(events: Sequence[Event], codes: np.ndarray,
 
 def _noun_phrase(entity: str, attribute: str, rng: np.random.Generator,
                  params: SyntheticParams) -> List[str]:
-    words = [entity]
-    if rng.random() >= params.drop_attribute_prob:
-        words.insert(0, attribute)
-    if rng.random() < params.definite_article_prob:
-        article = 'the'
-    else:
-        article = 'an' if words[0][0] in 'aeiou' else 'a'
-    return [article] + words
+  words = [entity]
+  if rng.random() >= params.drop_attribute_prob:
+    words.insert(0, attribute)
+  if rng.random() < params.definite_article_prob:
+    article = 'the'
+  else:
+    article = 'an' if words[0][0] in 'aeiou' else 'a'
+  return [article] + words
 
 
 def _clause(event: Event, with_location: bool, rng: np.random.Generator,
             params: SyntheticParams) -> List[Chunk]:
-    """One event as a clause of (role, words) chunks, in sentence order."""
-    agent = _noun_phrase(event['agent'], event['agent_attribute'], rng, params)
-    patient = _noun_phrase(event['patient'], event['patient_attribute'], rng,
-                           params)
-    present, progressive, participle = ACTION_FORMS[event['action']]
-    template = _TEMPLATES[rng.integers(len(_TEMPLATES))]
-    # The auxiliary "is" belongs to no node, as in SRL output.
-    if template == 'active':
-        chunks = [('ARG0', agent), ('V', [present]), ('ARG1', patient)]
-    elif template == 'progressive':
-        chunks = [('ARG0', agent), (None, ['is']), ('V', [progressive]),
-                  ('ARG1', patient)]
-    else:
-        # SRL puts the "by" of a passive agent inside ARG0.
-        chunks = [('ARG1', patient), (None, ['is']), ('V', [participle]),
-                  ('ARG0', ['by'] + agent)]
-    if with_location:
-        chunks.append(('ARGM-LOC', LOCATION_PHRASES[event['location']].split()))
-    return chunks
+  """One event as a clause of (role, words) chunks, in sentence order."""
+  agent = _noun_phrase(event['agent'], event['agent_attribute'], rng, params)
+  patient = _noun_phrase(event['patient'], event['patient_attribute'], rng,
+                         params)
+  present, progressive, participle = ACTION_FORMS[event['action']]
+  template = _TEMPLATES[rng.integers(len(_TEMPLATES))]
+  # The auxiliary "is" belongs to no node, as in SRL output.
+  if template == 'active':
+    chunks = [('ARG0', agent), ('V', [present]), ('ARG1', patient)]
+  elif template == 'progressive':
+    chunks = [('ARG0', agent), (None, ['is']), ('V', [progressive]),
+              ('ARG1', patient)]
+  else:
+    # SRL puts the "by" of a passive agent inside ARG0.
+    chunks = [('ARG1', patient), (None, ['is']), ('V', [participle]),
+              ('ARG0', ['by'] + agent)]
+  if with_location:
+    chunks.append(('ARGM-LOC', LOCATION_PHRASES[event['location']].split()))
+  return chunks
 
 
 def _assemble(clauses: Sequence[List[Chunk]], joiner: str) -> Tuple[str, list]:
-    """Joins clauses into a caption and its HGR release format role graph."""
-    words, nodes, edges = [], {}, []
-    for i, chunks in enumerate(clauses):
-        if i:
-            words.append(joiner)
-        spans = []
-        for _, chunk in chunks:
-            spans.append(list(range(len(words), len(words) + len(chunk))))
-            words.extend(chunk)
-        roles = [role for role, _ in chunks]
-        # Like the official graphs: each verb node precedes its arguments.
-        order = [roles.index('V')] + [
-            j for j, role in enumerate(roles) if role not in (None, 'V')]
-        for j in order:
-            key = str(len(nodes) + 1)
-            nodes[key] = dict(role=roles[j], spans=spans[j],
-                              words=list(chunks[j][1]))
-            if roles[j] == 'V':
-                verb_key = key
-            else:
-                edges.append([verb_key, key, roles[j]])
-    root = dict(role='ROOT', spans=list(range(len(words))), words=list(words))
-    return ' '.join(words), [dict(ROOT=root, **nodes), edges]
+  """Joins clauses into a caption and its HGR release format role graph."""
+  words, nodes, edges = [], {}, []
+  for i, chunks in enumerate(clauses):
+    if i:
+      words.append(joiner)
+    spans = []
+    for _, chunk in chunks:
+      spans.append(list(range(len(words), len(words) + len(chunk))))
+      words.extend(chunk)
+    roles = [role for role, _ in chunks]
+    # Like the official graphs: each verb node precedes its arguments.
+    order = [roles.index('V')] + [
+        j for j, role in enumerate(roles) if role not in (None, 'V')]
+    for j in order:
+      key = str(len(nodes) + 1)
+      nodes[key] = dict(role=roles[j], spans=spans[j],
+                        words=list(chunks[j][1]))
+      if roles[j] == 'V':
+        verb_key = key
+      else:
+        edges.append([verb_key, key, roles[j]])
+  root = dict(role='ROOT', spans=list(range(len(words))), words=list(words))
+  return ' '.join(words), [dict(ROOT=root, **nodes), edges]
 
 
 def _random_caption(events: Sequence[Event], rng: np.random.Generator,
                     params: SyntheticParams) -> Tuple[str, list]:
-    described = list(events)
-    if len(described) > 1 and rng.random() < params.single_event_caption_prob:
-        described = [described[rng.integers(len(described))]]
-    joiner = _JOINERS[rng.integers(len(_JOINERS))]
-    # Events are in temporal order; "then" keeps it, "B after A" reverses it,
-    # "and" and "while" say nothing about it.
-    if joiner == 'after' or (joiner in ('and', 'while') and rng.random() < 0.5):
-        described.reverse()
-    # The events share their scene, so the location is said once, at the end.
-    with_location = rng.random() >= params.drop_location_prob
-    clauses = [_clause(e, with_location and i == len(described) - 1, rng,
-                       params) for i, e in enumerate(described)]
-    return _assemble(clauses, joiner)
+  described = list(events)
+  if len(described) > 1 and rng.random() < params.single_event_caption_prob:
+    described = [described[rng.integers(len(described))]]
+  joiner = _JOINERS[rng.integers(len(_JOINERS))]
+  # Events are in temporal order; "then" keeps it, "B after A" reverses it,
+  # "and" and "while" say nothing about it.
+  if joiner == 'after' or (joiner in ('and', 'while') and rng.random() < 0.5):
+    described.reverse()
+  # The events share their scene, so the location is said once, at the end.
+  with_location = rng.random() >= params.drop_location_prob
+  clauses = [_clause(e, with_location and i == len(described) - 1, rng,
+                     params) for i, e in enumerate(described)]
+  return _assemble(clauses, joiner)
 
 
 def _captions(events: Sequence[Event], rng: np.random.Generator,
               params: SyntheticParams) -> Tuple[List[str], List[list]]:
-    """Distinct captions of a video and their role graphs."""
-    target = rng.integers(params.min_captions, params.max_captions + 1)
-    graphs = {}  # Caption -> graph, in insertion order.
-    for _ in range(_CAPTION_ATTEMPTS_PER_CAPTION * target):
-        caption, graph = _random_caption(events, rng, params)
-        graphs.setdefault(caption, graph)
-        if len(graphs) == target:
-            break
-    return list(graphs), list(graphs.values())
+  """Distinct captions of a video and their role graphs."""
+  target = rng.integers(params.min_captions, params.max_captions + 1)
+  graphs = {}  # Caption -> graph, in insertion order.
+  for _ in range(_CAPTION_ATTEMPTS_PER_CAPTION * target):
+    caption, graph = _random_caption(events, rng, params)
+    graphs.setdefault(caption, graph)
+    if len(graphs) == target:
+      break
+  return list(graphs), list(graphs.values())

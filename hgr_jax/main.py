@@ -6,6 +6,9 @@
   python -m hgr_jax.main --config=configs/synthetic.py --config.batch_size=32 ...
 """
 
+import logging as logging_std
+import sys
+
 from absl import app
 from absl import flags
 from absl import logging
@@ -26,14 +29,28 @@ flags.DEFINE_enum('mode', 'train', ['train', 'eval'],
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
+class _HideLibraryChatter(logging_std.Filter):
+  """Drops orbax's and tfds's per-operation INFO lines; keeps their warnings."""
+
+  def filter(self, record):
+    chatty = any(f'/{lib}/' in record.pathname
+                 for lib in ('orbax', 'tensorflow_datasets'))
+    return record.levelno >= logging_std.WARNING or not chatty
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  logging.get_absl_handler().addFilter(_HideLibraryChatter())
   logging.info('JAX devices: %s', jax.devices())
-  if FLAGS.mode == 'train':
-    results = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-  else:
-    results = train.evaluate_workdir(FLAGS.config, FLAGS.workdir)
+  try:
+    if FLAGS.mode == 'train':
+      results = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    else:
+      results = train.evaluate_workdir(FLAGS.config, FLAGS.workdir)
+  except (FileNotFoundError, NotImplementedError) as e:
+    # Missing data or checkpoints: the message says what to do, no traceback.
+    sys.exit(f'Error: {e}')
   print(f'Test metrics ({FLAGS.workdir}/{train.TEST_METRICS_FILE}):')
   print(metrics.format_table({FLAGS.config.model: results}))
 
