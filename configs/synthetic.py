@@ -62,7 +62,7 @@ def get_config(variant='hgr'):
   # so a larger learning rate reaches a good model within the time budget.
   config.batch_size = 64
   config.learning_rate = 4e-4
-  config.num_epochs = 12
+  config.num_epochs = 6
   config.grad_clip_norm = 2.0
   config.seed = 0
 

@@ -1,0 +1,95 @@
+"""Whole models: padding of frames, words and phrase nodes changes no score."""
+
+import jax
+import numpy as np
+import pytest
+
+from conftest import tiny_config
+from hgr_jax import models
+from hgr_jax import train
+
+
+def _batch(config, rng, batch_size=5, feature_dim=12):
+  batch = train.dummy_batch(config, feature_dim, batch_size)
+  frames = rng.integers(4, config.max_frames + 1, batch_size)
+  words = rng.integers(6, config.max_words + 1, batch_size)
+  batch['frames'] = rng.normal(size=batch['frames'].shape).astype(np.float32)
+  batch['frame_mask'] = np.arange(config.max_frames)[None] < frames[:, None]
+  batch['length'] = words.astype(np.int32)
+  batch['token_ids'] = np.where(
+      np.arange(config.max_words)[None] < words[:, None],
+      rng.integers(3, 50, batch['token_ids'].shape), 1).astype(np.int32)
+  for b in range(batch_size):  # Verb 0 -> nouns 0 and 1, verb 1 -> noun 2.
+    batch['verb_masks'][b, 0, 1] = batch['verb_masks'][b, 1, 4] = True
+    batch['noun_masks'][b, 0, [0, 2]] = True
+    batch['noun_masks'][b, 1, 3] = batch['noun_masks'][b, 2, 5] = True
+    batch['node_roles'][b, :2] = 0
+    batch['node_roles'][b, config.num_verbs:config.num_verbs + 3] = [2, 1, 6]
+    edges = [(0, 1), (0, 2)] + [(v, n) for v, n in ((1, 5), (1, 6), (2, 7))]
+    for src, dst in edges:
+      batch['adjacency'][b, dst, src] = 1.0
+      if src:
+        batch['adjacency'][b, src, dst] = 1.0
+    rows = batch['adjacency'][b].sum(1, keepdims=True)
+    batch['adjacency'][b] /= np.maximum(rows, 1.0)
+  return batch
+
+
+def _pad_with_noise(batch, config, rng):
+  noisy = {k: v.copy() for k, v in batch.items()}
+  noisy['frames'] = np.where(batch['frame_mask'][..., None], batch['frames'],
+                             rng.normal(size=batch['frames'].shape) * 10
+                             ).astype(np.float32)
+  valid_words = np.arange(config.max_words)[None] < batch['length'][:, None]
+  noisy['token_ids'] = np.where(valid_words, batch['token_ids'],
+                                rng.integers(3, 50, batch['token_ids'].shape)
+                                ).astype(np.int32)
+  # Roles of unused node slots are padding too.
+  used = np.concatenate([batch['verb_masks'].any(-1),
+                         batch['noun_masks'].any(-1)], axis=1)
+  noisy['node_roles'] = np.where(used, batch['node_roles'],
+                                 rng.integers(0, 16, used.shape)).astype(np.int32)
+  return noisy
+
+
+@pytest.mark.parametrize('name', ['hgr', 'vsepp'])
+def test_padding_changes_no_score(name):
+  config = tiny_config(name)
+  rng = np.random.default_rng(0)
+  batch = _batch(config, rng)
+  model = models.create_model(config, 50)
+  params = model.init(jax.random.PRNGKey(0), batch)
+  scores = model.apply(params, batch)
+  noisy_scores = model.apply(params, _pad_with_noise(batch, config, rng))
+  assert set(scores) >= {'global', 'fused'}
+  for level in scores:
+    np.testing.assert_allclose(noisy_scores[level], scores[level], atol=1e-5,
+                               err_msg=level)
+  # The same inputs, cut to fewer padded frames and words, score the same.
+  short = dict(batch, frames=batch['frames'][:, :15],
+               frame_mask=batch['frame_mask'][:, :15])
+  short['frame_mask'][:, 4:] = False
+  full = dict(batch, frame_mask=np.zeros_like(batch['frame_mask']))
+  full['frame_mask'][:, :4] = True
+  np.testing.assert_allclose(model.apply(params, short)['fused'],
+                             model.apply(params, full)['fused'], atol=1e-5)
+
+
+def test_hgr_levels_and_fusion():
+  config = tiny_config('hgr')
+  batch = _batch(config, np.random.default_rng(1))
+  model = models.create_model(config, 50)
+  params = model.init(jax.random.PRNGKey(0), batch)
+  scores = model.apply(params, batch)
+  np.testing.assert_allclose(
+      scores['fused'], (scores['global'] + scores['verb'] + scores['noun']) / 3,
+      rtol=1e-6)
+  assert scores['fused'].shape == (5, 5)
+  assert np.all(np.abs(np.asarray(scores['fused'])) <= 1 + 1e-6)
+
+
+def test_unknown_model_name():
+  config = tiny_config('hgr')
+  config.model = 'nope'
+  with pytest.raises(ValueError, match="'hgr' or 'vsepp'"):
+    models.create_model(config, 50)
