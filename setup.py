@@ -25,5 +25,5 @@ setuptools.setup(
         'tensorflow-cpu',  # tf.data only; JAX owns the accelerators.
         'tensorflow-datasets',
     ],
-    extras_require={'test': ['pytest', 'pytest-xdist']},
+    extras_require={'test': ['pytest', 'pytest-timeout']},
 )

@@ -81,8 +81,10 @@ def _video_features(example, max_frames):
               example['video_id'], 2**31 - 1), tf.int32)}
 
 
-def _read(builder, split, process_index=0, process_count=1):
-  ds = builder.as_dataset(split=split, shuffle_files=False,
+def _read(builder, split, process_index=0, process_count=1, frames=True):
+  """The split's examples in stored order; frames left undecoded if not needed."""
+  decoders = None if frames else {'frames': tfds.decode.SkipDecoding()}
+  ds = builder.as_dataset(split=split, shuffle_files=False, decoders=decoders,
                           read_config=tfds.ReadConfig(add_tfds_id=False))
   return ds.shard(process_count, process_index) if process_count > 1 else ds
 
@@ -148,11 +150,18 @@ def caption_dataset(builder, split, batch_size):
     captions['video_index'] = tf.fill([count], tf.cast(index, tf.int32))
     return tf.data.Dataset.from_tensor_slices(captions)
 
-  ds = _read(builder, split).enumerate().flat_map(captions_of)
+  ds = _read(builder, split, frames=False).enumerate().flat_map(captions_of)
   return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def video_ids(builder, split):
   """The ids of the split's videos in stored order (list of str)."""
-  ds = _read(builder, split).map(lambda ex: ex['video_id'])
+  ds = _read(builder, split, frames=False).map(lambda ex: ex['video_id'])
   return [v.decode() for v in tfds.as_numpy(ds)]
+
+
+def count_pairs(builder, split):
+  """Number of (video, caption) pairs of `split`, read without the frames."""
+  ds = _read(builder, split, frames=False).map(
+      lambda ex: tf.shape(ex['captions']['length'])[0])
+  return int(ds.reduce(0, lambda total, n: total + n))

@@ -10,7 +10,6 @@ from clu import periodic_actions
 import flax
 from flax.training import train_state
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
@@ -62,13 +61,16 @@ def dummy_batch(config, feature_dim, batch_size=2):
 
 def create_train_state(model, config, feature_dim, mesh):
   """Initialises parameters and optimiser state, replicated over `mesh`."""
-  def init(rng):
-    params_rng, dropout_rng = jax.random.split(rng)
-    params = model.init(params_rng, dummy_batch(config, feature_dim))['params']
-    return TrainState.create(apply_fn=model.apply, params=params,
-                             tx=create_optimizer(config), rng=dropout_rng)
-  return jax.jit(init, out_shardings=sharding.replicated(mesh))(
-      jax.random.PRNGKey(config.seed))
+  params_rng, dropout_rng = jax.random.split(jax.random.PRNGKey(config.seed))
+  replicated = sharding.replicated(mesh)
+  init = lambda rng: model.init(rng, dummy_batch(config, feature_dim))['params']
+  params = jax.jit(init, out_shardings=replicated)(params_rng)
+  # The optimiser state is built outside that jit on purpose: XLA:CPU
+  # (jaxlib 0.10) deadlocks on one program holding both the orthogonal
+  # initialisers and the Adam state at width 1024.
+  state = TrainState.create(apply_fn=model.apply, params=params,
+                            tx=create_optimizer(config), rng=dropout_rng)
+  return jax.device_put(state, replicated)
 
 
 def loss_and_grads(params, batch, rng, model, config):
@@ -107,12 +109,12 @@ def compile_train_step(model, config, mesh, state):
 
 def checkpoint_manager(workdir):
   """Keeps the latest checkpoint and the best one by validation rsum."""
-  best = dict(get_metric_fn=lambda m: m['rsum'])
+  rsum = lambda metrics: metrics['rsum']
   options = ocp.CheckpointManagerOptions(
-      best_fn=best['get_metric_fn'], best_mode='max',
+      best_fn=rsum, best_mode='max',
       preservation_policy=checkpoint_managers.AnyPreservationPolicy([
           checkpoint_managers.LatestN(n=1),
-          checkpoint_managers.BestN(n=1, **best),
+          checkpoint_managers.BestN(get_metric_fn=rsum, n=1),
       ]))
   return ocp.CheckpointManager(os.path.join(os.path.abspath(workdir),
                                             'checkpoints'), options=options)
@@ -125,14 +127,6 @@ def restore(manager, step, state):
       state=ocp.args.StandardRestore(abstract),
       progress=ocp.args.JsonRestore()))
   return restored['state'], restored['progress']['epoch']
-
-
-def count_pairs(builder, split):
-  """Number of (video, caption) pairs of `split`, read without the frames."""
-  ds = builder.as_dataset(split=split,
-                          decoders={'frames': tfds.decode.SkipDecoding()})
-  ds = ds.map(lambda ex: tf.shape(ex['captions']['length'])[0])
-  return int(ds.reduce(0, lambda total, n: total + n))
 
 
 def setup(config):
@@ -182,7 +176,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   if start_epoch == 0:
     writer.write_hparams(dict(flax.traverse_util.flatten_dict(
         config.to_dict(), sep='.')))
-  steps_per_epoch = count_pairs(builder, 'train') // config.batch_size
+  steps_per_epoch = input_pipeline.count_pairs(builder, 'train') // config.batch_size
   total_steps = steps_per_epoch * config.num_epochs
   report_progress = periodic_actions.ReportProgress(num_train_steps=total_steps,
                                                     writer=writer)
@@ -214,37 +208,35 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
         progress=ocp.args.JsonSave({'epoch': epoch + 1})))
   manager.wait_until_finished()
   writer.flush()
-  return evaluate_workdir(config, workdir, state=state, manager=manager,
-                          context=(builder, model, mesh))
+  return _test_best(config, workdir, builder, model, mesh, manager, state)
 
 
-def evaluate_workdir(config, workdir, split='test', state=None, manager=None,
-                     context=None):
-  """Evaluates the best checkpoint of `workdir` on `split`; writes its metrics.
-
-  Returns:
-    The metrics dict, also written to WORKDIR/test_metrics.json for 'test'.
-  """
-  if context is None:
-    builder, model, feature_dim, mesh = setup(config)
-  else:
-    builder, model, mesh = context
-    feature_dim = builder.info.features['frames'].shape[-1]
-  manager = manager or checkpoint_manager(workdir)
-  best_step = manager.best_step()
-  if best_step is None:
+def evaluate_workdir(config, workdir):
+  """Tests the best checkpoint of `workdir`; see `_test_best`."""
+  builder, model, feature_dim, mesh = setup(config)
+  manager = checkpoint_manager(workdir)
+  if manager.best_step() is None:
     raise FileNotFoundError(
         f'No checkpoint in {os.path.join(workdir, "checkpoints")}: train '
         f'first (python -m hgr_jax.main --config=... --workdir={workdir}).')
-  if state is None:
-    state = create_train_state(model, config, feature_dim, mesh)
+  state = create_train_state(model, config, feature_dim, mesh)
+  return _test_best(config, workdir, builder, model, mesh, manager, state)
+
+
+def _test_best(config, workdir, builder, model, mesh, manager, state):
+  """Restores the best checkpoint into `state` and evaluates it on test.
+
+  Returns:
+    The metrics dict, also written to WORKDIR/test_metrics.json.
+  """
+  best_step = manager.best_step()
   state, _ = restore(manager, best_step, state)
   results = _evaluator(model, config, mesh).evaluate(state.params, builder,
-                                                     split, config)
+                                                     'test', config)
   results['checkpoint_step'] = int(best_step)
-  if split == 'test' and jax.process_index() == 0:
+  if jax.process_index() == 0:
     with open(os.path.join(workdir, TEST_METRICS_FILE), 'w') as f:
       json.dump(results, f, indent=2, sort_keys=True)
-  logging.info('%s metrics of step %d:\n%s', split, best_step,
+  logging.info('Test metrics of step %d:\n%s', best_step,
                metrics_lib.format_table({config.model: results}))
   return results
