@@ -4,12 +4,13 @@ from typing import Any, Callable
 
 import flax.linen as nn
 
+from hgr_jax.models import dual_encoder
 from hgr_jax.models import matching
 from hgr_jax.models import text_encoders
 from hgr_jax.models import video_encoders
 
 
-class HGR(nn.Module):
+class HGR(dual_encoder.DualEncoder):
   """Role-graph text encoder + three-space video encoder, global and local matching."""
   vocab_size: int
   word_dim: int = 300
@@ -30,20 +31,6 @@ class HGR(nn.Module):
         self.gcn_layers, self.text_dropout, self.gcn_dropout,
         self.embedding_init)
 
-  def encode_video(self, frames, frame_mask, train=False):
-    """frames: (videos, frames, dim), frame_mask: (videos, frames) -> dict."""
-    return self.video_encoder(frames, frame_mask, train)
-
-  def encode_text(self, text, train=False):
-    """text: dict of caption arrays with leading (captions,) -> dict."""
-    return self.text_encoder(text, train)
-
   def scores(self, video, text):
     """Encoded videos x encoded captions -> dict of (videos, captions) scores."""
     return matching.hgr_scores(video, text, self.attention_sigma)
-
-  def __call__(self, batch, train=False):
-    """Scores of every video of `batch` against every caption of it."""
-    return self.scores(
-        self.encode_video(batch['frames'], batch['frame_mask'], train),
-        self.encode_text(batch, train))

@@ -4,12 +4,13 @@ from typing import Any, Callable
 
 import flax.linen as nn
 
+from hgr_jax.models import dual_encoder
 from hgr_jax.models import matching
 from hgr_jax.models import text_encoders
 from hgr_jax.models import video_encoders
 
 
-class VSEPP(nn.Module):
+class VSEPP(dual_encoder.DualEncoder):
   """Mean-pooled frames -> linear; mean-pooled BiGRU text; cosine similarity."""
   vocab_size: int
   word_dim: int = 300
@@ -25,21 +26,7 @@ class VSEPP(nn.Module):
         self.vocab_size, self.word_dim, self.hidden_size, self.text_dropout,
         self.embedding_init)
 
-  def encode_video(self, frames, frame_mask, train=False):
-    """frames: (videos, frames, dim), frame_mask: (videos, frames) -> dict."""
-    return self.video_encoder(frames, frame_mask, train)
-
-  def encode_text(self, text, train=False):
-    """text: dict with token_ids (captions, words), length (captions,) -> dict."""
-    return self.text_encoder(text, train)
-
   def scores(self, video, text):
     """Encoded videos x encoded captions -> dict of (videos, captions) scores."""
     similarity = matching.cosine_matrix(video['event'], text['sentence'])
     return {'global': similarity, 'fused': similarity}
-
-  def __call__(self, batch, train=False):
-    """Scores of every video of `batch` against every caption of it."""
-    return self.scores(
-        self.encode_video(batch['frames'], batch['frame_mask'], train),
-        self.encode_text(batch, train))

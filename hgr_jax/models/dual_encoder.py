@@ -1,0 +1,30 @@
+"""What every retrieval model shares: a video and a text encoder, and scores."""
+
+import flax.linen as nn
+
+
+class DualEncoder(nn.Module):
+  """Encodes videos and captions separately, then scores every pair.
+
+  Subclasses set `video_encoder` and `text_encoder` in `setup` and define
+  `scores(video, text)`, returning a dict of (videos, captions) matrices with
+  at least 'fused', the score used for the loss and for ranking. Keeping the
+  encoders apart lets evaluation encode each video and caption once.
+  """
+
+  def encode_video(self, frames, frame_mask, train=False):
+    """frames: (videos, frames, dim), frame_mask: (videos, frames) -> dict."""
+    return self.video_encoder(frames, frame_mask, train)
+
+  def encode_text(self, text, train=False):
+    """text: dict of caption arrays with leading (captions,) -> dict."""
+    return self.text_encoder(text, train)
+
+  def scores(self, video, text):
+    raise NotImplementedError
+
+  def __call__(self, batch, train=False):
+    """Scores of every video of `batch` against every caption of it."""
+    return self.scores(
+        self.encode_video(batch['frames'], batch['frame_mask'], train),
+        self.encode_text(batch, train))
