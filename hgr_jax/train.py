@@ -139,8 +139,15 @@ def setup(config):
   return builder, model, feature_dim, sharding.data_mesh()
 
 
-def _evaluator(model, config, mesh):
-  return evaluate_lib.Evaluator(model, mesh, config.eval_batch_size,
+def _evaluator(model, config):
+  """An evaluator over this host's devices.
+
+  Every host scores the whole split on its own devices, so evaluation needs
+  no cross-host communication and works the same on one host or many.
+  """
+  return evaluate_lib.Evaluator(model,
+                                sharding.data_mesh(jax.local_devices()),
+                                config.eval_batch_size,
                                 config.score_tile_videos,
                                 config.score_tile_captions)
 
@@ -170,7 +177,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
                  start_epoch)
 
   step_fn = compile_train_step(model, config, mesh, state)
-  evaluator = _evaluator(model, config, mesh)
+  evaluator = _evaluator(model, config)
   writer = metric_writers.create_default_writer(
       workdir, just_logging=jax.process_index() > 0)
   if start_epoch == 0:
@@ -199,7 +206,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
         writer.write_scalars(step, {f'train_{k}': v for k, v in summary.items()})
         train_metrics = []
 
-    validation = evaluator.evaluate(state.params, builder, 'validation', config)
+    validation = evaluator.evaluate(jax.device_get(state.params), builder,
+                                    'validation', config)
     writer.write_scalars(step, {f'val_{k}': v for k, v in validation.items()})
     logging.info('Epoch %d: validation rsum %.1f', epoch + 1,
                  validation['rsum'])
@@ -208,7 +216,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
         progress=ocp.args.JsonSave({'epoch': epoch + 1})))
   manager.wait_until_finished()
   writer.flush()
-  return _test_best(config, workdir, builder, model, mesh, manager, state)
+  return _test_best(config, workdir, builder, model, manager, state)
 
 
 def evaluate_workdir(config, workdir):
@@ -220,10 +228,10 @@ def evaluate_workdir(config, workdir):
         f'No checkpoint in {os.path.join(workdir, "checkpoints")}: train '
         f'first (python -m hgr_jax.main --config=... --workdir={workdir}).')
   state = create_train_state(model, config, feature_dim, mesh)
-  return _test_best(config, workdir, builder, model, mesh, manager, state)
+  return _test_best(config, workdir, builder, model, manager, state)
 
 
-def _test_best(config, workdir, builder, model, mesh, manager, state):
+def _test_best(config, workdir, builder, model, manager, state):
   """Restores the best checkpoint into `state` and evaluates it on test.
 
   Returns:
@@ -231,8 +239,8 @@ def _test_best(config, workdir, builder, model, mesh, manager, state):
   """
   best_step = manager.best_step()
   state, _ = restore(manager, best_step, state)
-  results = _evaluator(model, config, mesh).evaluate(state.params, builder,
-                                                     'test', config)
+  results = _evaluator(model, config).evaluate(
+      jax.device_get(state.params), builder, 'test', config)
   results['checkpoint_step'] = int(best_step)
   if jax.process_index() == 0:
     with open(os.path.join(workdir, TEST_METRICS_FILE), 'w') as f:

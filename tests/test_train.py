@@ -97,6 +97,8 @@ def test_train_and_evaluate_resumes(tiny_data_dir, tmp_path):
   second = train.train_and_evaluate(config, workdir)
   manager = train.checkpoint_manager(workdir)
   assert manager.latest_step() == 2 * steps_per_epoch
-  assert second['checkpoint_step'] in manager.all_steps()
+  # Only the latest and the best checkpoints are kept.
+  assert set(manager.all_steps()) == {manager.latest_step(),
+                                      second['checkpoint_step']}
   with open(os.path.join(workdir, train.TEST_METRICS_FILE)) as f:
     assert json.load(f)['rsum'] == second['rsum']
