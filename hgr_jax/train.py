@@ -183,7 +183,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   if start_epoch == 0:
     writer.write_hparams(dict(flax.traverse_util.flatten_dict(
         config.to_dict(), sep='.')))
-  steps_per_epoch = input_pipeline.count_pairs(builder, 'train') // config.batch_size
+  steps_per_epoch = (input_pipeline.count_pairs(builder, 'train') //
+                     config.batch_size)
   total_steps = steps_per_epoch * config.num_epochs
   report_progress = periodic_actions.ReportProgress(num_train_steps=total_steps,
                                                     writer=writer)
