@@ -69,6 +69,12 @@ def get_config(variant='hgr'):
   # Logging, evaluation and checkpoints.
   config.log_every_steps = 50
   config.eval_batch_size = 128
-  config.score_tile_videos = 128
-  config.score_tile_captions = 512
+  # Scoring tiles' working memory per device in GB; None: 1 on CPU, 4 on
+  # accelerators (hgr_jax.evaluate.default_budget_gb).
+  config.eval_memory_budget_gb = ml_collections.config_dict.placeholder(float)
+  # bfloat16 operands in the scores' matrix products (float32 accumulation).
+  config.eval_bfloat16 = False
+  # Test also reports binary selection accuracy (HGR paper, Youtube2Text
+  # study): true caption vs role swap / action / entity twin.
+  config.binary_selection = True
   return config

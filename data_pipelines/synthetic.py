@@ -182,6 +182,13 @@ def generate_split(
 
 
 def _generate(split: str, params: SyntheticParams) -> Iterator[Dict[str, Any]]:
+  for video in _videos(split, params):
+    yield {k: video[k] for k in ('video_id', 'frames', 'captions', 'graphs',
+                                 'events')}
+
+
+def _videos(split: str, params: SyntheticParams) -> Iterator[Dict[str, Any]]:
+  """`generate_split`'s videos plus each caption's `_CaptionPlan` (plans)."""
   codes = _concept_codes(params)
   num_videos = getattr(params, f'num_{split}_videos')
   all_events = itertools.islice(
@@ -190,9 +197,10 @@ def _generate(split: str, params: SyntheticParams) -> Iterator[Dict[str, Any]]:
     # A stream per video keeps events fixed when rendering params change.
     rng = _rng(params, split, index)
     frames = _render_frames(events, codes, rng, params)
-    captions, graphs = _captions(events, rng, params)
+    captions, graphs, plans = _captions(events, rng, params)
     yield dict(video_id=f'synthetic_{split}_{index:06d}', frames=frames,
-               captions=captions, graphs=graphs, events=events)
+               captions=captions, graphs=graphs, events=events, plans=plans,
+               index=index)
 
 
 def _rng(params: SyntheticParams, *stream: Any) -> np.random.Generator:
@@ -430,9 +438,23 @@ def _assemble(clauses: Sequence[List[Chunk]], joiner: str) -> Tuple[str, list]:
   return ' '.join(words), [dict(ROOT=root, **nodes), edges]
 
 
-def _random_caption(events: Sequence[Event], rng: np.random.Generator,
-                    params: SyntheticParams) -> Tuple[str, list]:
-  described = list(events)
+@dataclasses.dataclass(frozen=True)
+class _CaptionPlan:
+  """What a caption says, and the generator state its wording started from.
+
+  Rendering other events from the same state reuses every wording choice
+  (templates, articles, dropped attributes), which is how the binary
+  selection captions differ from a true caption in one concept only.
+  """
+  described: Tuple[int, ...]  # Indices of the events, in sentence order.
+  joiner: str
+  with_location: bool
+  wording_state: Dict[str, Any]
+
+
+def _plan_caption(events: Sequence[Event], rng: np.random.Generator,
+                  params: SyntheticParams) -> _CaptionPlan:
+  described = list(range(len(events)))
   if len(described) > 1 and rng.random() < params.single_event_caption_prob:
     described = [described[rng.integers(len(described))]]
   joiner = _JOINERS[rng.integers(len(_JOINERS))]
@@ -442,19 +464,105 @@ def _random_caption(events: Sequence[Event], rng: np.random.Generator,
     described.reverse()
   # The events share their scene, so the location is said once, at the end.
   with_location = rng.random() >= params.drop_location_prob
-  clauses = [_clause(e, with_location and i == len(described) - 1, rng,
-                     params) for i, e in enumerate(described)]
-  return _assemble(clauses, joiner)
+  return _CaptionPlan(tuple(described), joiner, with_location,
+                      rng.bit_generator.state)
 
 
-def _captions(events: Sequence[Event], rng: np.random.Generator,
-              params: SyntheticParams) -> Tuple[List[str], List[list]]:
-  """Distinct captions of a video and their role graphs."""
+def _render_caption(events: Sequence[Event], plan: _CaptionPlan,
+                    rng: np.random.Generator,
+                    params: SyntheticParams) -> Tuple[str, list]:
+  last = len(plan.described) - 1
+  clauses = [_clause(events[e], plan.with_location and i == last, rng, params)
+             for i, e in enumerate(plan.described)]
+  return _assemble(clauses, plan.joiner)
+
+
+def _captions(
+    events: Sequence[Event], rng: np.random.Generator, params: SyntheticParams
+) -> Tuple[List[str], List[list], List[_CaptionPlan]]:
+  """Distinct captions of a video, their role graphs and their plans."""
   target = rng.integers(params.min_captions, params.max_captions + 1)
-  graphs = {}  # Caption -> graph, in insertion order.
+  found = {}  # Caption -> (graph, plan), in insertion order.
   for _ in range(_CAPTION_ATTEMPTS_PER_CAPTION * target):
-    caption, graph = _random_caption(events, rng, params)
-    graphs.setdefault(caption, graph)
-    if len(graphs) == target:
+    plan = _plan_caption(events, rng, params)
+    caption, graph = _render_caption(events, plan, rng, params)
+    found.setdefault(caption, (graph, plan))
+    if len(found) == target:
       break
-  return list(graphs), list(graphs.values())
+  graphs, plans = zip(*found.values())
+  return list(found), list(graphs), list(plans)
+
+
+# Binary selection (HGR paper, Youtube2Text study): a true caption against
+# the same caption with one concept changed.
+
+PERTURBATIONS = ('role_swap', 'action', 'entity')
+
+
+def _perturb_event(events: Sequence[Event], index: int, kind: str,
+                   rng: np.random.Generator) -> List[Event]:
+  """`events` with event `index` changed so that no event matches it.
+
+  role_swap exchanges agent and patient (with their attributes; they are
+  distinct entities, so the caption changes); action picks one the video
+  does not show; entity replaces the agent or the patient by an entity that
+  is nowhere in the video.
+  """
+  e = events[index]
+  if kind == 'role_swap':
+    return _replace_event(events, index, agent=e['patient'],
+                          agent_attribute=e['patient_attribute'],
+                          patient=e['agent'],
+                          patient_attribute=e['agent_attribute'])
+  if kind == 'action':
+    used = {x['action'] for x in events}
+    actions = [a for a in ACTIONS if a not in used]
+    return _replace_event(events, index,
+                          action=actions[rng.integers(len(actions))])
+  if kind == 'entity':
+    used = {x[r] for x in events for r in ('agent', 'patient')}
+    entities = [x for x in ENTITIES if x not in used]
+    role = ('agent', 'patient')[rng.integers(2)]
+    return _replace_event(events, index,
+                          **{role: entities[rng.integers(len(entities))]})
+  raise ValueError(f'Unknown perturbation {kind!r}, expected one of '
+                   f'{PERTURBATIONS}.')
+
+
+def perturbed_captions(
+    split: str,
+    params: SyntheticParams = SyntheticParams(),
+) -> Iterator[Dict[str, Any]]:
+  """A false twin of every caption of a split, per perturbation type.
+
+  Each twin is the true caption's wording (same templates, articles and
+  dropped attributes) applied to the video's events with one event it
+  describes perturbed by `_perturb_event`, so it differs from the true
+  caption in exactly the perturbed concept and comes with an exact role
+  graph.
+
+  Args:
+    split: one of `SPLITS`.
+    params: dataset parameters (those the split was generated with).
+
+  Returns:
+    An iterator, in `generate_split` order, over dicts with
+      video_id: str.
+      captions: the video's true captions.
+      perturbed: {type: [(caption, graph), ...]} aligned with captions, for
+        each type of `PERTURBATIONS`.
+  """
+  if split not in SPLITS:
+    raise ValueError(f'Unknown split {split!r}, expected one of {SPLITS}.')
+  for video in _videos(split, params):
+    rng = _rng(params, split, video['index'], 'perturbations')
+    perturbed = {kind: [] for kind in PERTURBATIONS}
+    for plan in video['plans']:
+      for kind in PERTURBATIONS:
+        target = plan.described[rng.integers(len(plan.described))]
+        events = _perturb_event(video['events'], target, kind, rng)
+        wording = np.random.default_rng()
+        wording.bit_generator.state = plan.wording_state
+        perturbed[kind].append(_render_caption(events, plan, wording, params))
+    yield dict(video_id=video['video_id'], captions=video['captions'],
+               perturbed=perturbed)

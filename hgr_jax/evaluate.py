@@ -2,8 +2,12 @@
 
 Encoders and the tile scorer are jit-compiled once for fixed batch and tile
 shapes (the last batch or tile is zero-padded and the padding dropped), with
-the batch or caption axis split over the device mesh.
+the batch or caption axis split over the device mesh. The tile shape comes
+from a memory budget: the compiled scorer's own temporaries, measured by XLA
+on a small probe tile, scaled to the largest tile that fits.
 """
+
+import math
 
 import jax
 import jax.numpy as jnp
@@ -12,7 +16,18 @@ import tensorflow_datasets as tfds
 
 from data_pipelines import input_pipeline
 from hgr_jax import metrics as metrics_lib
+from hgr_jax import retrieval
 from hgr_jax import sharding
+
+# Working memory of the scoring tiles when config.eval_memory_budget_gb is
+# None: a 16 GB accelerator keeps room for the encoded split and XLA; on CPU
+# the whole evaluation of a VATEX-sized split stays within 4 GB.
+DEFAULT_BUDGET_GB = {'cpu': 1.0}
+DEFAULT_ACCELERATOR_BUDGET_GB = 4.0
+# Tile sides are multiples of this (times the device count for captions),
+# so that splits of similar sizes share one compiled scorer.
+_TILE_QUANTUM = 8
+_PROBE_VIDEOS, _PROBE_CAPTIONS = 8, 64
 
 
 def _round_up(value, multiple):
@@ -27,15 +42,74 @@ def _pad_rows(tree, size):
   return jax.tree.map(pad, tree)
 
 
-class Evaluator:
-  """Compiled encoders and scorer of one model on one mesh."""
+def _rows(tree, start, size):
+  return jax.tree.map(lambda x: x[start:start + size], tree)
 
-  def __init__(self, model, mesh, batch_size, tile_videos, tile_captions):
-    devices = mesh.devices.size
+
+def _num_rows(tree):
+  return jax.tree.leaves(tree)[0].shape[0]
+
+
+def default_budget_gb(platform):
+  """Default tile working memory per device, in GB, for a JAX platform."""
+  return DEFAULT_BUDGET_GB.get(platform, DEFAULT_ACCELERATOR_BUDGET_GB)
+
+
+def tile_shape(bytes_per_pair, budget_bytes, num_videos, num_captions,
+               devices):
+  """(tile_videos, tile_captions) whose pairs fit `budget_bytes` per device.
+
+  Tiles are about square, which keeps the operands each tile reads small
+  next to the pairs it scores, and never much larger than the problem.
+
+  Args:
+    bytes_per_pair: working memory of one (video, caption) pair.
+    budget_bytes: working memory allowed per device.
+    num_videos, num_captions: the problem size.
+    devices: number of devices the caption axis is split over.
+  """
+  pairs = int(budget_bytes // bytes_per_pair) * devices
+  quantum = _TILE_QUANTUM * devices
+  square = max(quantum, math.isqrt(pairs) // quantum * quantum)
+  tile_captions = min(_round_up(num_captions, quantum), square)
+  tile_videos = min(_round_up(num_videos, _TILE_QUANTUM),
+                    max(1, pairs // tile_captions))
+  if tile_videos > _TILE_QUANTUM:
+    tile_videos -= tile_videos % _TILE_QUANTUM
+  # Few videos leave room for more captions.
+  wider = pairs // tile_videos // quantum * quantum
+  tile_captions = max(tile_captions,
+                      min(_round_up(num_captions, quantum), wider))
+  return tile_videos, tile_captions
+
+
+class Evaluator:
+  """Compiled encoders and scorer of one model on one mesh.
+
+  Args:
+    model: a `DualEncoder`.
+    mesh: the devices to run on (1-D 'data' mesh).
+    batch_size: encoder batch (rounded up to a multiple of the devices).
+    memory_budget_gb: scoring tile working memory per device; None picks
+      `default_budget_gb` of the mesh's platform.
+    bfloat16: score with bfloat16 matrix products (float32 accumulation).
+  """
+
+  def __init__(self, model, mesh, batch_size, memory_budget_gb=None,
+               bfloat16=False):
+    self.devices = mesh.devices.size
     self.mesh = mesh
-    self.batch_size = _round_up(batch_size, devices)
-    self.tile_videos = tile_videos
-    self.tile_captions = _round_up(tile_captions, devices)
+    self.batch_size = _round_up(batch_size, self.devices)
+    platform = mesh.devices.flat[0].platform
+    if memory_budget_gb is None:
+      memory_budget_gb = default_budget_gb(platform)
+    if memory_budget_gb <= 0:
+      raise ValueError('config.eval_memory_budget_gb must be positive, got '
+                       f'{memory_budget_gb}.')
+    self.budget_bytes = memory_budget_gb * 2**30
+    self._tile_cost = None  # Bytes per pair, measured on first use.
+    self._score_kwargs = {'matmul_dtype': jnp.bfloat16} if bfloat16 else {}
+    self.model = model
     split, replicated = sharding.batch_sharded(mesh), sharding.replicated(mesh)
 
     def encode_videos(params, batch):
@@ -47,7 +121,13 @@ class Evaluator:
 
     def score_tile(params, videos, captions):
       return model.apply({'params': params}, videos, captions,
-                         method=model.scores)
+                         method=model.scores, **self._score_kwargs)
+
+    def score_pairs(params, videos, captions):
+      one = lambda v, c: jax.tree.map(
+          lambda s: s[0, 0], score_tile(params, jax.tree.map(
+              lambda x: x[None], v), jax.tree.map(lambda x: x[None], c)))
+      return jax.vmap(one)(videos, captions)
 
     self._encode_videos = jax.jit(encode_videos,
                                   in_shardings=(replicated, split),
@@ -59,6 +139,9 @@ class Evaluator:
     self._score_tile = jax.jit(score_tile,
                                in_shardings=(replicated, replicated, split),
                                out_shardings=replicated)
+    self._score_pairs = jax.jit(score_pairs,
+                                in_shardings=(replicated, split, split),
+                                out_shardings=split)
 
   def _encode(self, encode, params, batches, keys):
     """Encodes batches of any size in compiled chunks of `self.batch_size`."""
@@ -82,28 +165,97 @@ class Evaluator:
     return self._encode(self._encode_captions, params, batches,
                         input_pipeline.CAPTION_KEYS)
 
+  def bytes_per_pair(self, params, videos, captions):
+    """Scoring working memory per (video, caption) pair and device.
+
+    XLA's memory analysis of the scorer compiled for a probe tile; the
+    probe's fixed costs are counted per pair, which errs on the safe side.
+    """
+    if self._tile_cost is None:
+      probe_captions = _PROBE_CAPTIONS * self.devices
+      compiled = self._score_tile.lower(
+          params, _pad_rows(_rows(videos, 0, _PROBE_VIDEOS), _PROBE_VIDEOS),
+          _pad_rows(_rows(captions, 0, probe_captions),
+                    probe_captions)).compile()
+      stats = compiled.memory_analysis()
+      used = stats.temp_size_in_bytes + stats.output_size_in_bytes
+      self._tile_cost = used / (_PROBE_VIDEOS * _PROBE_CAPTIONS)
+    return self._tile_cost
+
+  def tile_shape(self, params, videos, captions):
+    """(tile_videos, tile_captions) of this problem under the budget."""
+    return tile_shape(self.bytes_per_pair(params, videos, captions),
+                      self.budget_bytes, _num_rows(videos),
+                      _num_rows(captions), self.devices)
+
   def score_matrix(self, params, videos, captions):
     """Encoded videos x encoded captions -> dict of (videos, captions) arrays.
 
     Both sides are zero-padded once to whole tiles; padded rows and columns
     are cut from the result.
     """
-    num_videos = jax.tree.leaves(videos)[0].shape[0]
-    num_captions = jax.tree.leaves(captions)[0].shape[0]
-    videos = _pad_rows(videos, _round_up(num_videos, self.tile_videos))
-    captions = _pad_rows(captions, _round_up(num_captions, self.tile_captions))
-    tile = lambda tree, start, size: jax.tree.map(
-        lambda x: x[start:start + size], tree)
-    rows = []
-    for v in range(0, num_videos, self.tile_videos):
-      video_tile = tile(videos, v, self.tile_videos)
-      rows.append([self._score_tile(params, video_tile,
-                                    tile(captions, c, self.tile_captions))
-                   for c in range(0, num_captions, self.tile_captions)])
-    levels = rows[0][0].keys()
-    return {level: np.block([[np.asarray(t[level]) for t in row]
-                             for row in rows])[:num_videos, :num_captions]
-            for level in levels}
+    num_videos, num_captions = _num_rows(videos), _num_rows(captions)
+    tile_videos, tile_captions = self.tile_shape(params, videos, captions)
+    videos = _pad_rows(videos, _round_up(num_videos, tile_videos))
+    captions = _pad_rows(captions, _round_up(num_captions, tile_captions))
+    out = None
+    for v in range(0, num_videos, tile_videos):
+      video_tile = _rows(videos, v, tile_videos)
+      for c in range(0, num_captions, tile_captions):
+        tile = self._score_tile(params, video_tile,
+                                _rows(captions, c, tile_captions))
+        if out is None:
+          out = {level: np.empty((num_videos, num_captions), np.float32)
+                 for level in tile}
+        for level, scores in tile.items():
+          block = out[level][v:v + tile_videos, c:c + tile_captions]
+          block[...] = np.asarray(scores)[:block.shape[0], :block.shape[1]]
+    return out
+
+  def pair_scores(self, params, videos, video_rows, caption_batches):
+    """Scores of aligned pairs: encoded video `video_rows[i]`, caption i.
+
+    Args:
+      params: model parameters.
+      videos: encoded videos.
+      video_rows: (pairs,) int rows of `videos`.
+      caption_batches: batches of caption fields, (pairs,) rows in all.
+
+    Returns:
+      dict of (pairs,) score arrays, one per level.
+    """
+    captions = self.encode_captions(params, caption_batches)
+    pair_videos = jax.tree.map(lambda x: x[np.asarray(video_rows)], videos)
+    outputs = []
+    for start in range(0, len(video_rows), self.batch_size):
+      chunk = [_rows(tree, start, self.batch_size)
+               for tree in (pair_videos, captions)]
+      size = _num_rows(chunk[0])
+      scores = self._score_pairs(
+          params, *[_pad_rows(tree, self.batch_size) for tree in chunk])
+      outputs.append({k: np.asarray(v)[:size] for k, v in scores.items()})
+    return {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}
+
+  def top_k_videos(self, params, captions, video_batches, k):
+    """The k best videos per caption, videos encoded and scored as they come.
+
+    Args:
+      params: model parameters.
+      captions: encoded captions (the queries).
+      video_batches: iterable of {frames, frame_mask} batches of at most
+        `batch_size` videos, e.g. `input_pipeline.video_dataset`.
+      k: results per caption.
+
+    Returns:
+      `retrieval.TopK` of fused scores, video indices in stream order.
+    """
+    def fused(videos, queries, params):
+      return self.model.apply({'params': params}, videos, queries,
+                              method=self.model.scores,
+                              **self._score_kwargs)['fused']
+    chunks = (self.encode_videos(params, [batch]) for batch in video_batches)
+    return retrieval.streaming_top_k(fused, captions, chunks, k,
+                                     self.batch_size, (params,))
 
   def evaluate(self, params, builder, split, config):
     """Metrics of `split`: fused-score retrieval metrics plus per-level rsum."""

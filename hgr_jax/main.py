@@ -15,6 +15,7 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from hgr_jax import binary_selection
 from hgr_jax import metrics
 from hgr_jax import train
 
@@ -53,6 +54,9 @@ def main(argv):
     sys.exit(f'Error: {e}')
   print(f'Test metrics ({FLAGS.workdir}/{train.TEST_METRICS_FILE}):')
   print(metrics.format_table({FLAGS.config.model: results}))
+  if FLAGS.config.binary_selection:
+    print('Binary selection accuracy (%), true caption vs its twin:')
+    print(binary_selection.format_table({FLAGS.config.model: results}))
 
 
 if __name__ == '__main__':

@@ -19,6 +19,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from data_pipelines import input_pipeline
+from hgr_jax import binary_selection
 from hgr_jax import evaluate as evaluate_lib
 from hgr_jax import losses
 from hgr_jax import metrics as metrics_lib
@@ -148,8 +149,8 @@ def _evaluator(model, config):
   return evaluate_lib.Evaluator(model,
                                 sharding.data_mesh(jax.local_devices()),
                                 config.eval_batch_size,
-                                config.score_tile_videos,
-                                config.score_tile_captions)
+                                config.eval_memory_budget_gb,
+                                config.eval_bfloat16)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
@@ -240,12 +241,19 @@ def _test_best(config, workdir, builder, model, manager, state):
   """
   best_step = manager.best_step()
   state, _ = restore(manager, best_step, state)
-  results = _evaluator(model, config).evaluate(
-      jax.device_get(state.params), builder, 'test', config)
+  evaluator = _evaluator(model, config)
+  params = jax.device_get(state.params)
+  results = evaluator.evaluate(params, builder, 'test', config)
+  if config.binary_selection:
+    results.update(binary_selection.evaluate(evaluator, params, builder,
+                                             'test', config))
   results['checkpoint_step'] = int(best_step)
   if jax.process_index() == 0:
     with open(os.path.join(workdir, TEST_METRICS_FILE), 'w') as f:
       json.dump(results, f, indent=2, sort_keys=True)
   logging.info('Test metrics of step %d:\n%s', best_step,
                metrics_lib.format_table({config.model: results}))
+  if config.binary_selection:
+    logging.info('Binary selection accuracy (%%):\n%s',
+                 binary_selection.format_table({config.model: results}))
   return results

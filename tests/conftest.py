@@ -15,7 +15,6 @@ def tiny_config(model='hgr', data_dir=None):
                                num_validation_videos=16, num_test_videos=16))
   config.update(dict(word_dim=16, hidden_size=32, batch_size=8, num_epochs=2,
                      log_every_steps=5, eval_batch_size=16,
-                     score_tile_videos=8, score_tile_captions=32,
                      learning_rate=1e-3))
   return config
 

@@ -84,3 +84,20 @@ def test_cosine_matrix():
   b = np.array([[0.0, 2.0], [-1.0, 0.0], [1.0, 1.0]], np.float32)
   expected = [[0.8, -0.6, 0.7 * np.sqrt(2)], [0.0, -1.0, 1 / np.sqrt(2)]]
   np.testing.assert_allclose(matching.cosine_matrix(a, b), expected, rtol=1e-6)
+
+
+def test_bfloat16_products_stay_close():
+  frames, frame_mask, phrases, phrase_mask = _random_inputs(
+      7, videos=5, captions=6, frames=12, phrases=4, dim=256)
+  exact = matching.phrase_frame_scores(frames, frame_mask, phrases,
+                                       phrase_mask, 4.0)
+  low = matching.phrase_frame_scores(frames, frame_mask, phrases, phrase_mask,
+                                     4.0, matmul_dtype=jnp.bfloat16)
+  assert low.dtype == jnp.float32
+  # bfloat16 keeps 8 significant bits: cosines move by about 2^-9.
+  np.testing.assert_allclose(low, exact, atol=1e-2)
+  assert not np.allclose(low, exact, atol=1e-6)
+  a = np.random.default_rng(0).normal(size=(3, 256)).astype(np.float32)
+  np.testing.assert_allclose(
+      matching.cosine_matrix(a, a, matmul_dtype=jnp.bfloat16),
+      matching.cosine_matrix(a, a), atol=1e-2)

@@ -72,16 +72,19 @@ def test_evaluator_matches_direct_scoring(tiny_data_dir):
   mesh = sharding.data_mesh()
   params = train.create_train_state(model, config, 32, mesh).params
   # Batches and tiles smaller than the split exercise padding and tiling.
-  evaluator = evaluate.Evaluator(model, mesh, batch_size=5, tile_videos=3,
-                                 tile_captions=7)
+  evaluator = evaluate.Evaluator(model, mesh, batch_size=5,
+                                 memory_budget_gb=2e-5)
   videos = list(tfds.as_numpy(input_pipeline.video_dataset(
       builder, 'test', config, 100)))[0]
   captions = list(tfds.as_numpy(input_pipeline.caption_dataset(
       builder, 'test', 1000)))[0]
   direct = model.apply({'params': params}, {**videos, **captions})
-  tiled = evaluator.score_matrix(
-      params, evaluator.encode_videos(params, [videos]),
-      evaluator.encode_captions(params, [captions]))
+  encoded_videos = evaluator.encode_videos(params, [videos])
+  encoded_captions = evaluator.encode_captions(params, [captions])
+  tile_videos, tile_captions = evaluator.tile_shape(params, encoded_videos,
+                                                    encoded_captions)
+  assert tile_videos < 16 and tile_captions < len(captions['length'])
+  tiled = evaluator.score_matrix(params, encoded_videos, encoded_captions)
   for level in ('global', 'verb', 'noun', 'fused'):
     np.testing.assert_allclose(tiled[level], direct[level], atol=1e-5)
 

@@ -7,8 +7,10 @@ class DualEncoder(nn.Module):
   """Encodes videos and captions separately, then scores every pair.
 
   Subclasses set `video_encoder` and `text_encoder` in `setup` and define
-  `scores(video, text)`, returning a dict of (videos, captions) matrices with
-  at least 'fused', the score used for the loss and for ranking. Keeping the
+  `scores(video, text, matmul_dtype=None)`, returning a dict of (videos,
+  captions) matrices with at least 'fused', the score used for the loss and
+  for ranking; `matmul_dtype` (e.g. bfloat16) is the operand type of its
+  products over the embedding axis, accumulated in float32. Keeping the
   encoders apart lets evaluation encode each video and caption once.
   """
 
@@ -20,7 +22,7 @@ class DualEncoder(nn.Module):
     """text: dict of caption arrays with leading (captions,) -> dict."""
     return self.text_encoder(text, train)
 
-  def scores(self, video, text):
+  def scores(self, video, text, matmul_dtype=None):
     raise NotImplementedError
 
   def __call__(self, batch, train=False):

@@ -31,6 +31,6 @@ class HGR(dual_encoder.DualEncoder):
         self.gcn_layers, self.text_dropout, self.gcn_dropout,
         self.embedding_init)
 
-  def scores(self, video, text):
+  def scores(self, video, text, matmul_dtype=None):
     """Encoded videos x encoded captions -> dict of (videos, captions) scores."""
-    return matching.hgr_scores(video, text, self.attention_sigma)
+    return matching.hgr_scores(video, text, self.attention_sigma, matmul_dtype)

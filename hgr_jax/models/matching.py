@@ -1,6 +1,8 @@
 """Similarity functions between encoded videos and encoded captions.
 
-Every function returns scores shaped (videos, captions).
+Every function returns scores shaped (videos, captions). `matmul_dtype`
+(e.g. bfloat16) sets the operand type of the products with a (dim) axis,
+which accumulate in float32; norms and everything after stay float32.
 """
 
 import jax
@@ -9,9 +11,17 @@ import jax.numpy as jnp
 from hgr_jax.models import layers
 
 
-def cosine_matrix(videos, captions):
+def _dot(subscripts, a, b, matmul_dtype):
+  """einsum of `a` and `b` cast to `matmul_dtype`, accumulated in float32."""
+  if matmul_dtype is not None:
+    a, b = a.astype(matmul_dtype), b.astype(matmul_dtype)
+  return jnp.einsum(subscripts, a, b, preferred_element_type=jnp.float32)
+
+
+def cosine_matrix(videos, captions, matmul_dtype=None):
   """videos: (videos, dim), captions: (captions, dim) -> (videos, captions)."""
-  return layers.l2_normalize(videos) @ layers.l2_normalize(captions).T
+  return _dot('vd,cd->vc', layers.l2_normalize(videos),
+              layers.l2_normalize(captions), matmul_dtype)
 
 
 def _phrase_frame_attention(cosines, frame_mask, sigma):
@@ -67,7 +77,8 @@ def phrase_frame_scores_reference(frames, frame_mask, phrases, phrase_mask,
   return _mean_over_phrases(phrase_scores, phrase_mask)
 
 
-def phrase_frame_scores(frames, frame_mask, phrases, phrase_mask, sigma):
+def phrase_frame_scores(frames, frame_mask, phrases, phrase_mask, sigma,
+                        matmul_dtype=None):
   """Same scores as `phrase_frame_scores_reference` without attended vectors.
 
   With unit phrase p, frame norms n_f, frame cosines s_f and weights w_f, the
@@ -80,9 +91,10 @@ def phrase_frame_scores(frames, frame_mask, phrases, phrase_mask, sigma):
   """
   frame_norms = layers.safe_norm(frames)
   unit_frames = frames / frame_norms[..., None]
-  cosines = jnp.einsum('vfd,cpd->vcpf', unit_frames,
-                       layers.l2_normalize(phrases))
+  cosines = _dot('vfd,cpd->vcpf', unit_frames, layers.l2_normalize(phrases),
+                 matmul_dtype)
   weights = _phrase_frame_attention(cosines, frame_mask, sigma)
+  # The Gram matrix is per video, cheap, and kept float32 for the norms.
   gram = jnp.einsum('vfd,vgd->vfg', frames, frames)
   dot = jnp.sum(weights * cosines * frame_norms[:, None, None, :], axis=-1)
   squared_norm = jnp.einsum('vcpf,vfg,vcpg->vcp', weights, gram, weights)
@@ -90,23 +102,27 @@ def phrase_frame_scores(frames, frame_mask, phrases, phrase_mask, sigma):
   return _mean_over_phrases(dot / attended_norm, phrase_mask)
 
 
-def hgr_scores(video, text, sigma):
+def hgr_scores(video, text, sigma, matmul_dtype=None):
   """HGR's three matching levels and their mean.
 
   Args:
     video: output of `MultiLevelVideoEncoder` for (videos,) inputs.
     text: output of `RoleGraphEncoder` for (captions,) inputs.
     sigma: phrase-to-frame softmax temperature.
+    matmul_dtype: operand type of the products over dim (None: float32).
 
   Returns:
     dict of (videos, captions) scores: global, verb, noun and fused.
   """
   scores = {
-      'global': cosine_matrix(video['event'], text['sentence']),
+      'global': cosine_matrix(video['event'], text['sentence'],
+                              matmul_dtype),
       'verb': phrase_frame_scores(video['actions'], video['frame_mask'],
-                                  text['verbs'], text['verb_mask'], sigma),
+                                  text['verbs'], text['verb_mask'], sigma,
+                                  matmul_dtype),
       'noun': phrase_frame_scores(video['entities'], video['frame_mask'],
-                                  text['nouns'], text['noun_mask'], sigma),
+                                  text['nouns'], text['noun_mask'], sigma,
+                                  matmul_dtype),
   }
   scores['fused'] = (scores['global'] + scores['verb'] + scores['noun']) / 3
   return scores

@@ -26,7 +26,8 @@ class VSEPP(dual_encoder.DualEncoder):
         self.vocab_size, self.word_dim, self.hidden_size, self.text_dropout,
         self.embedding_init)
 
-  def scores(self, video, text):
+  def scores(self, video, text, matmul_dtype=None):
     """Encoded videos x encoded captions -> dict of (videos, captions) scores."""
-    similarity = matching.cosine_matrix(video['event'], text['sentence'])
+    similarity = matching.cosine_matrix(video['event'], text['sentence'],
+                                        matmul_dtype)
     return {'global': similarity, 'fused': similarity}
