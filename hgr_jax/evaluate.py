@@ -191,25 +191,25 @@ class Evaluator:
   def score_matrix(self, params, videos, captions):
     """Encoded videos x encoded captions -> dict of (videos, captions) arrays.
 
-    Both sides are zero-padded once to whole tiles; padded rows and columns
-    are cut from the result.
+    Tiles at the end are zero-padded to the full tile shape (one compiled
+    scorer); padded rows and columns are cut from the result.
     """
     num_videos, num_captions = _num_rows(videos), _num_rows(captions)
     tile_videos, tile_captions = self.tile_shape(params, videos, captions)
-    videos = _pad_rows(videos, _round_up(num_videos, tile_videos))
-    captions = _pad_rows(captions, _round_up(num_captions, tile_captions))
+    tile = lambda tree, start, size: _pad_rows(_rows(tree, start, size), size)
     out = None
     for v in range(0, num_videos, tile_videos):
-      video_tile = _rows(videos, v, tile_videos)
+      video_tile = tile(videos, v, tile_videos)
       for c in range(0, num_captions, tile_captions):
-        tile = self._score_tile(params, video_tile,
-                                _rows(captions, c, tile_captions))
+        scores = self._score_tile(params, video_tile,
+                                  tile(captions, c, tile_captions))
         if out is None:
           out = {level: np.empty((num_videos, num_captions), np.float32)
-                 for level in tile}
-        for level, scores in tile.items():
+                 for level in scores}
+        for level, level_scores in scores.items():
           block = out[level][v:v + tile_videos, c:c + tile_captions]
-          block[...] = np.asarray(scores)[:block.shape[0], :block.shape[1]]
+          block[...] = np.asarray(level_scores)[:block.shape[0],
+                                                :block.shape[1]]
     return out
 
   def pair_scores(self, params, videos, video_rows, caption_batches):

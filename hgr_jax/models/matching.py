@@ -24,23 +24,24 @@ def cosine_matrix(videos, captions, matmul_dtype=None):
               layers.l2_normalize(captions), matmul_dtype)
 
 
-def _phrase_frame_attention(cosines, frame_mask, sigma):
+def _phrase_frame_attention(cosines, valid, sigma, axis):
   """HGR's attention of each phrase over the frames, from their cosines.
 
   Negative cosines are clipped to 0, the result is L2-normalised over valid
   frames and a softmax with temperature `sigma` runs over valid frames.
 
   Args:
-    cosines: (videos, captions, phrases, frames).
-    frame_mask: (videos, frames) bool.
+    cosines: phrase-frame cosines, frames along `axis`.
+    valid: bool, broadcastable to `cosines`, True at valid frames.
     sigma: softmax temperature (4 in HGR).
+    axis: the frames axis.
 
   Returns:
-    (videos, captions, phrases, frames) attention weights, 0 on padded frames.
+    Attention weights shaped as `cosines`, 0 on padded frames.
   """
-  valid = frame_mask[:, None, None, :]
   clipped = jnp.where(valid, jax.nn.relu(cosines), 0.0)
-  return layers.masked_softmax(sigma * layers.l2_normalize(clipped), valid)
+  return layers.masked_softmax(
+      sigma * layers.l2_normalize(clipped, axis=axis), valid, axis=axis)
 
 
 def _mean_over_phrases(phrase_scores, phrase_mask):
@@ -70,7 +71,8 @@ def phrase_frame_scores_reference(frames, frame_mask, phrases, phrase_mask,
   """
   cosines = jnp.einsum('vfd,cpd->vcpf', layers.l2_normalize(frames),
                        layers.l2_normalize(phrases))
-  weights = _phrase_frame_attention(cosines, frame_mask, sigma)
+  weights = _phrase_frame_attention(cosines, frame_mask[:, None, None, :],
+                                    sigma, axis=-1)
   attended = jnp.einsum('vcpf,vfd->vcpd', weights, frames)
   phrase_scores = jnp.einsum('vcpd,cpd->vcp', layers.l2_normalize(attended),
                              layers.l2_normalize(phrases))
@@ -87,17 +89,21 @@ def phrase_frame_scores(frames, frame_mask, phrases, phrase_mask, sigma,
   only (dim)-sized work is the frame-phrase cosine product that the attention
   needs anyway.
 
-  Shapes as in `phrase_frame_scores_reference`.
+  Shapes as in `phrase_frame_scores_reference`. Intermediates keep the
+  frames axis second, (videos, frames, captions, phrases), as the product
+  over dim leaves it, so the largest arrays are never transposed.
   """
   frame_norms = layers.safe_norm(frames)
   unit_frames = frames / frame_norms[..., None]
-  cosines = _dot('vfd,cpd->vcpf', unit_frames, layers.l2_normalize(phrases),
+  cosines = _dot('vfd,cpd->vfcp', unit_frames, layers.l2_normalize(phrases),
                  matmul_dtype)
-  weights = _phrase_frame_attention(cosines, frame_mask, sigma)
+  weights = _phrase_frame_attention(cosines, frame_mask[:, :, None, None],
+                                    sigma, axis=1)
   # The Gram matrix is per video, cheap, and kept float32 for the norms.
   gram = jnp.einsum('vfd,vgd->vfg', frames, frames)
-  dot = jnp.sum(weights * cosines * frame_norms[:, None, None, :], axis=-1)
-  squared_norm = jnp.einsum('vcpf,vfg,vcpg->vcp', weights, gram, weights)
+  dot = jnp.sum(weights * cosines * frame_norms[:, :, None, None], axis=1)
+  squared_norm = jnp.sum(
+      weights * jnp.einsum('vfg,vgcp->vfcp', gram, weights), axis=1)
   attended_norm = jnp.sqrt(jnp.maximum(squared_norm, 1e-20))
   return _mean_over_phrases(dot / attended_norm, phrase_mask)
 
