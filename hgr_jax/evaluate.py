@@ -111,6 +111,7 @@ class Evaluator:
     self._score_kwargs = {'matmul_dtype': jnp.bfloat16} if bfloat16 else {}
     self.model = model
     split, replicated = sharding.batch_sharded(mesh), sharding.replicated(mesh)
+    self._split, self._replicated = split, replicated
 
     def encode_videos(params, batch):
       return model.apply({'params': params}, batch['frames'],
@@ -165,6 +166,16 @@ class Evaluator:
     return self._encode(self._encode_captions, params, batches,
                         input_pipeline.CAPTION_KEYS)
 
+  def _video_tile(self, videos, start, size):
+    """Rows [start, start + size) zero-padded, replicated on every device."""
+    return jax.device_put(_pad_rows(_rows(videos, start, size), size),
+                          self._replicated)
+
+  def _caption_tile(self, captions, start, size):
+    """Rows [start, start + size) zero-padded, split over the devices."""
+    return jax.device_put(_pad_rows(_rows(captions, start, size), size),
+                          self._split)
+
   def bytes_per_pair(self, params, videos, captions):
     """Scoring working memory per (video, caption) pair and device.
 
@@ -174,9 +185,8 @@ class Evaluator:
     if self._tile_cost is None:
       probe_captions = _PROBE_CAPTIONS * self.devices
       compiled = self._score_tile.lower(
-          params, _pad_rows(_rows(videos, 0, _PROBE_VIDEOS), _PROBE_VIDEOS),
-          _pad_rows(_rows(captions, 0, probe_captions),
-                    probe_captions)).compile()
+          params, self._video_tile(videos, 0, _PROBE_VIDEOS),
+          self._caption_tile(captions, 0, probe_captions)).compile()
       stats = compiled.memory_analysis()
       used = stats.temp_size_in_bytes + stats.output_size_in_bytes
       self._tile_cost = used / (_PROBE_VIDEOS * _PROBE_CAPTIONS)
@@ -196,13 +206,12 @@ class Evaluator:
     """
     num_videos, num_captions = _num_rows(videos), _num_rows(captions)
     tile_videos, tile_captions = self.tile_shape(params, videos, captions)
-    tile = lambda tree, start, size: _pad_rows(_rows(tree, start, size), size)
     out = None
     for v in range(0, num_videos, tile_videos):
-      video_tile = tile(videos, v, tile_videos)
+      video_tile = self._video_tile(videos, v, tile_videos)
       for c in range(0, num_captions, tile_captions):
-        scores = self._score_tile(params, video_tile,
-                                  tile(captions, c, tile_captions))
+        scores = self._score_tile(
+            params, video_tile, self._caption_tile(captions, c, tile_captions))
         if out is None:
           out = {level: np.empty((num_videos, num_captions), np.float32)
                  for level in scores}
@@ -231,8 +240,9 @@ class Evaluator:
       chunk = [_rows(tree, start, self.batch_size)
                for tree in (pair_videos, captions)]
       size = _num_rows(chunk[0])
-      scores = self._score_pairs(
-          params, *[_pad_rows(tree, self.batch_size) for tree in chunk])
+      scores = self._score_pairs(params, *[
+          jax.device_put(_pad_rows(tree, self.batch_size), self._split)
+          for tree in chunk])
       outputs.append({k: np.asarray(v)[:size] for k, v in scores.items()})
     return {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}
 

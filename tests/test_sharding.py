@@ -43,12 +43,50 @@ _SCRIPT = textwrap.dedent('''
 ''')
 
 
-def _run(model, data_dir):
+_EVAL_SCRIPT = textwrap.dedent('''
+    import sys
+    import jax, numpy as np
+    import tensorflow_datasets as tfds
+    sys.path.insert(0, 'tests')
+    from conftest import tiny_config
+    from data_pipelines import input_pipeline
+    from hgr_jax import evaluate, models, sharding, train
+
+    assert jax.device_count() == 8, jax.devices()
+    config = tiny_config(model=sys.argv[1], data_dir=sys.argv[2])
+    builder = input_pipeline.get_builder(config)
+    model = models.create_model(config, len(input_pipeline.vocabulary(builder)))
+    videos = list(tfds.as_numpy(input_pipeline.video_dataset(
+        builder, 'test', config, 100)))
+    captions = list(tfds.as_numpy(input_pipeline.caption_dataset(
+        builder, 'test', 1000)))
+    params = None
+    results = []
+    for devices in (jax.devices()[:1], jax.devices()):
+      mesh = sharding.data_mesh(devices)
+      if params is None:
+        params = jax.device_get(
+            train.create_train_state(model, config, 32, mesh).params)
+      evaluator = evaluate.Evaluator(model, mesh, 8, memory_budget_gb=1e-4)
+      encoded = evaluator.encode_videos(params, videos)
+      text = evaluator.encode_captions(params, captions)
+      tile = evaluator.tile_shape(params, encoded, text)
+      assert tile[1] % len(devices) == 0 and tile[1] < 129, tile
+      scores = evaluator.score_matrix(params, encoded, text)
+      results.append(scores)
+    for level in results[0]:
+      np.testing.assert_allclose(results[1][level], results[0][level],
+                                 atol=1e-5, err_msg=level)
+    print('OK')
+''')
+
+
+def _run(model, data_dir, script=_SCRIPT):
   env = dict(os.environ)
   env['XLA_FLAGS'] = (env.get('XLA_FLAGS', '') +
                       ' --xla_force_host_platform_device_count=8').strip()
   env['JAX_PLATFORMS'] = 'cpu'
-  result = subprocess.run([sys.executable, '-c', 'import hgr_jax\n' + _SCRIPT,
+  result = subprocess.run([sys.executable, '-c', 'import hgr_jax\n' + script,
                            model, data_dir], env=env, capture_output=True,
                           text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
@@ -57,3 +95,7 @@ def _run(model, data_dir):
 
 def test_hgr_loss_and_grads_match_across_8_devices(tiny_data_dir):
   _run('hgr', tiny_data_dir)
+
+
+def test_hgr_scores_match_across_8_devices(tiny_data_dir):
+  _run('hgr', tiny_data_dir, _EVAL_SCRIPT)
