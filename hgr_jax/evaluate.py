@@ -80,7 +80,18 @@ def tile_shape(bytes_per_pair, budget_bytes, num_videos, num_captions,
   wider = pairs // tile_videos // quantum * quantum
   tile_captions = max(tile_captions,
                       min(_round_up(num_captions, quantum), wider))
+  # As many tiles as these sizes need, made as even as the quanta allow, so
+  # that the last tile is not mostly padding.
+  tile_videos = _even(num_videos, tile_videos,
+                      _TILE_QUANTUM if tile_videos >= _TILE_QUANTUM else 1)
+  tile_captions = _even(num_captions, tile_captions, quantum)
   return tile_videos, tile_captions
+
+
+def _even(total, size, quantum):
+  """The smallest multiple of `quantum` covering `total` in as many tiles."""
+  tiles = -(-total // size)
+  return min(size, _round_up(-(-total // tiles), quantum))
 
 
 class Evaluator:
