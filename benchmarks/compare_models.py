@@ -3,8 +3,8 @@
   python -m benchmarks.compare_models --workdir=/tmp/compare [--models=hgr,vsepp]
 
 Trains each model with configs/synthetic.py (defaults unchanged), tests its
-best checkpoint, prints a table and writes WORKDIR/compare_models.json with
-the metrics and the wall time of each run.
+best checkpoint, prints the retrieval and binary selection tables and writes
+WORKDIR/compare_models.json with the metrics and the wall time of each run.
 """
 
 import json
@@ -16,6 +16,7 @@ from absl import flags
 import jax
 
 from configs import synthetic
+from hgr_jax import binary_selection
 from hgr_jax import metrics
 from hgr_jax import train
 
@@ -35,6 +36,8 @@ def main(argv):
   table = metrics.format_table(results)
   print(f'Synthetic test split, {jax.device_count()} {jax.devices()[0].platform}'
         f' device(s), {os.cpu_count()} cores:\n{table}')
+  print('Binary selection accuracy (%):\n' +
+        binary_selection.format_table(results))
   print('wall seconds: ' + ', '.join(
       f'{n} {r["wall_seconds"]:.0f}' for n, r in results.items()))
   with open(os.path.join(_WORKDIR.value, 'compare_models.json'), 'w') as f:

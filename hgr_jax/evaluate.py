@@ -25,7 +25,7 @@ from hgr_jax import sharding
 DEFAULT_BUDGET_GB = {'cpu': 1.0}
 DEFAULT_ACCELERATOR_BUDGET_GB = 4.0
 # Tile sides are multiples of this (times the device count for captions),
-# so that splits of similar sizes share one compiled scorer.
+# which keeps the compiled shapes few and the caption axis divisible.
 _TILE_QUANTUM = 8
 _PROBE_VIDEOS, _PROBE_CAPTIONS = 8, 64
 
