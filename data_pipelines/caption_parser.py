@@ -23,8 +23,9 @@ then `srl_import.augment`), so both paths produce the same format:
   and a shared (span, role) is one node with an edge to each verb;
 * a noun modified by a participle or relative clause ("a man riding a
   horse") is that verb's ARG0 (ARG1 for a past participle);
-* locative, directional and temporal phrases that the parser attached to an
-  object noun are attached to the verb, as SRL does.
+* locative, directional, temporal and instrumental phrases that the parser
+  attached to an object noun (or to the noun of an argument PP) are attached
+  to the verb, as SRL does.
 
 spaCy is an optional dependency (``pip install -e '.[parse]'``); importing
 this module does not need it, `load_pipeline` does.
@@ -62,7 +63,8 @@ DIRECTION_ADVERBS = frozenset((
     'downward', 'across', 'through', 'in', 'aside', 'apart', 'together'))
 LOCATION_ADVERBS = frozenset(('here', 'there', 'outside', 'inside',
                               'outdoors', 'indoors', 'nearby', 'somewhere',
-                              'everywhere', 'upstairs', 'downstairs'))
+                              'everywhere', 'upstairs', 'downstairs',
+                              'next', 'nearby'))
 # Companions of "with" that make it comitative rather than manner.
 ANIMATE_NOUNS = frozenset((
     'man', 'men', 'woman', 'women', 'boy', 'boys', 'girl', 'girls', 'person',
@@ -146,10 +148,20 @@ def _prepositional_object(preposition):
 
 
 def _liftable(preposition) -> bool:
-  """A PP on an object noun that SRL would attach to the verb instead."""
-  return preposition.dep_ == 'prep' and preposition.lower_ in (
-      LOCATION_PREPOSITIONS | DIRECTION_PREPOSITIONS | TIME_PREPOSITIONS
-  ) - {'by'}
+  """A PP on an argument noun that SRL would attach to the verb instead.
+
+  Locative, directional and temporal PPs, and instrumental "with" ("cuts an
+  onion with a knife"); "with" and a person or animal stays ("hugs a man
+  with a hat").
+  """
+  if preposition.dep_ != 'prep':
+    return False
+  word = preposition.lower_
+  if word == 'with':
+    return _preposition_role(
+        preposition, _prepositional_object(preposition)) == 'ARGM-MNR'
+  return word in (LOCATION_PREPOSITIONS | DIRECTION_PREPOSITIONS |
+                  TIME_PREPOSITIONS) - {'by'}
 
 
 def _is_run_on_clause(verb) -> bool:
@@ -213,10 +225,16 @@ class _FrameBuilder:
     else:
       parts = [preposition]
     for part in parts:
-      role = _preposition_role(part, _prepositional_object(part))
-      if role is not None:
-        self.add(role, _subtree(part, [c for c in part.children
-                                       if c.dep_ in ('conj', 'cc')]))
+      pobj = _prepositional_object(part)
+      role = _preposition_role(part, pobj)
+      if role is None:
+        continue
+      # "plays with a dog in the yard": the location is the verb's.
+      lifted = [c for c in pobj.rights if _liftable(c)] if pobj else []
+      self.add(role, _subtree(part, lifted + [c for c in part.children
+                                              if c.dep_ in ('conj', 'cc')]))
+      for preposition in lifted:
+        self.add_preposition(preposition)
 
   def frame(self, doc) -> Frame:
     trimmed = ((role, _trim(doc, spans)) for role, spans in self.arguments)
