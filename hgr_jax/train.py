@@ -24,6 +24,7 @@ from hgr_jax import losses
 from hgr_jax import metrics as metrics_lib
 from hgr_jax import models
 from hgr_jax import sharding
+from hgr_jax import word_embeddings
 
 TEST_METRICS_FILE = 'test_metrics.json'
 
@@ -132,9 +133,15 @@ def restore(manager, step, state):
 def setup(config):
   """Prepares the dataset and builds the model and the mesh."""
   tf.config.set_visible_devices([], 'GPU')  # Keep accelerators for JAX.
-  builder = input_pipeline.prepare(input_pipeline.get_builder(config))
+  builder = input_pipeline.prepare(input_pipeline.get_builder(config),
+                                  manual_dir=config.get('release_dir'))
   vocab = input_pipeline.vocabulary(builder)
-  model = models.create_model(config, len(vocab))
+  embedding_init = None
+  if config.get('word_embeddings_file'):
+    embedding_init = word_embeddings.glove_initializer(
+        config.word_embeddings_file, vocab, config.word_dim)
+  model = models.create_model(config, max(vocab.values()) + 1,
+                              embedding_init=embedding_init)
   feature_dim = builder.info.features['frames'].shape[-1]
   return builder, model, feature_dim, sharding.data_mesh()
 
