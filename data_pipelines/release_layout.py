@@ -19,6 +19,7 @@ says how to fix it, before anything is written.
 import dataclasses
 import json
 import os
+import pickle
 from typing import Dict, List, Sequence, Tuple
 
 import h5py
@@ -98,7 +99,7 @@ def load_names(root, split):
     # The release stores names as a NumPy string or object array; object
     # arrays need pickle, so only load files from a release you trust.
     names = np.load(path, allow_pickle=True)
-  except (ValueError, OSError, EOFError) as e:
+  except (ValueError, OSError, EOFError, pickle.UnpicklingError) as e:
     raise ReleaseError(f'{path} is not a readable .npy file ({e}): copy it '
                        'again from the release.') from e
   names = [str(name) for name in np.asarray(names).reshape(-1)]

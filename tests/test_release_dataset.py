@@ -305,6 +305,8 @@ def _corrupt(path):
     (lambda r: _corrupt(os.path.join(r, 'ordered_feature', 'SA',
                                      'resnet152.pth', 'trn_ft.hdf5')),
      'trn_ft.hdf5 is not a readable HDF5 file'),
+    (lambda r: _corrupt(os.path.join(r, 'public_split', 'trn_names.npy')),
+     'trn_names.npy is not a readable .npy file'),
     (lambda r: np.save(os.path.join(r, 'public_split', 'val_names.npy'),
                        np.array([], dtype=object), allow_pickle=True),
      'The validation split is empty: .*val_names.npy'),
