@@ -175,8 +175,22 @@ def video_ids(builder, split):
   return [v.decode() for v in tfds.as_numpy(ds)]
 
 
-def count_pairs(builder, split):
-  """Number of (video, caption) pairs of `split`, read without the frames."""
-  ds = _read(builder, split, frames=False).map(
+def count_pairs(builder, split, process_index=0, process_count=1):
+  """Number of (video, caption) pairs in a host's slice of `split`.
+
+  Reads no frames. The slice is the one `train_dataset` reads.
+  """
+  ds = _read(builder, split, process_index, process_count, frames=False).map(
       lambda ex: tf.shape(ex['captions']['length'])[0])
   return int(ds.reduce(0, lambda total, n: total + n))
+
+
+def steps_per_epoch(builder, local_batch_size, process_count=1):
+  """Training steps per epoch that every host can take.
+
+  Hosts read different videos, so their pair counts differ; all must run the
+  same number of steps or the collective train step would wait forever. Each
+  host computes every host's count itself, so no communication is needed.
+  """
+  return min(count_pairs(builder, 'train', i, process_count)
+             for i in range(process_count)) // local_batch_size

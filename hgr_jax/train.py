@@ -190,8 +190,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   if start_epoch == 0:
     writer.write_hparams(dict(flax.traverse_util.flatten_dict(
         config.to_dict(), sep='.')))
-  steps_per_epoch = (input_pipeline.count_pairs(builder, 'train') //
-                     config.batch_size)
+  steps_per_epoch = input_pipeline.steps_per_epoch(builder, local_batch,
+                                                   process_count)
   total_steps = steps_per_epoch * config.num_epochs
   report_progress = periodic_actions.ReportProgress(num_train_steps=total_steps,
                                                     writer=writer)
@@ -202,7 +202,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   for epoch in range(start_epoch, config.num_epochs):
     train_metrics = []
     batches = input_pipeline.train_dataset(
-        builder, config, epoch, local_batch, jax.process_index(), process_count)
+        builder, config, epoch, local_batch, jax.process_index(),
+        process_count).take(steps_per_epoch)
     for batch in tfds.as_numpy(batches):
       state, metrics = step_fn(state, sharding.global_batch(batch, mesh))
       train_metrics.append(metrics)
