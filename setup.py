@@ -16,6 +16,7 @@ setuptools.setup(
         'absl-py',
         'clu>=0.0.12',
         'flax>=0.12',
+        'h5py',  # The HGR/HANet release stores frame features in HDF5.
         'importlib_resources',  # tensorflow-datasets imports it without requiring it.
         'jax>=0.7',
         'ml_collections',
