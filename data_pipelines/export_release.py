@@ -77,6 +77,10 @@ def export(builder, out_dir, feature_name):
   if os.path.exists(out_dir):
     raise FileExistsError(f'{out_dir} already exists: choose a new --out or '
                           'remove it.')
+  if builder.info.metadata.get('tokenizer', {}).get('kind', 'word') != 'word':
+    # Its masks mark pieces, and the release layout has word spans.
+    raise ValueError('Only datasets tokenised into words can be exported: '
+                     'export with --config.tokenizer=word.')
   parent = os.path.dirname(os.path.abspath(out_dir))
   os.makedirs(parent, exist_ok=True)
   tmp = tempfile.mkdtemp(prefix='.export_', dir=parent)

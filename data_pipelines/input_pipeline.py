@@ -13,6 +13,7 @@ from data_pipelines import release_dataset
 from data_pipelines import release_layout
 from data_pipelines import synthetic
 from data_pipelines import synthetic_dataset
+from data_pipelines import tokenizers
 
 CAPTION_KEYS = ('token_ids', 'length', 'verb_masks', 'noun_masks',
                 'node_roles', 'adjacency')
@@ -27,7 +28,8 @@ def get_builder(config):
   if config.dataset == 'synthetic':
     params = synthetic.SyntheticParams(**config.synthetic.to_dict())
     builder_config = synthetic_dataset.make_config(
-        params, config.max_words, config.num_verbs, config.num_nouns)
+        params, config.max_words, config.num_verbs, config.num_nouns,
+        config.tokenizer, config.sentencepiece_vocab_size)
     return synthetic_dataset.SyntheticVideoText(config=builder_config,
                                                 data_dir=config.data_dir)
   release_dir = config.get('release_dir')
@@ -39,7 +41,8 @@ def get_builder(config):
         '--config=configs/synthetic.py for the embedded synthetic dataset.')
   builder_config = release_dataset.make_config(
       config.dataset, release_dir, config.feature_names, config.max_words,
-      config.num_verbs, config.num_nouns)
+      config.num_verbs, config.num_nouns, config.tokenizer,
+      config.sentencepiece_vocab_size)
   return release_dataset.ReleaseVideoText(config=builder_config,
                                           data_dir=config.data_dir)
 
@@ -57,8 +60,17 @@ def prepare(builder, manual_dir=None):
 
 
 def vocabulary(builder):
-  """The word -> id dict stored with the dataset."""
+  """The token -> id dict stored with the dataset (words, or pieces)."""
   return dict(builder.info.metadata['word2int'])
+
+
+def tokenizer(builder):
+  """The tokeniser the dataset's captions were encoded with.
+
+  Encode new text (e.g. search queries) with it: with
+  config.tokenizer='sentencepiece' it holds the model stored with the data.
+  """
+  return tokenizers.for_metadata(builder.info.metadata)
 
 
 def select_frames(frames, max_frames):

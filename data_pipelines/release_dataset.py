@@ -18,6 +18,7 @@ import tensorflow_datasets as tfds
 
 from data_pipelines import example_format
 from data_pipelines import release_layout
+from data_pipelines import tokenizers
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -29,15 +30,19 @@ class ReleaseConfig(tfds.core.BuilderConfig):
   max_words: int = 30
   num_verbs: int = 4
   num_nouns: int = 6
+  tokenizer: str = 'word'
+  sentencepiece_vocab_size: int = 0
 
 
 def make_config(dataset, release_dir, feature_names, max_words, num_verbs,
-                num_nouns):
+                num_nouns, tokenizer='word', sentencepiece_vocab_size=0):
   """A builder config named after all of its settings.
 
   Reads the feature files' headers to find the feature size, so a release
   whose splits disagree is refused here. The release's absolute path is part
-  of the name: two releases never share prepared data.
+  of the name: two releases never share prepared data. `tokenizer` is 'word'
+  (the release's word2int) or 'sentencepiece' (a model of at most
+  `sentencepiece_vocab_size` pieces trained on the training captions).
   """
   if not os.path.isdir(release_dir):
     raise release_layout.ReleaseError(
@@ -49,13 +54,17 @@ def make_config(dataset, release_dir, feature_names, max_words, num_verbs,
   settings = dict(dataset=dataset, release=os.path.abspath(release_dir),
                   features=feature_names, max_words=max_words,
                   num_verbs=num_verbs, num_nouns=num_nouns)
+  if tokenizers.check_kind(tokenizer) != 'word':
+    settings.update(tokenizer=tokenizer,
+                    sentencepiece_vocab_size=sentencepiece_vocab_size)
   digest = hashlib.sha1(
       json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
   return ReleaseConfig(
       name=f'{dataset}_d{dim}_{digest}',
       description=json.dumps(settings, sort_keys=True), dataset=dataset,
       feature_names=feature_names, feature_dim=dim, max_words=max_words,
-      num_verbs=num_verbs, num_nouns=num_nouns)
+      num_verbs=num_verbs, num_nouns=num_nouns, tokenizer=tokenizer,
+      sentencepiece_vocab_size=sentencepiece_vocab_size)
 
 
 class ReleaseVideoText(tfds.core.GeneratorBasedBuilder):
@@ -76,7 +85,7 @@ class ReleaseVideoText(tfds.core.GeneratorBasedBuilder):
         features=example_format.features(config.feature_dim, config.max_words,
                                          config.num_verbs, config.num_nouns),
         # Filled in while preparing; tfds stores it with the dataset.
-        metadata=tfds.core.MetadataDict(),
+        metadata=tokenizers.TokenizerMetadata(),
         description=__doc__,
     )
 
@@ -90,12 +99,18 @@ class ReleaseVideoText(tfds.core.GeneratorBasedBuilder):
           root, split, config.feature_names, annotations)
       logging.info('%s %s', config.dataset, summary.describe(split))
       self.info.metadata[f'{split}_summary'] = dataclasses.asdict(summary)
-    self.info.metadata['word2int'] = annotations.word2int
+    if config.tokenizer == 'sentencepiece':
+      self.info.metadata.set_sentencepiece(tokenizers.train_sentencepiece(
+          (c for name in names['train'] for c in annotations.captions[name]),
+          config.sentencepiece_vocab_size))
+    else:
+      self.info.metadata['word2int'] = annotations.word2int
+    tokenizer = tokenizers.for_metadata(self.info.metadata)
     return {split: self._generate_examples(root, split, names[split],
-                                           annotations)
+                                           annotations, tokenizer)
             for split in release_layout.SPLITS}
 
-  def _generate_examples(self, root, split, names, annotations):
+  def _generate_examples(self, root, split, names, annotations, tokenizer):
     config = self.builder_config
     read_frames = release_layout.FrameReader(root, split, config.feature_names)
     try:
@@ -103,7 +118,7 @@ class ReleaseVideoText(tfds.core.GeneratorBasedBuilder):
         captions = annotations.captions[name]
         yield name, example_format.make_example(
             name, read_frames(name), captions,
-            [annotations.graphs[c] for c in captions], annotations.word2int,
+            [annotations.graphs[c] for c in captions], tokenizer,
             config.max_words, config.num_verbs, config.num_nouns)
     finally:
       read_frames.close()
