@@ -1,8 +1,9 @@
-"""Quality and speed of the spaCy caption parser (data_pipelines.caption_parser).
+"""Quality and speed of the spaCy caption parser (`caption_parser`).
 
   python -m benchmarks.parse_quality [--splits=train,test]
       [--msvd_dir=../shared/data/msvd_captions]
-      [--official_counts=../shared/data/hgr_official_example/role_type_counts.json]
+      [--official_counts=../shared/data/hgr_official_example/
+                         role_type_counts.json]
       [--official_stats=../shared/data/hgr_official_example/graph_stats.json]
       [--out=parse_quality.json]
 

@@ -10,13 +10,13 @@ then `srl_import.augment`), so both paths produce the same format:
   phrasal-verb particles join the verb's span;
 * subject -> ARG0, passive subject and direct object -> ARG1, passive agent
   ("by ...", kept in the span) -> ARG0, dative -> ARG2, clausal complement
-  -> ARG1, modal -> ARGM-MOD;
+  -> ARG1, modal -> ARGM-MOD, "not" -> ARGM-NEG;
 * prepositional phrases by preposition: in/on/at/near/... -> ARGM-LOC,
   to/into/toward/across/through/... -> ARGM-DIR, with -> ARGM-COM for a
   person or animal and ARGM-MNR otherwise, before/after/during -> ARGM-TMP,
-  for -> ARGM-PRP, others -> ARGM-ADV; while/when/as/... clauses ->
-  ARGM-TMP; manner adverbs (-ly) -> ARGM-MNR, directional adverbs ->
-  ARGM-DIR;
+  for -> ARGM-PRP, of -> none (it modifies nouns), others -> ARGM-ADV;
+  while/when/as/... clauses -> ARGM-TMP; manner adverbs (-ly) -> ARGM-MNR,
+  directional adverbs -> ARGM-DIR, locative ones -> ARGM-LOC;
 * coordinated verbs and coordinated noun phrases get a node each; a
   coordinated verb without its own subject shares its head's subject (and a
   verb left without an object before "and" shares the next verb's object),
@@ -32,7 +32,8 @@ this module does not need it, `load_pipeline` does.
 """
 
 import time
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional,
+                    Sequence, Tuple)
 
 from absl import logging
 
@@ -85,10 +86,6 @@ _RELATIVE_PRONOUNS = frozenset(('who', 'that', 'which', 'whom', 'whose'))
 Frame = srl_import.Frame
 
 
-def _words(span_tokens: Iterable[Any]) -> Tuple[int, ...]:
-  return tuple(sorted({t.i for t in span_tokens}))
-
-
 def _subtree(token, exclude: Iterable[Any] = ()) -> Tuple[int, ...]:
   """Indices of `token`'s subtree minus the subtrees of `exclude` tokens."""
   removed = {t.i for child in exclude for t in child.subtree}
@@ -116,9 +113,7 @@ def _conjuncts(token) -> List[Any]:
 
 def _is_verb(token) -> bool:
   """A content verb: not an auxiliary, copula or adjectival participle."""
-  if token.pos_ != 'VERB' or token.dep_ in ('aux', 'auxpass', 'amod'):
-    return False
-  return True
+  return token.pos_ == 'VERB' and token.dep_ not in ('aux', 'auxpass', 'amod')
 
 
 def _preposition_role(preposition, object_token) -> Optional[str]:
@@ -410,8 +405,9 @@ def _resolve_complements(builder, builders) -> None:
   "kicks" as a complement of "watches" and two subjects ("the man", "a
   bike"); the first of them is then the object of "watches" and the clause
   is no argument of it. When the clause has no subject, an object conjunct
-  right before it is its subject (see `_subject_misparsed_as_object`). A complement of a verb that already has an object,
-  or that starts with "then", is a run-on clause too.
+  right before it is its subject (see `_subject_misparsed_as_object`). A
+  complement of a verb that already has an object, or that starts with
+  "then", is a run-on clause too.
   """
   for complement in builder.complements:
     inner = builders.get(complement.i)
