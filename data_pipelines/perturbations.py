@@ -15,7 +15,8 @@ dataset of the project stores, the encoded caption (see `example_format`):
 - entity: the last word (the head, in English noun phrases) of an ARG0,
   ARG1 or ARG2 node becomes another word seen in that position in the data.
 
-Replacement words never occur in any caption of the same video, so the
+With sub-word tokens (config.tokenizer='sentencepiece') "word" above means
+token: the last piece of a node is replaced. Replacement words never occur in any caption of the same video, so the
 false caption does not name something the video shows. Without
 lemmatisation another inflection of a shown verb can still be drawn (e.g.
 "chased" for "chases") when no caption of the video uses it.

@@ -27,7 +27,7 @@ def synthetic_twins(builder, split, config):
   """
   params = synthetic.SyntheticParams(**config.synthetic.to_dict())
   stored = {v: i for i, v in enumerate(input_pipeline.video_ids(builder, split))}
-  word2int = input_pipeline.vocabulary(builder)
+  tokenizer = input_pipeline.tokenizer(builder)
   generated = {v['video_id']: v
                for v in synthetic.perturbed_captions(split, params)}
   if set(generated) != set(stored):
@@ -40,7 +40,7 @@ def synthetic_twins(builder, split, config):
     for kind in TYPES:
       for i, (text, graph) in enumerate(video['perturbed'][kind]):
         twins[kind][0].append(role_graph.encode_caption(
-            text, graph, word2int, config.max_words, config.num_verbs,
+            text, graph, tokenizer, config.max_words, config.num_verbs,
             config.num_nouns))
         twins[kind][1].append(first_row + i)
     first_row += len(video['captions'])
