@@ -1,8 +1,10 @@
-"""HGR on VATEX with the HGR authors' feature release (I3D, 1024-d).
+"""HGR (or HANet, VSE++) on VATEX with the HGR authors' feature release (I3D).
 
 Hyper-parameters are those of the HGR paper (Chen et al., CVPR 2020) and its
 official code (batch 64, Adam lr 1e-4, 50 epochs, margin 0.2, 20 frames,
-30 words, 4 verbs, 6 nouns, width 1024).
+30 words, 4 verbs, 6 nouns, width 1024). HANet (Wu et al., ACM MM 2021; its
+official data/vatex/model.json) uses the same values except 30 frames, and
+its official code does not clip gradients.
 
 Reading the release layout (annotation/RET, public_split, ordered_feature) is
 not implemented yet: this config currently stops with a message naming the
@@ -15,7 +17,7 @@ from configs import synthetic
 
 
 def get_config(variant='hgr'):
-  """variant: 'hgr' or 'vsepp'."""
+  """variant: 'hgr', 'vsepp' or 'hanet'."""
   config = synthetic.get_config(variant)
   del config.synthetic
   config.dataset = 'vatex'
@@ -32,4 +34,7 @@ def get_config(variant='hgr'):
   config.grad_clip_norm = 2.0
   config.log_every_steps = 200
   config.eval_batch_size = 300
+  if variant == 'hanet':
+    config.max_frames = 30
+    config.grad_clip_norm = float('inf')
   return config

@@ -38,16 +38,17 @@ class Evaluator:
     self.tile_captions = _round_up(tile_captions, devices)
     split, replicated = sharding.batch_sharded(mesh), sharding.replicated(mesh)
 
-    def encode_videos(params, batch):
-      return model.apply({'params': params}, batch['frames'],
-                         batch['frame_mask'], method=model.encode_video)
+    # `variables`: the model's collections, {'params': ..., 'batch_stats':
+    # ...}; batch norm uses its running averages here.
+    def encode_videos(variables, batch):
+      return model.apply(variables, batch['frames'], batch['frame_mask'],
+                         method=model.encode_video)
 
-    def encode_captions(params, batch):
-      return model.apply({'params': params}, batch, method=model.encode_text)
+    def encode_captions(variables, batch):
+      return model.apply(variables, batch, method=model.encode_text)
 
-    def score_tile(params, videos, captions):
-      return model.apply({'params': params}, videos, captions,
-                         method=model.scores)
+    def score_tile(variables, videos, captions):
+      return model.apply(variables, videos, captions, method=model.scores)
 
     self._encode_videos = jax.jit(encode_videos,
                                   in_shardings=(replicated, split),
@@ -60,7 +61,7 @@ class Evaluator:
                                in_shardings=(replicated, replicated, split),
                                out_shardings=replicated)
 
-  def _encode(self, encode, params, batches, keys):
+  def _encode(self, encode, variables, batches, keys):
     """Encodes batches of any size in compiled chunks of `self.batch_size`."""
     outputs = []
     for batch in batches:
@@ -68,21 +69,21 @@ class Evaluator:
       for start in range(0, rows, self.batch_size):
         chunk = {k: batch[k][start:start + self.batch_size] for k in keys}
         size = len(chunk[keys[0]])
-        encoded = encode(params, _pad_rows(chunk, self.batch_size))
+        encoded = encode(variables, _pad_rows(chunk, self.batch_size))
         outputs.append(jax.tree.map(lambda x, size=size: x[:size], encoded))
     return jax.tree.map(lambda *xs: jnp.concatenate(xs), *outputs)
 
-  def encode_videos(self, params, batches):
+  def encode_videos(self, variables, batches):
     """Batches of {frames, frame_mask} -> encoded videos, concatenated."""
-    return self._encode(self._encode_videos, params, batches,
+    return self._encode(self._encode_videos, variables, batches,
                         ('frames', 'frame_mask'))
 
-  def encode_captions(self, params, batches):
+  def encode_captions(self, variables, batches):
     """Batches of caption fields -> encoded captions, concatenated."""
-    return self._encode(self._encode_captions, params, batches,
+    return self._encode(self._encode_captions, variables, batches,
                         input_pipeline.CAPTION_KEYS)
 
-  def score_matrix(self, params, videos, captions):
+  def score_matrix(self, variables, videos, captions):
     """Encoded videos x encoded captions -> dict of (videos, captions) arrays.
 
     Both sides are zero-padded once to whole tiles; padded rows and columns
@@ -97,7 +98,7 @@ class Evaluator:
     rows = []
     for v in range(0, num_videos, self.tile_videos):
       video_tile = tile(videos, v, self.tile_videos)
-      rows.append([self._score_tile(params, video_tile,
+      rows.append([self._score_tile(variables, video_tile,
                                     tile(captions, c, self.tile_captions))
                    for c in range(0, num_captions, self.tile_captions)])
     levels = rows[0][0].keys()
@@ -105,15 +106,15 @@ class Evaluator:
                              for row in rows])[:num_videos, :num_captions]
             for level in levels}
 
-  def evaluate(self, params, builder, split, config):
+  def evaluate(self, variables, builder, split, config):
     """Metrics of `split`: fused-score retrieval metrics plus per-level rsum."""
-    videos = self.encode_videos(params, tfds.as_numpy(
+    videos = self.encode_videos(variables, tfds.as_numpy(
         input_pipeline.video_dataset(builder, split, config, self.batch_size)))
     caption_batches = list(tfds.as_numpy(
         input_pipeline.caption_dataset(builder, split, self.batch_size)))
     caption_video = np.concatenate([b['video_index'] for b in caption_batches])
-    captions = self.encode_captions(params, caption_batches)
-    scores = self.score_matrix(params, videos, captions)
+    captions = self.encode_captions(variables, caption_batches)
+    scores = self.score_matrix(variables, videos, captions)
     results = metrics_lib.retrieval_metrics(scores['fused'], caption_video)
     for level, level_scores in scores.items():
       if level != 'fused':
