@@ -16,6 +16,7 @@ setuptools.setup(
         'flax>=0.12',
         'importlib_resources',  # tensorflow-datasets imports it without requiring it.
         'jax>=0.7',
+        'lemminflect',  # HANet's concepts; the lexicon ships in the wheel.
         'ml_collections',
         'numpy',
         'optax',

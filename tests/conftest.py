@@ -17,6 +17,9 @@ def tiny_config(model='hgr', data_dir=None):
                      log_every_steps=5, eval_batch_size=16,
                      score_tile_videos=8, score_tile_captions=32,
                      learning_rate=1e-3))
+  if model == 'hanet':
+    config.update(dict(num_verb_concepts=16, num_noun_concepts=32,
+                       num_action_clips=4, num_entity_clips=8))
   return config
 
 

@@ -6,7 +6,7 @@ from hgr_jax.models.vsepp import VSEPP
 
 
 def create_model(config, vocab_size, embedding_init=None):
-  """Builds the flax module named by `config.model` ('hgr', 'hanet', 'vsepp')."""
+  """The flax module named by `config.model`: 'hgr', 'hanet' or 'vsepp'."""
   common = dict(vocab_size=vocab_size, word_dim=config.word_dim,
                 hidden_size=config.hidden_size,
                 text_dropout=config.text_dropout,

@@ -30,7 +30,7 @@ class ConceptClassifier(nn.Module):
 
   @nn.compact
   def __call__(self, x, mask, train):
-    """x: (batch, length, dim), mask: (batch, length) -> (batch, length, concepts).
+    """(batch, length, dim), mask (batch, length) -> (batch, length, concepts).
 
     Padded positions are zeroed before the convolution (so they act as its
     zero padding) and left out of the batch statistics, so padding changes
