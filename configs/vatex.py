@@ -1,40 +1,34 @@
-"""HGR (or HANet, VSE++) on VATEX with the HGR authors' feature release (I3D).
+r"""HGR (or VSE++, HANet) on VATEX from the HGR release (I3D features, 1024-d).
 
-Hyper-parameters are those of the HGR paper (Chen et al., CVPR 2020) and its
-official code (batch 64, Adam lr 1e-4, 50 epochs, margin 0.2, 20 frames,
-30 words, 4 verbs, 6 nouns, width 1024). HANet (Wu et al., ACM MM 2021; its
-official data/vatex/model.json) uses the same values except 30 frames, and
-its official code does not clip gradients.
+Prepare the TFRecords once (checks the whole release, prints a summary per
+split; training also prepares them if needed):
 
-Reading the release layout (annotation/RET, public_split, ordered_feature) is
-not implemented yet: this config currently stops with a message naming the
-data it needs.
+  python -m data_pipelines.prepare --config=configs/vatex.py \
+      --config.release_dir=/data/VATEX --config.data_dir=/data/tfds
+
+Train, validate every epoch, then test the best checkpoint:
+
+  python -m hgr_jax.main --config=configs/vatex.py --workdir=/tmp/hgr_vatex \
+      --config.release_dir=/data/VATEX --config.data_dir=/data/tfds \
+      --config.word_embeddings_file=/data/glove.42B.300d.txt
+
+Add `:vsepp` or `:hanet` to the config path for the VSE++ baseline or HANet
+(Wu et al., ACM MM 2021; its official data/vatex/model.json: the HGR values
+with 30 frames). If the feature
+folder under ordered_feature/SA/ has another name, pass it with
+--config.feature_names="('name',)".
+
+HGR split: 25,991 train / 1,500 validation / 1,500 test videos, 10 English
+captions each. The HGR paper (Chen et al., CVPR 2020) reports text->video
+R@1 35.1 for HGR on VATEX; see its comparison table for the other recalls.
 """
 
-import ml_collections
-
-from configs import synthetic
+from configs import release_base
 
 
 def get_config(variant='hgr'):
-  """variant: 'hgr', 'vsepp' or 'hanet'."""
-  config = synthetic.get_config(variant)
-  del config.synthetic
-  config.dataset = 'vatex'
-  # Root of the release: annotation/RET/, public_split/, ordered_feature/.
-  config.release_dir = ml_collections.config_dict.placeholder(str)
-  config.feature_names = ('i3d',)
-  config.cache_train_videos = False  # 25,991 videos do not fit in memory.
-
-  # HGR paper / official code values.
-  config.hidden_size = 1024
-  config.learning_rate = 1e-4
-  config.batch_size = 64
-  config.num_epochs = 50
-  config.grad_clip_norm = 2.0
-  config.log_every_steps = 200
-  config.eval_batch_size = 300
+  """variant: a model name of configs/synthetic.py ('hgr', 'vsepp', 'hanet')."""
+  config = release_base.release_config(variant, 'vatex', ('i3d',))
   if variant == 'hanet':
     config.max_frames = 30
-    config.grad_clip_norm = float('inf')
   return config

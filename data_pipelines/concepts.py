@@ -145,9 +145,16 @@ def path(builder):
   return os.path.join(builder.data_dir, FILE_NAME)
 
 
+def _word_tokens(builder):
+  return getattr(builder.builder_config, 'tokenizer', 'word') == 'word'
+
+
 def prepare(builder):
-  """Writes the builder's concepts.json unless it is already there."""
-  if tf.io.gfile.exists(path(builder)):
+  """Writes the builder's concepts.json unless it is already there.
+
+  Datasets of sub-word pieces get none: concepts are lemmas of whole words.
+  """
+  if not _word_tokens(builder) or tf.io.gfile.exists(path(builder)):
     return
   temporary = path(builder) + f'.tmp{os.getpid()}'
   with tf.io.gfile.GFile(temporary, 'w') as f:
@@ -167,6 +174,10 @@ def load_tables(builder, num_verbs, num_nouns):
     (verb_table, noun_table): int32 (vocab_size,), the concept id of each
     word's lemma, or -1.
   """
+  if not _word_tokens(builder):
+    raise ValueError(
+        "HANet's concept labels are lemmas of whole words, and this dataset "
+        'is tokenised into SentencePiece pieces: use --config.tokenizer=word.')
   if not tf.io.gfile.exists(path(builder)):
     raise FileNotFoundError(
         f'{path(builder)} is missing: prepare the dataset with '

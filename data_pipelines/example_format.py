@@ -8,10 +8,11 @@ One example is one video with all of its captions:
   num_frames   int32
   captions     Sequence of:
     text         Text, the caption as written
-    token_ids    int32 (max_words,), EOS-padded word ids
-    length       int32, number of valid words
-    verb_masks   bool (num_verbs, max_words), words of each verb node
-    noun_masks   bool (num_nouns, max_words), words of each argument node
+    token_ids    int32 (max_words,), EOS-padded token ids (words, or pieces
+                 of the dataset's SentencePiece model; see `tokenizers`)
+    length       int32, number of valid tokens
+    verb_masks   bool (num_verbs, max_words), tokens of each verb node
+    noun_masks   bool (num_nouns, max_words), tokens of each argument node
     node_roles   int32 (num_verbs + num_nouns,), index into role_graph.ROLES
     adjacency    float32 (nodes, nodes), nodes = 1 + num_verbs + num_nouns in
                  the order [sentence, verbs, nouns]; row-normalised, row i
@@ -52,7 +53,7 @@ def features(feature_dim, max_words, num_verbs, num_nouns):
   })
 
 
-def make_example(video_id, frames, captions, graphs, word2int, max_words,
+def make_example(video_id, frames, captions, graphs, tokenizer, max_words,
                  num_verbs, num_nouns):
   """Builds one example of the format above.
 
@@ -61,12 +62,14 @@ def make_example(video_id, frames, captions, graphs, word2int, max_words,
     frames: (num_frames, feature_dim) float32.
     captions: list of str.
     graphs: list of role graphs in the HGR release format, one per caption.
-    word2int: vocabulary.
-    max_words, num_verbs, num_nouns: the format's sizes.
+    tokenizer: a word2int dict, or a tokeniser of `tokenizers` (see
+      `role_graph.encode_caption`).
+    max_words, num_verbs, num_nouns: the format's sizes (max_words counts
+      tokens: words, or sub-word pieces).
   """
   encoded = []
   for text, graph in zip(captions, graphs, strict=True):
-    caption = role_graph.encode_caption(text, graph, word2int, max_words,
+    caption = role_graph.encode_caption(text, graph, tokenizer, max_words,
                                         num_verbs, num_nouns)
     caption['text'] = text
     encoded.append(caption)

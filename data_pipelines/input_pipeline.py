@@ -10,43 +10,70 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from data_pipelines import concepts
+from data_pipelines import release_dataset
+from data_pipelines import release_layout
 from data_pipelines import synthetic
 from data_pipelines import synthetic_dataset
+from data_pipelines import tokenizers
 
 CAPTION_KEYS = ('token_ids', 'length', 'verb_masks', 'noun_masks',
                 'node_roles', 'adjacency')
 
 
 def get_builder(config):
-  """The tfds builder of `config.dataset`, with its data under config.data_dir."""
+  """The tfds builder of `config.dataset`, with its data under config.data_dir.
+
+  'synthetic' is the embedded dataset; any other name reads an HGR/HANet
+  release from config.release_dir (see `release_layout`).
+  """
   if config.dataset == 'synthetic':
     params = synthetic.SyntheticParams(**config.synthetic.to_dict())
     builder_config = synthetic_dataset.make_config(
-        params, config.max_words, config.num_verbs, config.num_nouns)
+        params, config.max_words, config.num_verbs, config.num_nouns,
+        config.tokenizer, config.sentencepiece_vocab_size)
     return synthetic_dataset.SyntheticVideoText(config=builder_config,
                                                 data_dir=config.data_dir)
-  raise NotImplementedError(
-      f'config.dataset={config.dataset!r} needs the HGR/HANet feature and '
-      'annotation release (annotation/RET/ref_captions.json, '
-      'annotation/RET/sent2rolegraph.augment.json, annotation/RET/word2int.json, '
-      'public_split/{trn,val,tst}_names.npy, ordered_feature/SA/<feature>/'
-      '{trn,val,tst}_ft.hdf5), and reading that layout is not implemented in '
-      'this version. Use --config=configs/synthetic.py for the embedded '
-      'synthetic dataset.')
+  release_dir = config.get('release_dir')
+  if not release_dir:
+    raise release_layout.ReleaseError(
+        f'config.dataset={config.dataset!r} reads the HGR/HANet feature and '
+        'annotation release: set --config.release_dir to its root (the folder '
+        'holding annotation/, public_split/ and ordered_feature/). Use '
+        '--config=configs/synthetic.py for the embedded synthetic dataset.')
+  builder_config = release_dataset.make_config(
+      config.dataset, release_dir, config.feature_names, config.max_words,
+      config.num_verbs, config.num_nouns, config.tokenizer,
+      config.sentencepiece_vocab_size)
+  return release_dataset.ReleaseVideoText(config=builder_config,
+                                          data_dir=config.data_dir)
 
 
-def prepare(builder):
-  """Writes the builder's TFRecords and concept vocabulary (HANet) unless
-  they are already there."""
-  builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+def prepare(builder, manual_dir=None):
+  """Writes the builder's TFRecords and HANet's concept vocabulary unless
+  they are already there.
+
+  Args:
+    builder: a builder of `get_builder`.
+    manual_dir: the release root, for release datasets.
+  """
+  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+      try_download_gcs=False, manual_dir=manual_dir))
   concepts.prepare(builder)
   return builder
 
 
 def vocabulary(builder):
-  """The word -> id dict stored with the dataset."""
+  """The token -> id dict stored with the dataset (words, or pieces)."""
   return dict(builder.info.metadata['word2int'])
+
+
+def tokenizer(builder):
+  """The tokeniser the dataset's captions were encoded with.
+
+  Encode new text (e.g. search queries) with it: with
+  config.tokenizer='sentencepiece' it holds the model stored with the data.
+  """
+  return tokenizers.for_metadata(builder.info.metadata)
 
 
 def select_frames(frames, max_frames):
@@ -176,8 +203,22 @@ def video_ids(builder, split):
   return [v.decode() for v in tfds.as_numpy(ds)]
 
 
-def count_pairs(builder, split):
-  """Number of (video, caption) pairs of `split`, read without the frames."""
-  ds = _read(builder, split, frames=False).map(
+def count_pairs(builder, split, process_index=0, process_count=1):
+  """Number of (video, caption) pairs in a host's slice of `split`.
+
+  Reads no frames. The slice is the one `train_dataset` reads.
+  """
+  ds = _read(builder, split, process_index, process_count, frames=False).map(
       lambda ex: tf.shape(ex['captions']['length'])[0])
   return int(ds.reduce(0, lambda total, n: total + n))
+
+
+def steps_per_epoch(builder, local_batch_size, process_count=1):
+  """Training steps per epoch that every host can take.
+
+  Hosts read different videos, so their pair counts differ; all must run the
+  same number of steps or the collective train step would wait forever. Each
+  host computes every host's count itself, so no communication is needed.
+  """
+  return min(count_pairs(builder, 'train', i, process_count)
+             for i in range(process_count)) // local_batch_size

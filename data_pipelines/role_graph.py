@@ -12,7 +12,7 @@ row-normalised adjacency), so that checkpoints and numbers stay comparable.
 """
 
 import collections
-from typing import Any, Dict, Iterable, Mapping, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -55,10 +55,45 @@ def encode_tokens(sentence: str, word2int: Mapping[str, int],
     token_ids: int32 (max_words,), padded with `EOS_ID`.
     length: number of real (non-padding) tokens, <= max_words.
   """
-  ids = [word2int.get(word, UNK_ID) for word in sentence.split()][:max_words]
+  ids, _ = WordTokenizer(word2int).encode_words(sentence.split())
+  return _pad(ids, max_words)
+
+
+def _pad(ids: Sequence[int], max_words: int) -> Tuple[np.ndarray, int]:
+  ids = ids[:max_words]
   token_ids = np.full((max_words,), EOS_ID, np.int32)
   token_ids[:len(ids)] = ids
   return token_ids, len(ids)
+
+
+class WordTokenizer:
+  """The release's tokenisation: one token per word, ids from word2int."""
+
+  def __init__(self, word2int: Mapping[str, int]):
+    self.vocab = word2int
+
+  def encode_words(self, words: Sequence[str]
+                   ) -> Tuple[List[int], Optional[List[List[int]]]]:
+    """Word ids (UNK_ID if unknown); None: token i is word i."""
+    return [self.vocab.get(word, UNK_ID) for word in words], None
+
+
+def spans_to_tokens(graph: Graph,
+                    positions: Sequence[Sequence[int]]) -> Graph:
+  """Moves a graph's word spans onto token positions.
+
+  Args:
+    graph: role graph whose spans index words.
+    positions: the token positions of each word.
+
+  Returns:
+    The graph with each node's spans replaced by the positions of its words'
+    tokens (words are kept).
+  """
+  nodes = {key: dict(node, spans=[p for i in node['spans']
+                                  for p in positions[i]])
+           for key, node in graph[0].items()}
+  return [nodes, graph[1]]
 
 
 def _mark_spans(mask_row: np.ndarray, spans: Iterable[int]) -> None:
@@ -135,16 +170,31 @@ def encode_graph(graph: Graph, max_words: int, num_verbs: int,
               node_roles=node_roles, adjacency=adjacency)
 
 
-def encode_caption(sentence: str, graph: Graph, word2int: Mapping[str, int],
+def encode_caption(sentence: str, graph: Graph, tokenizer: Any,
                    max_words: int, num_verbs: int,
                    num_nouns: int) -> Dict[str, np.ndarray]:
   """Encodes a caption and its role graph.
+
+  Args:
+    sentence: the caption; split on whitespace into the graph's words.
+    graph: its role graph, spans over words.
+    tokenizer: a word2int dict (release tokenisation), a `WordTokenizer`,
+      or any object with the `encode_words` method of
+      `tokenizers.SentencePieceTokenizer`; with sub-word tokens the masks
+      mark every token of a node's words.
+    max_words: number of token positions (words or pieces).
+    num_verbs, num_nouns: slot budgets.
 
   Returns:
     The `encode_graph` arrays plus token_ids int32 (max_words,) and length,
     an int32 scalar array.
   """
-  token_ids, length = encode_tokens(sentence, word2int, max_words)
+  if isinstance(tokenizer, Mapping):
+    tokenizer = WordTokenizer(tokenizer)
+  ids, positions = tokenizer.encode_words(sentence.split())
+  token_ids, length = _pad(ids, max_words)
+  if positions is not None:
+    graph = spans_to_tokens(graph, positions)
   return dict(token_ids=token_ids, length=np.asarray(length, np.int32),
               **encode_graph(graph, max_words, num_verbs, num_nouns))
 

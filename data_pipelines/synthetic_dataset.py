@@ -14,6 +14,7 @@ import tensorflow_datasets as tfds
 
 from data_pipelines import example_format
 from data_pipelines import synthetic
+from data_pipelines import tokenizers
 
 _SPLITS = {'train': 'train', 'validation': 'validation', 'test': 'test'}
 
@@ -26,18 +27,32 @@ class SyntheticConfig(tfds.core.BuilderConfig):
   max_words: int = 30
   num_verbs: int = 4
   num_nouns: int = 6
+  tokenizer: str = 'word'
+  sentencepiece_vocab_size: int = 0
 
 
-def make_config(params, max_words, num_verbs, num_nouns):
-  """A builder config whose name identifies all of its settings."""
+def make_config(params, max_words, num_verbs, num_nouns, tokenizer='word',
+                sentencepiece_vocab_size=0):
+  """A builder config whose name identifies all of its settings.
+
+  Args:
+    params: `synthetic.SyntheticParams`.
+    max_words, num_verbs, num_nouns: sizes of the example format.
+    tokenizer: 'word', or 'sentencepiece' to train a SentencePiece model of
+      at most `sentencepiece_vocab_size` pieces on the training captions.
+  """
   settings = dict(dataclasses.asdict(params), max_words=max_words,
                   num_verbs=num_verbs, num_nouns=num_nouns)
+  if tokenizers.check_kind(tokenizer) != 'word':
+    settings.update(tokenizer=tokenizer,
+                    sentencepiece_vocab_size=sentencepiece_vocab_size)
   digest = hashlib.sha1(
       json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
   return SyntheticConfig(
       name=f'd{params.feature_dim}_s{params.seed}_{digest}',
       description=json.dumps(settings, sort_keys=True), params=params,
-      max_words=max_words, num_verbs=num_verbs, num_nouns=num_nouns)
+      max_words=max_words, num_verbs=num_verbs, num_nouns=num_nouns,
+      tokenizer=tokenizer, sentencepiece_vocab_size=sentencepiece_vocab_size)
 
 
 class SyntheticVideoText(tfds.core.GeneratorBasedBuilder):
@@ -52,20 +67,28 @@ class SyntheticVideoText(tfds.core.GeneratorBasedBuilder):
         features=example_format.features(config.params.feature_dim,
                                          config.max_words, config.num_verbs,
                                          config.num_nouns),
-        metadata=tfds.core.MetadataDict(word2int=synthetic.word2int()),
+        # With SentencePiece, replaced by the pieces when preparing.
+        metadata=tokenizers.TokenizerMetadata(word2int=synthetic.word2int()),
         description=__doc__,
     )
 
   def _split_generators(self, dl_manager):
     del dl_manager  # Nothing to download: the data is generated.
-    return {name: self._generate_examples(split)
+    config = self.builder_config
+    if config.tokenizer == 'sentencepiece':
+      captions = (caption
+                  for video in synthetic.generate_split('train', config.params)
+                  for caption in video['captions'])
+      self.info.metadata.set_sentencepiece(tokenizers.train_sentencepiece(
+          captions, config.sentencepiece_vocab_size))
+    tokenizer = tokenizers.for_metadata(self.info.metadata)
+    return {name: self._generate_examples(split, tokenizer)
             for name, split in _SPLITS.items()}
 
-  def _generate_examples(self, split):
+  def _generate_examples(self, split, tokenizer):
     config = self.builder_config
-    word2int = synthetic.word2int()
     for video in synthetic.generate_split(split, config.params):
       yield video['video_id'], example_format.make_example(
           video['video_id'], video['frames'], video['captions'],
-          video['graphs'], word2int, config.max_words, config.num_verbs,
+          video['graphs'], tokenizer, config.max_words, config.num_verbs,
           config.num_nouns)

@@ -15,8 +15,10 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from data_pipelines import release_layout
 from hgr_jax import metrics
 from hgr_jax import train
+from hgr_jax import word_embeddings
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
@@ -48,7 +50,8 @@ def main(argv):
       results = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
     else:
       results = train.evaluate_workdir(FLAGS.config, FLAGS.workdir)
-  except (FileNotFoundError, NotImplementedError) as e:
+  except (FileNotFoundError, NotImplementedError, release_layout.ReleaseError,
+          word_embeddings.EmbeddingFileError) as e:
     # Missing data or checkpoints: the message says what to do, no traceback.
     sys.exit(f'Error: {e}')
   print(f'Test metrics ({FLAGS.workdir}/{train.TEST_METRICS_FILE}):')

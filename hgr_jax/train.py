@@ -26,6 +26,7 @@ from hgr_jax import losses
 from hgr_jax import metrics as metrics_lib
 from hgr_jax import models
 from hgr_jax import sharding
+from hgr_jax import word_embeddings
 
 TEST_METRICS_FILE = 'test_metrics.json'
 
@@ -153,9 +154,15 @@ def restore(manager, step, state):
 def setup(config):
   """Prepares the dataset and builds the model and the mesh."""
   tf.config.set_visible_devices([], 'GPU')  # Keep accelerators for JAX.
-  builder = input_pipeline.prepare(input_pipeline.get_builder(config))
+  builder = input_pipeline.prepare(input_pipeline.get_builder(config),
+                                  manual_dir=config.get('release_dir'))
   vocab = input_pipeline.vocabulary(builder)
-  model = models.create_model(config, len(vocab))
+  embedding_init = None
+  if config.get('word_embeddings_file'):
+    embedding_init = word_embeddings.glove_initializer(
+        config.word_embeddings_file, vocab, config.word_dim)
+  model = models.create_model(config, max(vocab.values()) + 1,
+                              embedding_init=embedding_init)
   feature_dim = builder.info.features['frames'].shape[-1]
   return builder, model, feature_dim, sharding.data_mesh()
 
@@ -204,8 +211,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   if start_epoch == 0:
     writer.write_hparams(dict(flax.traverse_util.flatten_dict(
         config.to_dict(), sep='.')))
-  steps_per_epoch = (input_pipeline.count_pairs(builder, 'train') //
-                     config.batch_size)
+  steps_per_epoch = input_pipeline.steps_per_epoch(builder, local_batch,
+                                                   process_count)
   total_steps = steps_per_epoch * config.num_epochs
   report_progress = periodic_actions.ReportProgress(num_train_steps=total_steps,
                                                     writer=writer)
@@ -216,7 +223,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   for epoch in range(start_epoch, config.num_epochs):
     train_metrics = []
     batches = input_pipeline.train_dataset(
-        builder, config, epoch, local_batch, jax.process_index(), process_count)
+        builder, config, epoch, local_batch, jax.process_index(),
+        process_count).take(steps_per_epoch)
     for batch in tfds.as_numpy(batches):
       state, metrics = step_fn(state, sharding.global_batch(batch, mesh))
       train_metrics.append(metrics)

@@ -46,8 +46,45 @@ def test_eval_without_checkpoint_says_what_to_do(tiny_data_dir, tmp_path):
   assert 'No checkpoint' in result.stderr and 'train first' in result.stderr
 
 
-def test_real_dataset_config_names_the_data_it_needs(tmp_path):
+def test_real_dataset_config_asks_for_the_release(tmp_path):
   result = _main('--config=configs/vatex.py', f'--workdir={tmp_path}')
   assert result.returncode != 0
-  assert 'annotation/RET/ref_captions.json' in result.stderr
+  assert '--config.release_dir' in result.stderr
+  assert 'annotation/, public_split/ and ordered_feature/' in result.stderr
   assert 'configs/synthetic.py' in result.stderr
+
+
+def test_vatex_config_trains_on_a_release_layout(tmp_path):
+  """Synthetic data -> release layout -> configs/vatex.py, all from the CLI."""
+  synthetic = ['--config=configs/synthetic.py',
+               f'--config.data_dir={tmp_path / "synthetic_tfds"}',
+               '--config.synthetic.feature_dim=64',
+               '--config.synthetic.num_train_videos=240',
+               '--config.synthetic.num_validation_videos=40',
+               '--config.synthetic.num_test_videos=40']
+  release = str(tmp_path / 'VATEX')
+  exported = subprocess.run(
+      [sys.executable, '-m', 'data_pipelines.export_release', *synthetic,
+       f'--out={release}', '--feature_name=i3d'],
+      capture_output=True, text=True, timeout=600)
+  assert exported.returncode == 0, exported.stderr[-3000:]
+
+  with open(os.path.join(release, 'annotation', 'RET', 'word2int.json')) as f:
+    words = sorted(json.load(f))[:10]
+  glove = tmp_path / 'glove.16d.txt'
+  glove.write_text(''.join(f'{w} ' + ' '.join(['0.5'] * 16) + '\n'
+                           for w in words + ['absent-word']))
+
+  workdir = str(tmp_path / 'run')
+  trained = _main('--config=configs/vatex.py', f'--workdir={workdir}',
+                  f'--config.release_dir={release}',
+                  f'--config.data_dir={tmp_path / "tfds"}',
+                  f'--config.word_embeddings_file={glove}',
+                  '--config.word_dim=16', '--config.hidden_size=32',
+                  '--config.batch_size=32', '--config.num_epochs=1',
+                  '--config.eval_batch_size=40')
+  assert trained.returncode == 0, trained.stderr[-3000:]
+  assert 'train: 240 videos' in trained.stderr
+  assert '10 of ' in trained.stderr and 'found in' in trained.stderr
+  with open(os.path.join(workdir, 'test_metrics.json')) as f:
+    assert set(metrics.METRIC_NAMES) <= set(json.load(f))

@@ -105,3 +105,21 @@ def test_example_format_round_trip():
   np.testing.assert_array_equal(decoded['captions']['noun_masks'].numpy()[0],
                                 [[1, 0, 0, 0, 0], [0, 0, 0, 0, 0]])
   assert decoded['num_frames'].numpy() == 2
+
+
+def test_every_host_gets_the_same_number_of_steps(tiny_data_dir):
+  config = tiny_config(data_dir=tiny_data_dir)
+  builder = input_pipeline.get_builder(config)
+  captions_per_video = [
+      len(g['captions']) for g in _generated(config, 'train')]
+  total = sum(captions_per_video)
+  assert input_pipeline.count_pairs(builder, 'train') == total
+  shards = [input_pipeline.count_pairs(builder, 'train', i, 3)
+            for i in range(3)]
+  assert sum(shards) == total and len(set(shards)) > 1
+  steps = input_pipeline.steps_per_epoch(builder, 4, process_count=3)
+  assert steps == min(shards) // 4
+  for host in range(3):
+    batches = input_pipeline.train_dataset(builder, config, 0, 4, host, 3)
+    # Each host could run at least that many full batches.
+    assert sum(1 for _ in batches) >= steps

@@ -1,0 +1,49 @@
+"""Settings shared by the configs of the HGR/HANet releases (no experiment).
+
+Model and optimisation follow the HGR paper (Chen et al., CVPR 2020) and its
+official code (cshizhe/hgr_v2t, t2vretrieval/driver/configs): batch 64, Adam
+lr 1e-4, 50 epochs, margin 0.2, 20 frames, 30 words, 4 verbs, 6 nouns, width
+1024, 300-d GloVe-initialised words. The official VSE++ baseline trains with
+batch 128. HANet (Wu et al., ACM MM 2021) keeps these values (its
+data/<dataset>/model.json) without gradient clipping; VATEX uses 30 frames.
+"""
+
+import ml_collections
+
+from configs import synthetic
+
+
+def release_config(variant, dataset, feature_names):
+  """The paper's settings for `variant` on the release of `dataset`.
+
+  Args:
+    variant: model name, as in `configs/synthetic.py`.
+    dataset: name of the dataset (names its prepared TFRecords).
+    feature_names: folders of ordered_feature/SA/ whose features are
+      concatenated, e.g. ('resnet152.pth',).
+  """
+  config = synthetic.get_config(variant)
+  del config.synthetic
+  config.dataset = dataset
+  # Root of the release: annotation/RET/, public_split/, ordered_feature/.
+  config.release_dir = ml_collections.config_dict.placeholder(str)
+  config.feature_names = tuple(feature_names)
+  # A GloVe text file (the official code uses glove.42B.300d); None: random.
+  config.word_embeddings_file = ml_collections.config_dict.placeholder(str)
+  config.cache_train_videos = False  # Real datasets need not fit in memory.
+
+  config.max_frames = 20
+  config.max_words = 30
+  config.num_verbs = 4
+  config.num_nouns = 6
+  config.word_dim = 300
+  config.hidden_size = 1024
+  config.margin = 0.2
+  config.learning_rate = 1e-4
+  config.batch_size = 128 if variant == 'vsepp' else 64
+  config.num_epochs = 50
+  # HANet's official code (Roc-Ng/HANet) does not clip gradients.
+  config.grad_clip_norm = float('inf') if variant == 'hanet' else 2.0
+  config.log_every_steps = 200
+  config.eval_batch_size = 300
+  return config

@@ -1,0 +1,265 @@
+"""Tests for the spaCy caption parser and the parse_captions command.
+
+Every expected graph is worked out by hand from the rules in
+`caption_parser`'s docstring; nodes are written as (role, word indices) in
+the order the graph must list them, edges as (verb, argument) node numbers.
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from data_pipelines import caption_parser
+from data_pipelines import parse_captions
+from data_pipelines import role_graph
+from tests import test_role_graph
+from tests import test_srl_import
+
+
+@pytest.fixture(scope='module')
+def nlp():
+  return caption_parser.load_pipeline()
+
+
+def _check(nlp, sentence, nodes, edges):
+  graph = caption_parser.parse_captions([sentence], nlp)[sentence]
+  words = sentence.split()
+  assert graph[0]['ROOT'] == {'role': 'ROOT', 'words': words,
+                              'spans': list(range(len(words)))}
+  got = [(n['role'], n['spans']) for k, n in graph[0].items() if k != 'ROOT']
+  assert got == [(role, list(spans)) for role, spans in nodes]
+  for key, node in graph[0].items():
+    assert node['words'] == [words[i] for i in node['spans']], key
+  roles = {str(i + 1): role for i, (role, _) in enumerate(nodes)}
+  assert graph[1] == [[str(v), str(a), roles[str(a)]] for v, a in edges]
+  return graph
+
+
+def test_active(nlp):
+  # a woman slices a tomato
+  # 0 1     2      3 4
+  _check(nlp, 'a woman slices a tomato',
+         [('V', [2]), ('ARG0', [0, 1]), ('ARG1', [3, 4])],
+         [(1, 2), (1, 3)])
+
+
+def test_passive_with_agent_and_location(nlp):
+  # a tomato is sliced by a woman in the kitchen
+  # 0 1      2  3      4  5 6     7  8   9
+  _check(nlp, 'a tomato is sliced by a woman in the kitchen',
+         [('V', [3]), ('ARG1', [0, 1]), ('ARG0', [4, 5, 6]),
+          ('ARGM-LOC', [7, 8, 9])],
+         [(1, 2), (1, 3), (1, 4)])
+
+
+def test_progressive(nlp):
+  # "is" is an auxiliary, not a verb node.
+  # a man is riding a horse on the beach
+  # 0 1   2  3      4 5     6  7   8
+  _check(nlp, 'a man is riding a horse on the beach',
+         [('V', [3]), ('ARG0', [0, 1]), ('ARG1', [4, 5]),
+          ('ARGM-LOC', [6, 7, 8])],
+         [(1, 2), (1, 3), (1, 4)])
+
+
+def test_phrasal_verb(nlp):
+  # a boy is picking up a ball
+  # 0 1   2  3       4  5 6
+  _check(nlp, 'a boy is picking up a ball',
+         [('V', [3, 4]), ('ARG0', [0, 1]), ('ARG1', [5, 6])],
+         [(1, 2), (1, 3)])
+
+
+def test_coordinated_verbs_share_subject_and_object(nlp):
+  # One node each for "a man" and "an onion", with an edge to each verb.
+  # a man is cutting and slicing an onion
+  # 0 1   2  3       4   5       6  7
+  _check(nlp, 'a man is cutting and slicing an onion',
+         [('V', [3]), ('ARG0', [0, 1]), ('ARG1', [6, 7]), ('V', [5])],
+         [(1, 2), (1, 3), (4, 2), (4, 3)])
+
+
+def test_coordinated_clauses(nlp):
+  # a man is picking up a box and putting it on a table
+  # 0 1   2  3       4  5 6   7   8       9  10 11 12
+  _check(nlp, 'a man is picking up a box and putting it on a table',
+         [('V', [3, 4]), ('ARG0', [0, 1]), ('ARG1', [5, 6]), ('V', [8]),
+          ('ARG1', [9]), ('ARGM-LOC', [10, 11, 12])],
+         [(1, 2), (1, 3), (4, 2), (4, 5), (4, 6)])
+
+
+def test_coordinated_objects_and_instrument(nlp):
+  # a man is cutting an onion and a tomato with a knife
+  # 0 1   2  3       4  5     6   7 8      9    10 11
+  _check(nlp, 'a man is cutting an onion and a tomato with a knife',
+         [('V', [3]), ('ARG0', [0, 1]), ('ARG1', [4, 5]), ('ARG1', [7, 8]),
+          ('ARGM-MNR', [9, 10, 11])],
+         [(1, 2), (1, 3), (1, 4), (1, 5)])
+
+
+def test_dative(nlp):
+  # a woman gives the dog a bone
+  # 0 1     2     3   4   5 6
+  _check(nlp, 'a woman gives the dog a bone',
+         [('V', [2]), ('ARG0', [0, 1]), ('ARG2', [3, 4]), ('ARG1', [5, 6])],
+         [(1, 2), (1, 3), (1, 4)])
+
+
+def test_direction_and_companion(nlp):
+  # a man is walking into the room with his friend
+  # 0 1   2  3       4    5   6    7    8   9
+  _check(nlp, 'a man is walking into the room with his friend',
+         [('V', [3]), ('ARG0', [0, 1]), ('ARGM-DIR', [4, 5, 6]),
+          ('ARGM-COM', [7, 8, 9])],
+         [(1, 2), (1, 3), (1, 4)])
+
+
+def test_temporal_phrase_and_clause(nlp):
+  # a man is talking to a woman after the show
+  # 0 1   2  3       4  5 6     7     8   9
+  _check(nlp, 'a man is talking to a woman after the show',
+         [('V', [3]), ('ARG0', [0, 1]), ('ARGM-DIR', [4, 5, 6]),
+          ('ARGM-TMP', [7, 8, 9])],
+         [(1, 2), (1, 3), (1, 4)])
+  # a girl is playing with a small dog while her mother watches
+  # 0 1    2  3       4    5 6     7   8     9   10     11
+  _check(nlp, 'a girl is playing with a small dog while her mother watches',
+         [('V', [3]), ('ARG0', [0, 1]), ('ARGM-COM', [4, 5, 6, 7]),
+          ('ARGM-TMP', [8, 9, 10, 11]), ('V', [11]), ('ARG0', [9, 10])],
+         [(1, 2), (1, 3), (1, 4), (5, 6)])
+
+
+def test_participle_modifier(nlp):
+  # "a man" is the rider; the whole phrase is the one who smiles.
+  # a man riding a horse is smiling
+  # 0 1   2      3 4     5  6
+  _check(nlp, 'a man riding a horse is smiling',
+         [('V', [2]), ('ARG0', [0, 1]), ('ARG1', [3, 4]), ('V', [6]),
+          ('ARG0', [0, 1, 2, 3, 4])],
+         [(1, 2), (1, 3), (4, 5)])
+
+
+def test_no_verb_gets_noun_chunks(nlp):
+  # a man with a hat
+  # 0 1   2    3 4
+  _check(nlp, 'a man with a hat', [('NOUN', [0, 1]), ('NOUN', [3, 4])], [])
+
+
+def test_copula_only_sentence_is_augmented_like_the_release(nlp):
+  # No content verb: noun chunks, then every VB* word (here the copula), as
+  # the official augmentation does.
+  # a man is on a skateboard
+  # 0 1   2  3  4 5
+  _check(nlp, 'a man is on a skateboard',
+         [('NOUN', [0, 1]), ('NOUN', [4, 5]), ('V', [2])], [])
+
+
+LONG_SENTENCE = (
+    'a man in a red shirt is slicing a tomato on a wooden board with a sharp '
+    'knife while a woman standing next to him is pouring water into a big '
+    'pot and a little boy is playing with a small dog in the corner of the '
+    'kitchen')
+
+
+def test_very_long_sentence(nlp):
+  # a man in a red shirt is slicing a  tomato on a  wooden board with a
+  # 0 1   2  3 4   5     6  7       8  9      10 11 12     13    14   15
+  # sharp knife while a  woman standing next to him is pouring water into
+  # 16    17    18    19 20    21       22   23 24  25 26      27    28
+  # a  big pot and a  little boy is playing with a  small dog in the
+  # 29 30  31  32  33 34     35  36 37      38   39 40    41  42 43
+  # corner of the kitchen
+  # 44     45 46  47
+  # The while-clause holds the two coordinated clauses after it.
+  graph = _check(
+      nlp, LONG_SENTENCE,
+      [('V', [7]), ('ARG0', [0, 1, 2, 3, 4, 5]), ('ARG1', [8, 9]),
+       ('ARGM-LOC', [10, 11, 12, 13]), ('ARGM-MNR', [14, 15, 16, 17]),
+       ('ARGM-TMP', list(range(18, 48))),
+       ('V', [21]), ('ARG0', [19, 20]), ('ARGM-LOC', [22, 23, 24]),
+       ('V', [26]), ('ARG0', [19, 20, 21, 22, 23, 24]), ('ARG1', [27]),
+       ('ARGM-DIR', [28, 29, 30, 31]),
+       ('V', [37]), ('ARG0', [33, 34, 35]), ('ARGM-COM', [38, 39, 40, 41]),
+       ('ARGM-LOC', [42, 43, 44, 45, 46, 47])],
+      [(1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (7, 8), (7, 9), (10, 11),
+       (10, 12), (10, 13), (14, 15), (14, 16), (14, 17)])
+  # With the release's sizes only the first 4 verbs and 6 arguments are
+  # kept, the way the official reader truncates.
+  out = role_graph.encode_graph(graph, max_words=30, num_verbs=4,
+                                num_nouns=6)
+  assert out['verb_masks'].sum(axis=1).tolist() == [1, 1, 1, 0]
+  assert out['noun_masks'].sum(axis=1).tolist() == [6, 2, 4, 4, 12, 2]
+
+
+def test_duplicates_parsed_once_and_order_kept(nlp):
+  sentences = ['a dog runs', 'a cat sleeps', 'a dog runs']
+  graphs = caption_parser.parse_captions(sentences, nlp, batch_size=1)
+  assert list(graphs) == ['a dog runs', 'a cat sleeps']
+
+
+def _run(*args):
+  return subprocess.run(
+      [sys.executable, '-m', 'data_pipelines.parse_captions', *args],
+      capture_output=True, text=True, check=True)
+
+
+def _write(path, data):
+  path.write_text(json.dumps(data))
+  return str(path)
+
+
+def test_command_parses_captions(tmp_path):
+  captions = _write(tmp_path / 'ref_captions.json', {
+      'video1': ['a woman slices a tomato', 'a man with a hat'],
+      'video2': ['a woman slices a tomato']})
+  out = str(tmp_path / 'sent2rolegraph.augment.json')
+  _run(f'--captions={captions}', f'--out={out}')
+  with open(out) as f:
+    graphs = json.load(f)
+  assert list(graphs) == ['a woman slices a tomato', 'a man with a hat']
+  assert graphs['a woman slices a tomato'][1] == [['1', '2', 'ARG0'],
+                                                  ['1', '3', 'ARG1']]
+
+
+def test_command_imports_srl_and_parses_the_rest(tmp_path):
+  sentence = test_role_graph.OFFICIAL_SENTENCE
+  srl = _write(tmp_path / 'sent2srl.json',
+               {sentence: test_srl_import.OFFICIAL_SRL,
+                'a cat': {'words': ['a', 'cat'], 'verbs': []}})
+  captions = _write(tmp_path / 'ref_captions.json',
+                    {'v': [sentence, 'a woman slices a tomato']})
+  out = str(tmp_path / 'graphs.json')
+  result = _run(f'--srl={srl}', f'--captions={captions}', f'--out={out}')
+  assert '1 of 2 captions have no SRL output' in result.stderr
+  with open(out) as f:
+    graphs = json.load(f)
+  assert graphs[sentence] == json.loads(json.dumps(
+      test_role_graph.OFFICIAL_GRAPH))
+  # No frame in the SRL output: noun chunk augmentation.
+  assert graphs['a cat'][0]['1'] == {'role': 'NOUN', 'spans': [0, 1],
+                                     'words': ['a', 'cat']}
+  assert graphs['a woman slices a tomato'][1] == [['1', '2', 'ARG0'],
+                                                  ['1', '3', 'ARG1']]
+
+
+@pytest.mark.parametrize('content, message', [
+    ({'v': 'a dog runs'}, 'list of caption strings'),
+    (['a dog runs'], 'list of caption strings'),
+])
+def test_bad_captions_file(tmp_path, content, message):
+  path = _write(tmp_path / 'ref_captions.json', content)
+  with pytest.raises(ValueError, match=message):
+    parse_captions.read_captions(path)
+
+
+def test_bad_srl_file(tmp_path):
+  path = _write(tmp_path / 'sent2srl.json', {'a dog runs': {'words': []}})
+  with pytest.raises(ValueError, match="entry for 'a dog runs'"):
+    parse_captions.read_srl(path)
+
+
+def test_missing_model_names_the_fix():
+  with pytest.raises(OSError, match=r"pip install -e '\.\[parse\]'"):
+    caption_parser.load_pipeline('no_such_spacy_model')
