@@ -2,8 +2,10 @@
 
 import collections
 import json
+import types
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from conftest import tiny_config
@@ -114,3 +116,13 @@ def test_train_batches_carry_labels_of_their_captions(tiny_data_dir):
     assert set(np.flatnonzero(batch['noun_concept_labels'][b])) == nouns
     assert verbs and nouns
     assert np.all(batch['noun_concept_mask'][b].numpy()[sorted(nouns)])
+
+
+def test_sentencepiece_datasets_get_no_concepts(tmp_path):
+  builder = types.SimpleNamespace(
+      builder_config=types.SimpleNamespace(tokenizer='sentencepiece'),
+      data_dir=str(tmp_path))
+  concepts.prepare(builder)  # Nothing to do, nothing written.
+  assert not list(tmp_path.iterdir())
+  with pytest.raises(ValueError, match='--config.tokenizer=word'):
+    concepts.load_tables(builder, 512, 1024)
