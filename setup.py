@@ -19,6 +19,7 @@ setuptools.setup(
         'h5py',  # The HGR/HANet release stores frame features in HDF5.
         'importlib_resources',  # tensorflow-datasets imports it without requiring it.
         'jax>=0.7',
+        'lemminflect',  # HANet's concepts; the lexicon ships in the wheel.
         'ml_collections',
         'numpy',
         'optax',

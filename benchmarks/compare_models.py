@@ -1,6 +1,7 @@
-"""HGR vs VSE++ on the synthetic test split: the README's results table.
+"""HGR, VSE++ and HANet on the synthetic test split: the README's results table.
 
-  python -m benchmarks.compare_models --workdir=/tmp/compare [--models=hgr,vsepp]
+  python -m benchmarks.compare_models --workdir=/tmp/compare \
+      [--models=hgr,vsepp,hanet]
 
 Trains each model with configs/synthetic.py (defaults unchanged), tests its
 best checkpoint, prints the retrieval and binary selection tables and writes
@@ -22,7 +23,8 @@ from hgr_jax import train
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Root of the runs.',
                                required=True)
-_MODELS = flags.DEFINE_list('models', ['hgr', 'vsepp'], 'Models to compare.')
+_MODELS = flags.DEFINE_list('models', ['hgr', 'vsepp', 'hanet'],
+                            'Models to compare.')
 
 
 def main(argv):

@@ -135,9 +135,8 @@ def _model_and_params():
   config.hidden_size = _HIDDEN.value
   model = models.create_model(config, _VOCAB.value)
   batch = train.dummy_batch(config, _FEATURE_DIM.value)
-  params = jax.jit(lambda r: model.init(r, batch)['params'])(
-      jax.random.PRNGKey(0))
-  return model, jax.device_get(params)
+  variables = jax.jit(lambda r: model.init(r, batch))(jax.random.PRNGKey(0))
+  return model, jax.device_get(variables)
 
 
 def _rows(tree, start, size):
@@ -159,12 +158,12 @@ def run_reference(num_videos, num_captions, scores_path):
 
   @jax.jit
   def encode_videos(params, batch):
-    return model.apply({'params': params}, batch['frames'],
-                       batch['frame_mask'], method=model.encode_video)
+    return model.apply(params, batch['frames'], batch['frame_mask'],
+                       method=model.encode_video)
 
   @jax.jit
   def caption_block_scores(params, video, batch):
-    text = model.apply({'params': params}, batch, method=model.encode_text)
+    text = model.apply(params, batch, method=model.encode_text)
     scores = {
         'global': matching.cosine_matrix(video['event'], text['sentence']),
         'verb': matching.phrase_frame_scores_reference(

@@ -12,7 +12,9 @@ Train, validate every epoch, then test the best checkpoint:
       --config.release_dir=/data/MSRVTT --config.data_dir=/data/tfds \
       --config.word_embeddings_file=/data/glove.42B.300d.txt
 
-Add `:vsepp` to the config path for the VSE++ baseline.
+Add `:vsepp` or `:hanet` to the config path for the VSE++ baseline or HANet
+(Wu et al., ACM MM 2021; its official data/msrvtt/model.json: the HGR values,
+ResNet-152 features, 20 frames).
 
 Full split: 6,513 train / 497 validation / 2,990 test videos, 20 captions
 each. The HGR paper (Chen et al., CVPR 2020) reports for HGR: text->video
@@ -23,5 +25,5 @@ from configs import release_base
 
 
 def get_config(variant='hgr'):
-  """variant: a model name of configs/synthetic.py ('hgr', 'vsepp')."""
+  """variant: a model name of configs/synthetic.py ('hgr', 'vsepp', 'hanet')."""
   return release_base.release_config(variant, 'msrvtt', ('resnet152.pth',))

@@ -1,4 +1,4 @@
-r"""HGR (or VSE++) on VATEX from the HGR release (I3D features, 1024-d).
+r"""HGR (or VSE++, HANet) on VATEX from the HGR release (I3D features, 1024-d).
 
 Prepare the TFRecords once (checks the whole release, prints a summary per
 split; training also prepares them if needed):
@@ -12,7 +12,9 @@ Train, validate every epoch, then test the best checkpoint:
       --config.release_dir=/data/VATEX --config.data_dir=/data/tfds \
       --config.word_embeddings_file=/data/glove.42B.300d.txt
 
-Add `:vsepp` to the config path for the VSE++ baseline. If the feature
+Add `:vsepp` or `:hanet` to the config path for the VSE++ baseline or HANet
+(Wu et al., ACM MM 2021; its official data/vatex/model.json: the HGR values
+with 30 frames). If the feature
 folder under ordered_feature/SA/ has another name, pass it with
 --config.feature_names="('name',)".
 
@@ -25,5 +27,8 @@ from configs import release_base
 
 
 def get_config(variant='hgr'):
-  """variant: a model name of configs/synthetic.py ('hgr', 'vsepp')."""
-  return release_base.release_config(variant, 'vatex', ('i3d',))
+  """variant: a model name of configs/synthetic.py ('hgr', 'vsepp', 'hanet')."""
+  config = release_base.release_config(variant, 'vatex', ('i3d',))
+  if variant == 'hanet':
+    config.max_frames = 30
+  return config

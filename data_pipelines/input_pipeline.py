@@ -9,6 +9,7 @@ once, in the split's stored order.
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from data_pipelines import concepts
 from data_pipelines import release_dataset
 from data_pipelines import release_layout
 from data_pipelines import synthetic
@@ -48,7 +49,8 @@ def get_builder(config):
 
 
 def prepare(builder, manual_dir=None):
-  """Writes the builder's TFRecords unless they are already there.
+  """Writes the builder's TFRecords and HANet's concept vocabulary unless
+  they are already there.
 
   Args:
     builder: a builder of `get_builder`.
@@ -56,6 +58,7 @@ def prepare(builder, manual_dir=None):
   """
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
       try_download_gcs=False, manual_dir=manual_dir))
+  concepts.prepare(builder)
   return builder
 
 
@@ -130,12 +133,25 @@ def train_dataset(builder, config, epoch, batch_size, process_index=0,
 
   Returns:
     tf.data.Dataset of dicts: frames (batch, max_frames, dim), frame_mask,
-    video_key (batch,), and the caption fields of `CAPTION_KEYS`.
+    video_key (batch,), the caption fields of `CAPTION_KEYS` and, when the
+    config sets num_verb_concepts (HANet), the concept labels and masks of
+    `concepts.caption_labels`.
   """
+  with_concepts = 'num_verb_concepts' in config
+  if with_concepts:
+    tables = concepts.load_tables(builder, config.num_verb_concepts,
+                                  config.num_noun_concepts)
+
+  def video_and_captions(example):
+    captions = {k: example['captions'][k] for k in CAPTION_KEYS}
+    if with_concepts:
+      captions.update(concepts.caption_labels(
+          captions, *tables, config.num_verb_concepts,
+          config.num_noun_concepts))
+    return _video_features(example, config.max_frames), captions
+
   videos = _read(builder, 'train', process_index, process_count)
-  videos = videos.map(lambda ex: (_video_features(ex, config.max_frames),
-                                  {k: ex['captions'][k] for k in CAPTION_KEYS}),
-                      num_parallel_calls=tf.data.AUTOTUNE)
+  videos = videos.map(video_and_captions, num_parallel_calls=tf.data.AUTOTUNE)
   if config.cache_train_videos:
     videos = videos.cache()
   seed = config.seed * 100_003 + epoch

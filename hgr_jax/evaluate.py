@@ -124,20 +124,22 @@ class Evaluator:
     split, replicated = sharding.batch_sharded(mesh), sharding.replicated(mesh)
     self._split, self._replicated = split, replicated
 
-    def encode_videos(params, batch):
-      return model.apply({'params': params}, batch['frames'],
-                         batch['frame_mask'], method=model.encode_video)
+    # `variables`: the model's collections, {'params': ..., 'batch_stats':
+    # ...}; batch norm uses its running averages here.
+    def encode_videos(variables, batch):
+      return model.apply(variables, batch['frames'], batch['frame_mask'],
+                         method=model.encode_video)
 
-    def encode_captions(params, batch):
-      return model.apply({'params': params}, batch, method=model.encode_text)
+    def encode_captions(variables, batch):
+      return model.apply(variables, batch, method=model.encode_text)
 
-    def score_tile(params, videos, captions):
-      return model.apply({'params': params}, videos, captions,
-                         method=model.scores, **self._score_kwargs)
+    def score_tile(variables, videos, captions):
+      return model.apply(variables, videos, captions, method=model.scores,
+                         **self._score_kwargs)
 
-    def score_pairs(params, videos, captions):
+    def score_pairs(variables, videos, captions):
       one = lambda v, c: jax.tree.map(
-          lambda s: s[0, 0], score_tile(params, jax.tree.map(
+          lambda s: s[0, 0], score_tile(variables, jax.tree.map(
               lambda x: x[None], v), jax.tree.map(lambda x: x[None], c)))
       return jax.vmap(one)(videos, captions)
 
@@ -155,7 +157,7 @@ class Evaluator:
                                 in_shardings=(replicated, split, split),
                                 out_shardings=split)
 
-  def _encode(self, encode, params, batches, keys):
+  def _encode(self, encode, variables, batches, keys):
     """Encodes batches of any size in compiled chunks of `self.batch_size`."""
     outputs = []
     for batch in batches:
@@ -163,18 +165,18 @@ class Evaluator:
       for start in range(0, rows, self.batch_size):
         chunk = {k: batch[k][start:start + self.batch_size] for k in keys}
         size = len(chunk[keys[0]])
-        encoded = encode(params, _pad_rows(chunk, self.batch_size))
+        encoded = encode(variables, _pad_rows(chunk, self.batch_size))
         outputs.append(jax.tree.map(lambda x, size=size: x[:size], encoded))
     return jax.tree.map(lambda *xs: jnp.concatenate(xs), *outputs)
 
-  def encode_videos(self, params, batches):
+  def encode_videos(self, variables, batches):
     """Batches of {frames, frame_mask} -> encoded videos, concatenated."""
-    return self._encode(self._encode_videos, params, batches,
+    return self._encode(self._encode_videos, variables, batches,
                         ('frames', 'frame_mask'))
 
-  def encode_captions(self, params, batches):
+  def encode_captions(self, variables, batches):
     """Batches of caption fields -> encoded captions, concatenated."""
-    return self._encode(self._encode_captions, params, batches,
+    return self._encode(self._encode_captions, variables, batches,
                         input_pipeline.CAPTION_KEYS)
 
   def _video_tile(self, videos, start, size):
@@ -187,7 +189,7 @@ class Evaluator:
     return jax.device_put(_pad_rows(_rows(captions, start, size), size),
                           self._split)
 
-  def bytes_per_pair(self, params, videos, captions):
+  def bytes_per_pair(self, variables, videos, captions):
     """Scoring working memory per (video, caption) pair and device.
 
     XLA's memory analysis of the scorer compiled for a probe tile; the
@@ -196,33 +198,35 @@ class Evaluator:
     if self._tile_cost is None:
       probe_captions = _PROBE_CAPTIONS * self.devices
       compiled = self._score_tile.lower(
-          params, self._video_tile(videos, 0, _PROBE_VIDEOS),
+          variables, self._video_tile(videos, 0, _PROBE_VIDEOS),
           self._caption_tile(captions, 0, probe_captions)).compile()
       stats = compiled.memory_analysis()
       used = stats.temp_size_in_bytes + stats.output_size_in_bytes
       self._tile_cost = used / (_PROBE_VIDEOS * _PROBE_CAPTIONS)
     return self._tile_cost
 
-  def tile_shape(self, params, videos, captions):
+  def tile_shape(self, variables, videos, captions):
     """(tile_videos, tile_captions) of this problem under the budget."""
-    return tile_shape(self.bytes_per_pair(params, videos, captions),
+    return tile_shape(self.bytes_per_pair(variables, videos, captions),
                       self.budget_bytes, _num_rows(videos),
                       _num_rows(captions), self.devices)
 
-  def score_matrix(self, params, videos, captions):
+  def score_matrix(self, variables, videos, captions):
     """Encoded videos x encoded captions -> dict of (videos, captions) arrays.
 
     Tiles at the end are zero-padded to the full tile shape (one compiled
     scorer); padded rows and columns are cut from the result.
     """
     num_videos, num_captions = _num_rows(videos), _num_rows(captions)
-    tile_videos, tile_captions = self.tile_shape(params, videos, captions)
+    tile_videos, tile_captions = self.tile_shape(variables, videos,
+                                                  captions)
     out = None
     for v in range(0, num_videos, tile_videos):
       video_tile = self._video_tile(videos, v, tile_videos)
       for c in range(0, num_captions, tile_captions):
         scores = self._score_tile(
-            params, video_tile, self._caption_tile(captions, c, tile_captions))
+            variables, video_tile,
+            self._caption_tile(captions, c, tile_captions))
         if out is None:
           out = {level: np.empty((num_videos, num_captions), np.float32)
                  for level in scores}
@@ -232,11 +236,11 @@ class Evaluator:
                                                 :block.shape[1]]
     return out
 
-  def pair_scores(self, params, videos, video_rows, caption_batches):
+  def pair_scores(self, variables, videos, video_rows, caption_batches):
     """Scores of aligned pairs: encoded video `video_rows[i]`, caption i.
 
     Args:
-      params: model parameters.
+      variables: the model's variables.
       videos: encoded videos.
       video_rows: (pairs,) int rows of `videos`.
       caption_batches: batches of caption fields, (pairs,) rows in all.
@@ -244,24 +248,24 @@ class Evaluator:
     Returns:
       dict of (pairs,) score arrays, one per level.
     """
-    captions = self.encode_captions(params, caption_batches)
+    captions = self.encode_captions(variables, caption_batches)
     pair_videos = jax.tree.map(lambda x: x[np.asarray(video_rows)], videos)
     outputs = []
     for start in range(0, len(video_rows), self.batch_size):
       chunk = [_rows(tree, start, self.batch_size)
                for tree in (pair_videos, captions)]
       size = _num_rows(chunk[0])
-      scores = self._score_pairs(params, *[
+      scores = self._score_pairs(variables, *[
           jax.device_put(_pad_rows(tree, self.batch_size), self._split)
           for tree in chunk])
       outputs.append({k: np.asarray(v)[:size] for k, v in scores.items()})
     return {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}
 
-  def top_k_videos(self, params, captions, video_batches, k):
+  def top_k_videos(self, variables, captions, video_batches, k):
     """The k best videos per caption, videos encoded and scored as they come.
 
     Args:
-      params: model parameters.
+      variables: the model's variables.
       captions: encoded captions (the queries).
       video_batches: iterable of {frames, frame_mask} batches of at most
         `batch_size` videos, e.g. `input_pipeline.video_dataset`.
@@ -270,23 +274,24 @@ class Evaluator:
     Returns:
       `retrieval.TopK` of fused scores, video indices in stream order.
     """
-    def fused(videos, queries, params):
-      return self.model.apply({'params': params}, videos, queries,
+    def fused(videos, queries, variables):
+      return self.model.apply(variables, videos, queries,
                               method=self.model.scores,
                               **self._score_kwargs)['fused']
-    chunks = (self.encode_videos(params, [batch]) for batch in video_batches)
+    chunks = (self.encode_videos(variables, [batch])
+              for batch in video_batches)
     return retrieval.streaming_top_k(fused, captions, chunks, k,
-                                     self.batch_size, (params,))
+                                     self.batch_size, (variables,))
 
-  def evaluate(self, params, builder, split, config):
+  def evaluate(self, variables, builder, split, config):
     """Metrics of `split`: fused-score retrieval metrics plus per-level rsum."""
-    videos = self.encode_videos(params, tfds.as_numpy(
+    videos = self.encode_videos(variables, tfds.as_numpy(
         input_pipeline.video_dataset(builder, split, config, self.batch_size)))
     caption_batches = list(tfds.as_numpy(
         input_pipeline.caption_dataset(builder, split, self.batch_size)))
     caption_video = np.concatenate([b['video_index'] for b in caption_batches])
-    captions = self.encode_captions(params, caption_batches)
-    scores = self.score_matrix(params, videos, captions)
+    captions = self.encode_captions(variables, caption_batches)
+    scores = self.score_matrix(variables, videos, captions)
     results = metrics_lib.retrieval_metrics(scores['fused'], caption_video)
     for level, level_scores in scores.items():
       if level != 'fused':

@@ -51,3 +51,27 @@ def retrieval_loss(scores, same_video, margin, weights):
                if weight and level in scores}
   total = sum(weights[level] * value for level, value in per_level.items())
   return total, per_level
+
+
+def masked_binary_cross_entropy(probs, labels, mask, eps=1e-7):
+  """HANet's concept loss: BCE summed over unmasked concepts, mean over batch.
+
+  Each example's sum is divided by its number of unmasked concepts, as the
+  official code does. Probabilities are clipped to [eps, 1 - eps] so that a
+  saturated sigmoid gives a finite loss and gradient (PyTorch's BCELoss clamps
+  the log at -100 instead).
+
+  Args:
+    probs: (batch, concepts) predicted probabilities.
+    labels: (batch, concepts) bool or {0, 1}.
+    mask: (batch, concepts) bool or {0, 1}; 0 leaves a concept out.
+
+  Returns:
+    Scalar loss.
+  """
+  probs = jnp.clip(probs, eps, 1.0 - eps)
+  labels = labels.astype(probs.dtype)
+  mask = mask.astype(probs.dtype)
+  bce = -(labels * jnp.log(probs) + (1.0 - labels) * jnp.log1p(-probs))
+  per_example = jnp.sum(mask * bce, -1) / jnp.maximum(jnp.sum(mask, -1), 1.0)
+  return jnp.mean(per_example)

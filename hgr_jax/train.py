@@ -3,6 +3,7 @@
 import functools
 import json
 import os
+from typing import Any
 
 from absl import logging
 from clu import metric_writers
@@ -18,6 +19,7 @@ from orbax.checkpoint import checkpoint_managers
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from data_pipelines import concepts
 from data_pipelines import input_pipeline
 from hgr_jax import binary_selection
 from hgr_jax import evaluate as evaluate_lib
@@ -31,8 +33,18 @@ TEST_METRICS_FILE = 'test_metrics.json'
 
 
 class TrainState(train_state.TrainState):
-  """Flax train state plus the base key that dropout keys are folded from."""
+  """Flax train state plus the base key that dropout keys are folded from.
+
+  batch_stats holds the running batch-norm statistics of models that have
+  them (HANet) and is empty for the others.
+  """
   rng: jax.Array
+  batch_stats: Any
+
+  @property
+  def variables(self):
+    """What `model.apply` takes for evaluation: params and batch_stats."""
+    return {'params': self.params, 'batch_stats': self.batch_stats}
 
 
 def create_optimizer(config):
@@ -58,6 +70,7 @@ def dummy_batch(config, feature_dim, batch_size=2):
       'node_roles': np.zeros((batch_size, config.num_verbs + config.num_nouns),
                              np.int32),
       'adjacency': np.zeros((batch_size, nodes, nodes), np.float32),
+      **concepts.dummy_labels(config, batch_size),
   }
 
 
@@ -65,39 +78,47 @@ def create_train_state(model, config, feature_dim, mesh):
   """Initialises parameters and optimiser state, replicated over `mesh`."""
   params_rng, dropout_rng = jax.random.split(jax.random.PRNGKey(config.seed))
   replicated = sharding.replicated(mesh)
-  init = lambda rng: model.init(rng, dummy_batch(config, feature_dim))['params']
-  params = jax.jit(init, out_shardings=replicated)(params_rng)
+  init = lambda rng: model.init(rng, dummy_batch(config, feature_dim))
+  variables = jax.jit(init, out_shardings=replicated)(params_rng)
   # The optimiser state is built outside that jit on purpose: XLA:CPU
   # (jaxlib 0.10) deadlocks on one program holding both the orthogonal
   # initialisers and the Adam state at width 1024.
-  state = TrainState.create(apply_fn=model.apply, params=params,
-                            tx=create_optimizer(config), rng=dropout_rng)
+  state = TrainState.create(apply_fn=model.apply, params=variables['params'],
+                            tx=create_optimizer(config), rng=dropout_rng,
+                            batch_stats=variables.get('batch_stats', {}))
   return jax.device_put(state, replicated)
 
 
-def loss_and_grads(params, batch, rng, model, config):
-  """Hinge loss on the batch's score matrices and its gradient.
+def loss_and_grads(params, batch_stats, batch, rng, model, config):
+  """Hinge loss on the batch's score matrices (plus the model's auxiliary
+  losses) and its gradient; batch norm uses and updates batch statistics.
 
   Returns:
-    ((loss, per-level losses), grads).
+    ((loss, (per-term losses, new batch_stats)), grads).
   """
   def loss_fn(params):
-    scores = model.apply({'params': params}, batch, train=True,
-                         rngs={'dropout': rng})
+    (scores, auxiliary), updates = model.apply(
+        {'params': params, 'batch_stats': batch_stats}, batch, train=True,
+        rngs={'dropout': rng}, mutable=['batch_stats'],
+        method=model.train_outputs)
     same_video = batch['video_key'][:, None] == batch['video_key'][None, :]
-    return losses.retrieval_loss(scores, same_video, config.margin,
-                                 config.loss_weights.to_dict())
+    loss, terms = losses.retrieval_loss(scores, same_video, config.margin,
+                                        config.loss_weights.to_dict())
+    loss = loss + sum(auxiliary.values())
+    return loss, ({**terms, **auxiliary},
+                  updates.get('batch_stats', batch_stats))
   return jax.value_and_grad(loss_fn, has_aux=True)(params)
 
 
 def train_step(state, batch, model, config):
   """One optimiser step; a pure function of (state, batch)."""
   rng = jax.random.fold_in(state.rng, state.step)
-  (loss, per_level), grads = loss_and_grads(state.params, batch, rng, model,
-                                            config)
+  (loss, (terms, batch_stats)), grads = loss_and_grads(
+      state.params, state.batch_stats, batch, rng, model, config)
   metrics = {'loss': loss, 'grad_norm': optax.global_norm(grads),
-             **{f'loss_{level}': value for level, value in per_level.items()}}
-  return state.apply_gradients(grads=grads), metrics
+             **{f'loss_{name}': value for name, value in terms.items()}}
+  state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
+  return state, metrics
 
 
 def compile_train_step(model, config, mesh, state):
@@ -216,7 +237,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
         writer.write_scalars(step, {f'train_{k}': v for k, v in summary.items()})
         train_metrics = []
 
-    validation = evaluator.evaluate(jax.device_get(state.params), builder,
+    validation = evaluator.evaluate(jax.device_get(state.variables), builder,
                                     'validation', config)
     writer.write_scalars(step, {f'val_{k}': v for k, v in validation.items()})
     logging.info('Epoch %d: validation rsum %.1f', epoch + 1,
@@ -250,10 +271,10 @@ def _test_best(config, workdir, builder, model, manager, state):
   best_step = manager.best_step()
   state, _ = restore(manager, best_step, state)
   evaluator = _evaluator(model, config)
-  params = jax.device_get(state.params)
-  results = evaluator.evaluate(params, builder, 'test', config)
+  variables = jax.device_get(state.variables)
+  results = evaluator.evaluate(variables, builder, 'test', config)
   if config.binary_selection:
-    results.update(binary_selection.evaluate(evaluator, params, builder,
+    results.update(binary_selection.evaluate(evaluator, variables, builder,
                                              'test', config))
   results['checkpoint_step'] = int(best_step)
   if jax.process_index() == 0:

@@ -16,6 +16,9 @@ def tiny_config(model='hgr', data_dir=None):
   config.update(dict(word_dim=16, hidden_size=32, batch_size=8, num_epochs=2,
                      log_every_steps=5, eval_batch_size=16,
                      learning_rate=1e-3))
+  if model == 'hanet':
+    config.update(dict(num_verb_concepts=16, num_noun_concepts=32,
+                       num_action_clips=4, num_entity_clips=8))
   return config
 
 

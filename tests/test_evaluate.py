@@ -47,30 +47,31 @@ def tiny_model(tiny_data_dir):
   builder = input_pipeline.get_builder(config)
   model = models.create_model(config, len(input_pipeline.vocabulary(builder)))
   mesh = sharding.data_mesh()
-  params = jax.device_get(train.create_train_state(model, config, 32,
-                                                   mesh).params)
+  variables = jax.device_get(train.create_train_state(
+      model, config, 32, mesh).variables)
   evaluator = evaluate.Evaluator(model, mesh, batch_size=5,
                                  memory_budget_gb=1e-4)
   videos = list(tfds.as_numpy(input_pipeline.video_dataset(
       builder, 'test', config, 100)))[0]
   captions = list(tfds.as_numpy(input_pipeline.caption_dataset(
       builder, 'test', 1000)))[0]
-  scores = evaluator.score_matrix(params,
-                                  evaluator.encode_videos(params, [videos]),
-                                  evaluator.encode_captions(params, [captions]))
-  return dict(config=config, builder=builder, model=model, params=params,
+  scores = evaluator.score_matrix(
+      variables, evaluator.encode_videos(variables, [videos]),
+      evaluator.encode_captions(variables, [captions]))
+  return dict(config=config, builder=builder, model=model, variables=variables,
               evaluator=evaluator, videos=videos, captions=captions,
               scores=scores)
 
 
 def test_pair_scores_are_the_matrix_entries(tiny_model):
   m = tiny_model
-  evaluator, params = m['evaluator'], m['params']
+  evaluator, variables = m['evaluator'], m['variables']
   rows = m['captions']['video_index']
   # Each caption against its own video, and against the next video.
   for video_rows in (rows, (rows + 1) % 16):
     pairs = evaluator.pair_scores(
-        params, evaluator.encode_videos(params, [m['videos']]), video_rows,
+        variables, evaluator.encode_videos(variables, [m['videos']]),
+        video_rows,
         [m['captions']])
     for level in ('global', 'verb', 'noun', 'fused'):
       np.testing.assert_allclose(
@@ -80,11 +81,12 @@ def test_pair_scores_are_the_matrix_entries(tiny_model):
 
 def test_top_k_videos_streams_the_ranking(tiny_model):
   m = tiny_model
-  evaluator, params = m['evaluator'], m['params']
+  evaluator, variables = m['evaluator'], m['variables']
   batches = [{k: m['videos'][k][i:i + 5] for k in ('frames', 'frame_mask')}
              for i in range(0, 16, 5)]
   result = evaluator.top_k_videos(
-      params, evaluator.encode_captions(params, [m['captions']]), batches, 4)
+      variables, evaluator.encode_captions(variables, [m['captions']]),
+      batches, 4)
   full = m['scores']['fused'].T
   expected = np.argsort(-full, axis=1, kind='stable')[:, :4]
   np.testing.assert_array_equal(result.indices, expected)
@@ -125,7 +127,7 @@ def test_binary_selection_accuracy(tiny_model, dataset):
   m = tiny_model
   config = tiny_config(data_dir=m['config'].data_dir)
   config.dataset = dataset  # Any other name takes the role-graph path.
-  results = binary_selection.evaluate(m['evaluator'], m['params'],
+  results = binary_selection.evaluate(m['evaluator'], m['variables'],
                                       m['builder'], 'test', config)
   num_captions = len(m['captions']['length'])
   for kind in binary_selection.TYPES:

@@ -44,3 +44,25 @@ def test_weights_select_levels():
       {'fused': 1.0, 'global': 0.5, 'verb': 1.0})
   assert set(per_level) == {'fused', 'global'}  # No 'verb' scores: skipped.
   np.testing.assert_allclose(total, 0.3 + 0.5 * 0.4, rtol=1e-6)
+
+
+def test_masked_binary_cross_entropy_matches_numpy_loop():
+  rng = np.random.default_rng(4)
+  probs = rng.uniform(0.05, 0.95, (5, 7)).astype(np.float32)
+  labels = rng.uniform(size=(5, 7)) < 0.3
+  mask = (rng.uniform(size=(5, 7)) < 0.7) | labels
+  expected = 0.0
+  for b in range(5):
+    total = 0.0
+    for c in range(7):
+      if mask[b, c]:
+        p = probs[b, c]
+        total -= np.log(p) if labels[b, c] else np.log(1 - p)
+    expected += total / mask[b].sum()
+  loss = losses.masked_binary_cross_entropy(probs, labels, mask)
+  np.testing.assert_allclose(loss, expected / 5, rtol=1e-5)
+  # A masked concept has no effect, however wrong its prediction.
+  flipped = np.where(mask, probs, 1.0 - probs)
+  np.testing.assert_allclose(
+      losses.masked_binary_cross_entropy(flipped, labels, mask), loss,
+      rtol=1e-6)

@@ -101,3 +101,18 @@ def test_bfloat16_products_stay_close():
   np.testing.assert_allclose(
       matching.cosine_matrix(a, a, matmul_dtype=jnp.bfloat16),
       matching.cosine_matrix(a, a), atol=1e-2)
+
+
+def test_jaccard_matrix_matches_min_over_max():
+  rng = np.random.default_rng(3)
+  videos = rng.uniform(size=(4, 9)).astype(np.float32)
+  captions = rng.uniform(size=(6, 9)).astype(np.float32)
+  captions[0] = videos[1]  # Identical concepts score 1.
+  expected = np.array([[np.minimum(v, c).sum() / np.maximum(v, c).sum()
+                        for c in captions] for v in videos])
+  scores = matching.jaccard_matrix(videos, captions)
+  np.testing.assert_allclose(scores, expected, rtol=1e-5)
+  np.testing.assert_allclose(scores[1, 0], 1.0, rtol=1e-6)
+  # Disjoint supports score 0.
+  np.testing.assert_allclose(matching.jaccard_matrix(
+      np.array([[1.0, 0.0]]), np.array([[0.0, 0.5]])), [[0.0]], atol=1e-7)

@@ -52,7 +52,7 @@ def _pad_with_noise(batch, config, rng):
   return noisy
 
 
-@pytest.mark.parametrize('name', ['hgr', 'vsepp'])
+@pytest.mark.parametrize('name', ['hgr', 'vsepp', 'hanet'])
 def test_padding_changes_no_score(name):
   config = tiny_config(name)
   rng = np.random.default_rng(0)
@@ -91,5 +91,42 @@ def test_hgr_levels_and_fusion():
 def test_unknown_model_name():
   config = tiny_config('hgr')
   config.model = 'nope'
-  with pytest.raises(ValueError, match="'hgr' or 'vsepp'"):
+  with pytest.raises(ValueError, match="'hanet' or 'vsepp'"):
     models.create_model(config, 50)
+
+
+def test_hanet_levels_fusion_and_batch_statistics():
+  config = tiny_config('hanet')
+  config.text_dropout = config.video_dropout = config.gcn_dropout = 0.0
+  rng = np.random.default_rng(2)
+  batch = _batch(config, rng)
+  model = models.create_model(config, 50)
+  variables = model.init(jax.random.PRNGKey(0), batch)
+  scores = model.apply(variables, batch)
+  five = ('global', 'verb', 'noun', 'individual_verb', 'individual_noun')
+  np.testing.assert_allclose(
+      scores['fused'], (sum(scores[k] for k in five) / 5 +
+                        (scores['concept_verb'] + scores['concept_noun']) / 2)
+      / 2, rtol=1e-5)
+  for level in ('concept_verb', 'concept_noun'):
+    assert np.all((scores[level] >= 0) & (scores[level] <= 1))
+
+  # Training updates the running statistics from valid positions only.
+  labels = train.dummy_batch(config, 12, 5)
+  train_batch = {**batch,
+                 **{k: v for k, v in labels.items() if 'concept' in k}}
+  def updated_stats(b):
+    (_, auxiliary), updates = model.apply(
+        variables, b, train=True, mutable=['batch_stats'],
+        method=model.train_outputs, rngs={'dropout': jax.random.PRNGKey(1)})
+    assert set(auxiliary) == {'video_verb_bce', 'video_noun_bce',
+                              'text_verb_bce', 'text_noun_bce'}
+    return updates['batch_stats']
+  stats = updated_stats(train_batch)
+  noisy_stats = updated_stats(
+      {**train_batch, **_pad_with_noise(batch, config, rng)})
+  for a, b in zip(jax.tree.leaves(stats), jax.tree.leaves(noisy_stats)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  moved = jax.tree.map(lambda new, old: float(np.max(np.abs(new - old))),
+                       stats, variables['batch_stats'])
+  assert min(jax.tree.leaves(moved)) > 0

@@ -27,11 +27,13 @@ _SCRIPT = textwrap.dedent('''
       fn = jax.jit(functools.partial(train.loss_and_grads, model=model,
                                      config=config),
                    in_shardings=(sharding.replicated(mesh),
+                                 sharding.replicated(mesh),
                                  sharding.batch_sharded(mesh),
                                  sharding.replicated(mesh)))
       global_batch = sharding.global_batch(batch, mesh)
       assert len(global_batch['frames'].sharding.device_set) == len(devices)
-      (loss, _), grads = fn(state.params, global_batch, jax.random.PRNGKey(7))
+      (loss, _), grads = fn(state.params, state.batch_stats, global_batch,
+                            jax.random.PRNGKey(7))
       results.append((float(loss), jax.device_get(grads)))
     (loss1, grads1), (loss8, grads8) = results
     np.testing.assert_allclose(loss8, loss1, rtol=1e-5)
@@ -66,7 +68,7 @@ _EVAL_SCRIPT = textwrap.dedent('''
       mesh = sharding.data_mesh(devices)
       if params is None:
         params = jax.device_get(
-            train.create_train_state(model, config, 32, mesh).params)
+            train.create_train_state(model, config, 32, mesh).variables)
       evaluator = evaluate.Evaluator(model, mesh, 8, memory_budget_gb=1e-4)
       encoded = evaluator.encode_videos(params, videos)
       text = evaluator.encode_captions(params, captions)

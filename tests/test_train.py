@@ -5,6 +5,7 @@ import os
 
 import jax
 import numpy as np
+import pytest
 import tensorflow_datasets as tfds
 
 from conftest import tiny_config
@@ -22,8 +23,10 @@ def _first_batch(config):
   return next(iter(tfds.as_numpy(batches))), builder
 
 
-def test_train_steps_lower_the_loss(tiny_data_dir):
-  config = tiny_config(data_dir=tiny_data_dir)
+@pytest.mark.parametrize('name', ['hgr', 'hanet'])
+def test_train_steps_lower_the_loss_and_restore_exactly(tiny_data_dir,
+                                                        tmp_path, name):
+  config = tiny_config(name, data_dir=tiny_data_dir)
   config.text_dropout = config.video_dropout = config.gcn_dropout = 0.0
   batch, builder = _first_batch(config)
   model = models.create_model(config, len(input_pipeline.vocabulary(builder)))
@@ -38,39 +41,35 @@ def test_train_steps_lower_the_loss(tiny_data_dir):
   assert losses[-1] < 0.5 * losses[0], losses
   assert int(state.step) == 15
 
-
-def test_checkpoint_restore_gives_identical_scores(tiny_data_dir, tmp_path):
-  config = tiny_config(data_dir=tiny_data_dir)
-  batch, builder = _first_batch(config)
-  model = models.create_model(config, len(input_pipeline.vocabulary(builder)))
-  mesh = sharding.data_mesh()
-  state = train.create_train_state(model, config, 32, mesh)
-  state, _ = train.compile_train_step(model, config, mesh, state)(
-      state, sharding.global_batch(batch, mesh))
   manager = train.checkpoint_manager(str(tmp_path))
   manager.save(int(state.step), metrics={'rsum': 1.0}, args=train.ocp.args.Composite(
       state=train.ocp.args.StandardSave(state),
       progress=train.ocp.args.JsonSave({'epoch': 1})))
   manager.wait_until_finished()
-
   config.seed = 123  # A different initialisation, overwritten by the restore.
   fresh = train.create_train_state(model, config, 32, mesh)
   restored, epoch = train.restore(train.checkpoint_manager(str(tmp_path)),
                                   int(state.step), fresh)
   assert epoch == 1
-  scores = lambda params: model.apply({'params': params}, batch)['fused']
-  np.testing.assert_array_equal(scores(restored.params), scores(state.params))
-  for a, b in zip(jax.tree.leaves(restored.opt_state),
-                  jax.tree.leaves(state.opt_state)):
+  scores = lambda state: model.apply(state.variables, batch)['fused']
+  np.testing.assert_array_equal(scores(restored), scores(state))
+  for a, b in zip(jax.tree.leaves((restored.opt_state, restored.batch_stats)),
+                  jax.tree.leaves((state.opt_state, state.batch_stats))):
     np.testing.assert_array_equal(a, b)
+  # HANet's running batch-norm statistics are part of the checkpoint.
+  assert bool(jax.tree.leaves(state.batch_stats)) == (name == 'hanet')
 
 
-def test_evaluator_matches_direct_scoring(tiny_data_dir):
-  config = tiny_config(data_dir=tiny_data_dir)
+@pytest.mark.parametrize('name', ['hgr', 'hanet'])
+def test_evaluator_matches_direct_scoring(tiny_data_dir, name):
+  config = tiny_config(name, data_dir=tiny_data_dir)
   builder = input_pipeline.get_builder(config)
   model = models.create_model(config, len(input_pipeline.vocabulary(builder)))
   mesh = sharding.data_mesh()
-  params = train.create_train_state(model, config, 32, mesh).params
+  variables = train.create_train_state(model, config, 32, mesh).variables
+  # Running statistics away from their initial values must be used.
+  variables['batch_stats'] = jax.tree.map(lambda x: x + 0.5,
+                                          variables['batch_stats'])
   # Batches and tiles smaller than the split exercise padding and tiling.
   evaluator = evaluate.Evaluator(model, mesh, batch_size=5,
                                  memory_budget_gb=2e-5)
@@ -78,15 +77,21 @@ def test_evaluator_matches_direct_scoring(tiny_data_dir):
       builder, 'test', config, 100)))[0]
   captions = list(tfds.as_numpy(input_pipeline.caption_dataset(
       builder, 'test', 1000)))[0]
-  direct = model.apply({'params': params}, {**videos, **captions})
-  encoded_videos = evaluator.encode_videos(params, [videos])
-  encoded_captions = evaluator.encode_captions(params, [captions])
-  tile_videos, tile_captions = evaluator.tile_shape(params, encoded_videos,
+  direct = model.apply(variables, {**videos, **captions})
+  encoded_videos = evaluator.encode_videos(variables, [videos])
+  encoded_captions = evaluator.encode_captions(variables, [captions])
+  tile_videos, tile_captions = evaluator.tile_shape(variables, encoded_videos,
                                                     encoded_captions)
   assert tile_videos < 16 and tile_captions < len(captions['length'])
-  tiled = evaluator.score_matrix(params, encoded_videos, encoded_captions)
-  for level in ('global', 'verb', 'noun', 'fused'):
-    np.testing.assert_allclose(tiled[level], direct[level], atol=1e-5)
+  tiled = evaluator.score_matrix(variables, encoded_videos, encoded_captions)
+  assert set(tiled) == set(direct)
+  for level in direct:
+    np.testing.assert_allclose(tiled[level], direct[level], atol=1e-5,
+                               err_msg=level)
+  if name == 'hanet':
+    fresh = train.create_train_state(model, config, 32, mesh).variables
+    assert not np.allclose(model.apply(fresh, {**videos, **captions})['fused'],
+                           direct['fused'])
 
 
 def test_train_and_evaluate_resumes(tiny_data_dir, tmp_path):

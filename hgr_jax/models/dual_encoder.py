@@ -8,10 +8,11 @@ class DualEncoder(nn.Module):
 
   Subclasses set `video_encoder` and `text_encoder` in `setup` and define
   `scores(video, text, matmul_dtype=None)`, returning a dict of (videos,
-  captions) matrices with at least 'fused', the score used for the loss and
-  for ranking; `matmul_dtype` (e.g. bfloat16) is the operand type of its
-  products over the embedding axis, accumulated in float32. Keeping the
-  encoders apart lets evaluation encode each video and caption once.
+  captions) matrices with at least 'fused', the score used for ranking;
+  `matmul_dtype` (e.g. bfloat16) is the operand type of its products over
+  the embedding axis, accumulated in float32. Keeping the encoders apart
+  lets evaluation encode each video and caption once. Models trained with
+  more than the hinge on their scores override `auxiliary_losses`.
   """
 
   def encode_video(self, frames, frame_mask, train=False):
@@ -24,6 +25,17 @@ class DualEncoder(nn.Module):
 
   def scores(self, video, text, matmul_dtype=None):
     raise NotImplementedError
+
+  def auxiliary_losses(self, video, text, batch):
+    """Weighted training losses besides the ranking hinge: name -> scalar."""
+    del video, text, batch
+    return {}
+
+  def train_outputs(self, batch, train=True):
+    """(scores, auxiliary losses) of a training batch of pairs."""
+    video = self.encode_video(batch['frames'], batch['frame_mask'], train)
+    text = self.encode_text(batch, train)
+    return self.scores(video, text), self.auxiliary_losses(video, text, batch)
 
   def __call__(self, batch, train=False):
     """Scores of every video of `batch` against every caption of it."""

@@ -132,3 +132,21 @@ def hgr_scores(video, text, sigma, matmul_dtype=None):
   }
   scores['fused'] = (scores['global'] + scores['verb'] + scores['noun']) / 3
   return scores
+
+
+def jaccard_matrix(videos, captions):
+  """Soft Jaccard of concept probabilities: sum of minima / sum of maxima.
+
+  Uses min(a, b) + max(a, b) = a + b and max(a, b) - min(a, b) = |a - b|, so
+  one (videos, captions) reduction of |a - b| gives both sums.
+
+  Args:
+    videos: (videos, concepts) in [0, 1].
+    captions: (captions, concepts) in [0, 1].
+
+  Returns:
+    (videos, captions) in [0, 1].
+  """
+  total = jnp.sum(videos, -1)[:, None] + jnp.sum(captions, -1)[None, :]
+  distance = jnp.sum(jnp.abs(videos[:, None, :] - captions[None, :, :]), -1)
+  return (total - distance) / jnp.maximum(total + distance, 1e-12)

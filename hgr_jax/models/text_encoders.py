@@ -48,6 +48,9 @@ class RoleGraphEncoder(nn.Module):
   text_dropout: float
   gcn_dropout: float
   embedding_init: Callable[..., Any] = nn.initializers.normal(stddev=0.1)
+  # HANet also matches and classifies below the graph: word states and the
+  # phrase vectors before their role embedding.
+  word_level: bool = False
 
   @nn.compact
   def __call__(self, text, train):
@@ -62,33 +65,41 @@ class RoleGraphEncoder(nn.Module):
     Returns:
       dict with sentence (batch, hidden), verbs (batch, verbs, hidden),
       nouns (batch, nouns, hidden), verb_mask (batch, verbs) and
-      noun_mask (batch, nouns).
+      noun_mask (batch, nouns); with `word_level`, also words (batch, words,
+      hidden), word_mask (batch, words), verb_phrases (batch, verbs, hidden)
+      and noun_phrases (batch, nouns, hidden).
     """
     token_ids, lengths = text['token_ids'], text['length']
     states = WordStates(self.vocab_size, self.word_dim, self.hidden_size,
                         self.text_dropout, self.embedding_init,
                         name='words')(token_ids, lengths, train)
-    sentence = layers.AttentionPool(name='sentence_pool')(
-        states, word_mask(token_ids, lengths))
+    words = word_mask(token_ids, lengths)
+    sentence = layers.AttentionPool(name='sentence_pool')(states, words)
 
     num_verbs = text['verb_masks'].shape[1]
     roles = nn.Embed(self.num_roles, self.hidden_size,
                      name='role_embedding')(text['node_roles'])
-    verbs = layers.masked_max_pool(states, text['verb_masks']) * roles[:, :num_verbs]
-    nouns = layers.masked_max_pool(states, text['noun_masks']) * roles[:, num_verbs:]
+    verb_phrases = layers.masked_max_pool(states, text['verb_masks'])
+    noun_phrases = layers.masked_max_pool(states, text['noun_masks'])
+    verbs = verb_phrases * roles[:, :num_verbs]
+    nouns = noun_phrases * roles[:, num_verbs:]
 
     nodes = jnp.concatenate([sentence[:, None], verbs, nouns], axis=1)
     for i in range(self.gcn_layers):
       nodes = gcn.AttentionGCNLayer(self.hidden_size // 2, self.gcn_dropout,
                                     name=f'gcn_{i}')(nodes, text['adjacency'],
                                                      train)
-    return {
+    encoded = {
         'sentence': nodes[:, 0],
         'verbs': nodes[:, 1:1 + num_verbs],
         'nouns': nodes[:, 1 + num_verbs:],
         'verb_mask': jnp.any(text['verb_masks'], axis=-1),
         'noun_mask': jnp.any(text['noun_masks'], axis=-1),
     }
+    if self.word_level:
+      encoded.update(words=states, word_mask=words, verb_phrases=verb_phrases,
+                     noun_phrases=noun_phrases)
+    return encoded
 
 
 class MeanPoolTextEncoder(nn.Module):
