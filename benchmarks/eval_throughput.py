@@ -236,7 +236,6 @@ def run_fast(num_videos, num_captions, scores_path, bfloat16):
 
 def run_retrieval():
   """Streaming top-k over random encodings; returns timing and memory."""
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   from hgr_jax import retrieval  # pylint: disable=g-import-not-at-top
   from hgr_jax.models import matching  # pylint: disable=g-import-not-at-top
   num_videos, num_queries = _RETRIEVAL_VIDEOS.value, _RETRIEVAL_QUERIES.value
@@ -277,7 +276,6 @@ def run_retrieval():
   seconds = time.perf_counter() - start
   assert np.all(result.indices >= 0) and np.all(np.isfinite(result.scores))
   assert np.all(np.diff(result.scores, axis=1) <= 0)
-  del jnp
   collection = num_videos * (2 * frames + 1) * dim * 4
   return dict(videos=num_videos, queries=num_queries, dim=dim, k=_K.value,
               chunk=chunk, seconds=seconds,

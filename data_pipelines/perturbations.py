@@ -16,10 +16,11 @@ dataset of the project stores, the encoded caption (see `example_format`):
   ARG1 or ARG2 node becomes another word seen in that position in the data.
 
 With sub-word tokens (config.tokenizer='sentencepiece') "word" above means
-token: the last piece of a node is replaced. Replacement words never occur in any caption of the same video, so the
-false caption does not name something the video shows. Without
-lemmatisation another inflection of a shown verb can still be drawn (e.g.
-"chased" for "chases") when no caption of the video uses it.
+token: the last piece of a node is replaced. Replacement words never occur
+in any caption of the same video, so the false caption does not name
+something the video shows. Without lemmatisation another inflection of a
+shown verb can still be drawn (e.g. "chased" for "chases") when no caption
+of the video uses it.
 """
 
 from typing import Dict, Mapping, Tuple
@@ -58,7 +59,8 @@ def _head_words(captions, masks_key, roles):
   return np.array(sorted(words - {role_graph.UNK_ID}), np.int32)
 
 
-def head_vocabulary(captions: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
+def head_vocabulary(
+    captions: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
   """Replacement candidates: {'action': verb heads, 'entity': argument heads}.
 
   Args:

@@ -26,7 +26,8 @@ def synthetic_twins(builder, split, config):
   stored order, each video's captions in generation order.
   """
   params = synthetic.SyntheticParams(**config.synthetic.to_dict())
-  stored = {v: i for i, v in enumerate(input_pipeline.video_ids(builder, split))}
+  ids = input_pipeline.video_ids(builder, split)
+  stored = {v: i for i, v in enumerate(ids)}
   tokenizer = input_pipeline.tokenizer(builder)
   generated = {v['video_id']: v
                for v in synthetic.perturbed_captions(split, params)}

@@ -27,8 +27,8 @@ def test_matches_full_matrix_argsort(num_videos, chunk_size, k):
     return matching.phrase_frame_scores(v['actions'], v['frame_mask'],
                                         q['verbs'], q['verb_mask'], 4.0)
 
-  result = retrieval.streaming_top_k(score, queries, _chunks(videos, chunk_size),
-                                     k, chunk_size)
+  result = retrieval.streaming_top_k(
+      score, queries, _chunks(videos, chunk_size), k, chunk_size)
   full = np.asarray(score(videos, queries)).T  # (queries, videos)
   kept = min(k, num_videos)
   expected = np.argsort(-full, axis=1, kind='stable')[:, :kept]
