@@ -22,10 +22,14 @@ The spec is a tensorflow-datasets `FeaturesDict`, so every builder of the
 project writes and reads TFRecords through the same code.
 """
 
+import hashlib
+import json
+
 import numpy as np
 import tensorflow_datasets as tfds
 
 from data_pipelines import role_graph
+from data_pipelines import tokenizers
 
 
 def features(feature_dim, max_words, num_verbs, num_nouns):
@@ -80,3 +84,17 @@ def make_example(video_id, frames, captions, graphs, tokenizer, max_words,
       'num_frames': np.int32(frames.shape[0]),
       'captions': encoded,
   }
+
+
+def describe_settings(settings, tokenizer, sentencepiece_vocab_size):
+  """(description, digest) of a builder config's settings, for its name.
+
+  The tokenizer enters the settings only when it is not the default, so
+  word-level datasets keep the names they had before tokenizers existed.
+  """
+  settings = dict(settings)
+  if tokenizers.check_kind(tokenizer) != 'word':
+    settings.update(tokenizer=tokenizer,
+                    sentencepiece_vocab_size=sentencepiece_vocab_size)
+  description = json.dumps(settings, sort_keys=True)
+  return description, hashlib.sha1(description.encode()).hexdigest()[:10]

@@ -9,8 +9,6 @@ leaves no half-written dataset behind.
 """
 
 import dataclasses
-import hashlib
-import json
 import os
 
 from absl import logging
@@ -54,14 +52,11 @@ def make_config(dataset, release_dir, feature_names, max_words, num_verbs,
   settings = dict(dataset=dataset, release=os.path.abspath(release_dir),
                   features=feature_names, max_words=max_words,
                   num_verbs=num_verbs, num_nouns=num_nouns)
-  if tokenizers.check_kind(tokenizer) != 'word':
-    settings.update(tokenizer=tokenizer,
-                    sentencepiece_vocab_size=sentencepiece_vocab_size)
-  digest = hashlib.sha1(
-      json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+  description, digest = example_format.describe_settings(
+      settings, tokenizer, sentencepiece_vocab_size)
   return ReleaseConfig(
       name=f'{dataset}_d{dim}_{digest}',
-      description=json.dumps(settings, sort_keys=True), dataset=dataset,
+      description=description, dataset=dataset,
       feature_names=feature_names, feature_dim=dim, max_words=max_words,
       num_verbs=num_verbs, num_nouns=num_nouns, tokenizer=tokenizer,
       sentencepiece_vocab_size=sentencepiece_vocab_size)

@@ -7,8 +7,6 @@ the params, so that datasets of different sizes never overwrite each other.
 """
 
 import dataclasses
-import hashlib
-import json
 
 import tensorflow_datasets as tfds
 
@@ -43,14 +41,11 @@ def make_config(params, max_words, num_verbs, num_nouns, tokenizer='word',
   """
   settings = dict(dataclasses.asdict(params), max_words=max_words,
                   num_verbs=num_verbs, num_nouns=num_nouns)
-  if tokenizers.check_kind(tokenizer) != 'word':
-    settings.update(tokenizer=tokenizer,
-                    sentencepiece_vocab_size=sentencepiece_vocab_size)
-  digest = hashlib.sha1(
-      json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+  description, digest = example_format.describe_settings(
+      settings, tokenizer, sentencepiece_vocab_size)
   return SyntheticConfig(
       name=f'd{params.feature_dim}_s{params.seed}_{digest}',
-      description=json.dumps(settings, sort_keys=True), params=params,
+      description=description, params=params,
       max_words=max_words, num_verbs=num_verbs, num_nouns=num_nouns,
       tokenizer=tokenizer, sentencepiece_vocab_size=sentencepiece_vocab_size)
 
