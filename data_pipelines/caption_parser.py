@@ -347,10 +347,7 @@ def sentence_frames(doc) -> List[Frame]:
     if verb.dep_ == 'conj' and not builder.subjects:
       stolen = _subject_misparsed_as_object(verb, head)
       if stolen is not None:
-        arguments, argument = stolen
-        arguments.remove(argument)
-        passive = any(c.dep_ == 'auxpass' for c in verb.children)
-        builder.subjects.append(('ARG1' if passive else 'ARG0', argument[1]))
+        _make_subject(builder, stolen)
       else:
         builder.subjects.extend(head.subjects)
     elif verb.dep_ == 'xcomp' and not builder.subjects:
@@ -398,6 +395,17 @@ def _subject_misparsed_as_object(verb, head):
   return None
 
 
+def _make_subject(builder, stolen) -> None:
+  """Moves a misparsed argument (`_subject_misparsed_as_object`) to subject.
+
+  It is the agent (ARG0) of an active verb, the patient (ARG1) of a passive.
+  """
+  arguments, argument = stolen
+  arguments.remove(argument)
+  passive = any(c.dep_ == 'auxpass' for c in builder.verb.children)
+  builder.subjects.append(('ARG1' if passive else 'ARG0', argument[1]))
+
+
 def _resolve_complements(builder, builders) -> None:
   """Clausal complements, and run-on clauses misparsed as complements.
 
@@ -415,10 +423,7 @@ def _resolve_complements(builder, builders) -> None:
     if inner is not None and not inner.subjects:
       stolen = _subject_misparsed_as_object(complement, builder)
     if stolen is not None:
-      arguments, argument = stolen
-      arguments.remove(argument)
-      passive = any(c.dep_ == 'auxpass' for c in complement.children)
-      inner.subjects.append(('ARG1' if passive else 'ARG0', argument[1]))
+      _make_subject(inner, stolen)
       continue
     subjects = sorted(inner.subjects, key=lambda s: s[1][0]) if inner else []
     if len(subjects) >= 2 and not builder.objects:
