@@ -150,3 +150,35 @@ def jaccard_matrix(videos, captions):
   total = jnp.sum(videos, -1)[:, None] + jnp.sum(captions, -1)[None, :]
   distance = jnp.sum(jnp.abs(videos[:, None, :] - captions[None, :, :]), -1)
   return (total - distance) / jnp.maximum(total + distance, 1e-12)
+
+
+def token_wise_scores(video_tokens, video_mask, video_weights, text_tokens,
+                      text_mask, text_weights, matmul_dtype=None):
+  """Token-wise interaction (DRL, Wang et al., 2022) of every pair.
+
+  Each word's best frame, weighted over words, and each frame's best word,
+  weighted over frames, averaged. Only the (videos, frames, captions, words)
+  cosines are formed, by one product of unit tokens, so tiles of pairs stay
+  cheap; frames stay second, as the product leaves them.
+
+  Args:
+    video_tokens: (videos, frames, dim).
+    video_mask: (videos, frames) bool, valid frames.
+    video_weights: (videos, frames) token weights, 0 on padding.
+    text_tokens: (captions, words, dim).
+    text_mask: (captions, words) bool, valid words.
+    text_weights: (captions, words) token weights, 0 on padding.
+    matmul_dtype: operand type of the product over dim (None: float32).
+
+  Returns:
+    (videos, captions) scores.
+  """
+  cosines = _dot('vfd,cwd->vfcw', layers.l2_normalize(video_tokens),
+                 layers.l2_normalize(text_tokens), matmul_dtype)
+  # Below every cosine, so a padded token is never the best one.
+  best_frame = jnp.max(
+      jnp.where(video_mask[:, :, None, None], cosines, -2.0), axis=1)
+  best_word = jnp.max(jnp.where(text_mask[None, None], cosines, -2.0), axis=3)
+  text_to_video = jnp.einsum('vcw,cw->vc', best_frame, text_weights)
+  video_to_text = jnp.einsum('vfc,vf->vc', best_word, video_weights)
+  return (text_to_video + video_to_text) / 2

@@ -1,0 +1,92 @@
+"""Masked transformer blocks: token contextualisation and token aggregation.
+
+HCMI (Jiang et al., 2022) groups tokens with "self-attention + feed-forward"
+layers: frames into clips into one video vector, words into phrases into one
+sentence vector. Our reading: a fixed number of learned queries attend over
+the tokens, then a feed-forward layer; padded tokens are never attended to.
+"""
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from hgr_jax.models import layers
+
+
+class FeedForward(nn.Module):
+  """Dense(4 x width) -> GELU -> dropout -> Dense(width)."""
+  dropout: float
+
+  @nn.compact
+  def __call__(self, x, train):
+    """x: (..., width) -> (..., width)."""
+    width = x.shape[-1]
+    hidden = nn.gelu(nn.Dense(4 * width, name='expand')(x))
+    hidden = nn.Dropout(self.dropout, deterministic=not train)(hidden)
+    return nn.Dense(width, name='project')(hidden)
+
+
+class TransformerLayer(nn.Module):
+  """Post-norm self-attention + feed-forward over the valid tokens."""
+  num_heads: int
+  dropout: float
+
+  @nn.compact
+  def __call__(self, tokens, mask, train):
+    """tokens: (batch, length, width), mask: (batch, length) bool.
+
+    Returns:
+      (batch, length, width). Valid outputs depend on valid tokens only;
+      outputs at padded positions are meaningless (callers mask them).
+    """
+    drop = nn.Dropout(self.dropout, deterministic=not train)
+    attended = nn.MultiHeadDotProductAttention(
+        self.num_heads, name='attention')(
+            tokens, tokens, mask=nn.make_attention_mask(mask, mask))
+    tokens = nn.LayerNorm(name='attention_norm')(tokens + drop(attended))
+    forward = FeedForward(self.dropout, name='feed_forward')(tokens, train)
+    return nn.LayerNorm(name='feed_forward_norm')(tokens + drop(forward))
+
+
+class AggregationBlock(nn.Module):
+  """`num_queries` learned queries attend over the valid tokens, then a
+  feed-forward layer: (length) tokens become (num_queries) tokens."""
+  num_queries: int
+  num_heads: int
+  dropout: float
+
+  @nn.compact
+  def __call__(self, tokens, mask, train):
+    """tokens: (batch, length, width), mask: (batch, length) bool.
+
+    Returns:
+      (batch, num_queries, width), every output valid; padded tokens change
+      nothing. A row without valid tokens gets a uniform attention (its
+      output is then meaningless, as the row is).
+    """
+    batch, _, width = tokens.shape
+    queries = self.param('queries', nn.initializers.normal(stddev=0.02),
+                         (self.num_queries, width))
+    queries = jnp.broadcast_to(queries, (batch, self.num_queries, width))
+    key_mask = jnp.broadcast_to(mask[:, None, None, :],
+                                (batch, 1, self.num_queries, mask.shape[1]))
+    drop = nn.Dropout(self.dropout, deterministic=not train)
+    attended = nn.MultiHeadDotProductAttention(
+        self.num_heads, name='attention')(queries, tokens, mask=key_mask)
+    grouped = nn.LayerNorm(name='attention_norm')(queries + drop(attended))
+    forward = FeedForward(self.dropout, name='feed_forward')(grouped, train)
+    return nn.LayerNorm(name='feed_forward_norm')(grouped + drop(forward))
+
+
+class TokenWeights(nn.Module):
+  """DRL-style token weights (Wang et al., 2022): Dense -> 1, softmax over
+  the valid tokens."""
+
+  @nn.compact
+  def __call__(self, tokens, mask):
+    """tokens: (batch, length, width), mask: (batch, length) bool.
+
+    Returns:
+      (batch, length) weights summing to 1 over valid tokens, 0 on padding.
+    """
+    return layers.masked_softmax(nn.Dense(1, name='logit')(tokens)[..., 0],
+                                 mask)

@@ -1,0 +1,259 @@
+"""HCMI: hierarchical cross-modal interactions (Jiang et al., 2022,
+arXiv 2204.03382, "Tencent Text-Video Retrieval").
+
+Frames are grouped into clips and clips into a video vector; words into
+phrases and phrases into a sentence vector. Videos and captions are matched
+at three levels: frame-word and clip-phrase by token-wise interaction,
+video-sentence by cosine. Training: symmetric InfoNCE at each level with a
+learned temperature, adaptive label denoising (ALD: two frame samplings of
+each video decide which other videos count as positives) and marginal sample
+enhancement (MSE: a hinge on the hardest negatives). No official code exists;
+where the paper is silent the choices are ours (see configs/synthetic.py).
+"""
+
+import math
+from typing import Any, Callable, Mapping, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hgr_jax import contrastive_losses
+from hgr_jax.models import aggregation
+from hgr_jax.models import dual_encoder
+from hgr_jax.models import matching
+from hgr_jax.models import text_encoders
+
+LEVELS = ('frame_word', 'clip_phrase', 'video_sentence')
+
+
+class HierarchicalVideoEncoder(nn.Module):
+  """Frames -> frame tokens -> clip tokens -> video vector."""
+  width: int
+  num_heads: int
+  temporal_layers: int
+  num_clips: int
+  dropout: float
+
+  @nn.compact
+  def __call__(self, frames, frame_mask, train):
+    """frames: (batch, frames, feature dim), frame_mask: (batch, frames).
+
+    Returns:
+      dict with frames (batch, frames, width), frame_mask, frame_weights
+      (batch, frames), clips (batch, clips, width), clip_weights
+      (batch, clips) and video (batch, width).
+    """
+    tokens = nn.Dense(self.width, name='project')(frames)
+    positions = self.param('positions', nn.initializers.normal(stddev=0.02),
+                           (frames.shape[1], self.width))
+    tokens = nn.Dropout(self.dropout, deterministic=not train)(
+        tokens + positions)
+    for i in range(self.temporal_layers):
+      tokens = aggregation.TransformerLayer(
+          self.num_heads, self.dropout, name=f'temporal_{i}')(
+              tokens, frame_mask, train)
+    clips = aggregation.AggregationBlock(
+        self.num_clips, self.num_heads, self.dropout,
+        name='frames_to_clips')(tokens, frame_mask, train)
+    all_clips = jnp.ones(clips.shape[:2], bool)
+    video = aggregation.AggregationBlock(
+        1, self.num_heads, self.dropout, name='clips_to_video')(
+            clips, all_clips, train)[:, 0]
+    return {
+        'frames': tokens,
+        'frame_mask': frame_mask,
+        'frame_weights': aggregation.TokenWeights(name='frame_weights')(
+            tokens, frame_mask),
+        'clips': clips,
+        'clip_weights': aggregation.TokenWeights(name='clip_weights')(
+            clips, all_clips),
+        'video': video,
+    }
+
+
+class HierarchicalTextEncoder(nn.Module):
+  """Word states -> word tokens -> phrase tokens -> sentence vector.
+
+  `word_encoder` maps (token_ids, lengths, train) to (batch, words, any dim)
+  states, zero on padding; it is a submodule so that another encoder (e.g. a
+  CLIP text tower) can take the BiGRU's place.
+  """
+  word_encoder: nn.Module
+  width: int
+  num_heads: int
+  num_phrases: int
+  dropout: float
+
+  @nn.compact
+  def __call__(self, text, train):
+    """text: dict with token_ids (batch, words) and length (batch,).
+
+    Returns:
+      dict with words (batch, words, width), word_mask, word_weights
+      (batch, words), phrases (batch, phrases, width), phrase_weights
+      (batch, phrases) and sentence (batch, width).
+    """
+    token_ids, lengths = text['token_ids'], text['length']
+    mask = text_encoders.word_mask(token_ids, lengths)
+    words = nn.Dense(self.width, name='project')(
+        self.word_encoder(token_ids, lengths, train))
+    phrases = aggregation.AggregationBlock(
+        self.num_phrases, self.num_heads, self.dropout,
+        name='words_to_phrases')(words, mask, train)
+    all_phrases = jnp.ones(phrases.shape[:2], bool)
+    sentence = aggregation.AggregationBlock(
+        1, self.num_heads, self.dropout, name='phrases_to_sentence')(
+            phrases, all_phrases, train)[:, 0]
+    return {
+        'words': words,
+        'word_mask': mask,
+        'word_weights': aggregation.TokenWeights(name='word_weights')(
+            words, mask),
+        'phrases': phrases,
+        'phrase_weights': aggregation.TokenWeights(name='phrase_weights')(
+            phrases, all_phrases),
+        'sentence': sentence,
+    }
+
+
+def dual_softmax(scores, temperature):
+  """Dual-softmax re-ranking (CAMoE, Cheng et al., 2021) of a full matrix.
+
+  Each score is multiplied by its softmax over the captions of its video,
+  a prior that demotes a video for captions it matches less than others.
+
+  Args:
+    scores: (videos, captions) NumPy array, the whole split.
+    temperature: the softmax's inverse temperature (100 in CAMoE).
+
+  Returns:
+    (videos, captions) re-ranked scores.
+  """
+  logits = temperature * scores
+  logits = logits - logits.max(axis=1, keepdims=True)
+  prior = np.exp(logits)
+  return scores * prior / prior.sum(axis=1, keepdims=True)
+
+
+class HCMI(dual_encoder.DualEncoder):
+  """Hierarchical encoders, three matching levels, InfoNCE + ALD + MSE."""
+  vocab_size: int
+  word_dim: int = 300
+  hidden_size: int = 512
+  text_dropout: float = 0.1
+  video_dropout: float = 0.1
+  num_heads: int = 8
+  temporal_layers: int = 1
+  num_clips: int = 4
+  num_phrases: int = 4
+  levels: Sequence[str] = LEVELS
+  loss_weights: Mapping[str, float] = None
+  use_ald: bool = True
+  same_video_positive: bool = True
+  mse_weight: float = 1.0
+  mse_margin: float = 0.2
+  initial_temperature: float = 0.07
+  max_logit_scale: float = 100.0
+  dual_softmax: bool = False
+  dual_softmax_temperature: float = 100.0
+  embedding_init: Callable[..., Any] = nn.initializers.normal(stddev=0.1)
+
+  def setup(self):
+    unknown = set(self.levels) - set(LEVELS)
+    if unknown or not self.levels:
+      raise ValueError(f'config.model.levels={tuple(self.levels)!r}: use a '
+                       f'non-empty subset of {LEVELS}.')
+    self.video_encoder = HierarchicalVideoEncoder(
+        self.hidden_size, self.num_heads, self.temporal_layers,
+        self.num_clips, self.video_dropout)
+    self.word_encoder = text_encoders.WordStates(
+        self.vocab_size, self.word_dim, self.hidden_size, self.text_dropout,
+        self.embedding_init)
+    self.text_encoder = HierarchicalTextEncoder(
+        self.word_encoder, self.hidden_size, self.num_heads,
+        self.num_phrases, self.text_dropout)
+    self.log_logit_scale = self.param(
+        'log_logit_scale', nn.initializers.constant(
+            math.log(1 / self.initial_temperature)), ())
+
+  def scores(self, video, text, matmul_dtype=None):
+    """Encoded videos x encoded captions -> dict of (videos, captions) scores:
+    the enabled levels and 'fused', their mean."""
+    scores = {}
+    if 'frame_word' in self.levels:
+      scores['frame_word'] = matching.token_wise_scores(
+          video['frames'], video['frame_mask'], video['frame_weights'],
+          text['words'], text['word_mask'], text['word_weights'],
+          matmul_dtype)
+    if 'clip_phrase' in self.levels:
+      scores['clip_phrase'] = matching.token_wise_scores(
+          video['clips'], jnp.ones(video['clips'].shape[:2], bool),
+          video['clip_weights'], text['phrases'],
+          jnp.ones(text['phrases'].shape[:2], bool), text['phrase_weights'],
+          matmul_dtype)
+    if 'video_sentence' in self.levels:
+      scores['video_sentence'] = matching.cosine_matrix(
+          video['video'], text['sentence'], matmul_dtype)
+    scores['fused'] = sum(scores.values()) / len(scores)
+    return scores
+
+  @nn.nowrap
+  def rerank(self, scores):
+    """Evaluation-time re-ranking of the split's full score matrices:
+    dual softmax on 'fused' when enabled."""
+    if not self.dual_softmax:
+      return scores
+    return {**scores, 'fused': dual_softmax(scores['fused'],
+                                            self.dual_softmax_temperature)}
+
+  def logit_scale(self):
+    """The learned inverse temperature, capped as CLIP's."""
+    return jnp.minimum(jnp.exp(self.log_logit_scale), self.max_logit_scale)
+
+  def train_outputs(self, batch, train=True):
+    """Scores of the batch's pairs, the video and sentence vectors, the
+    second view's video vectors (with ALD) and the logit scale."""
+    video = self.encode_video(batch['frames'], batch['frame_mask'], train)
+    text = self.encode_text(batch, train)
+    outputs = {'scores': self.scores(video, text),
+               'video': video['video'], 'sentence': text['sentence'],
+               'logit_scale': self.logit_scale()}
+    if self.use_ald:
+      outputs['video_view2'] = self.encode_video(
+          batch['frames_view2'], batch['frame_mask'], train)['video']
+    return outputs
+
+  @nn.nowrap
+  def loss(self, outputs, batch):
+    """InfoNCE at each level (ALD targets) plus mse_weight x L_mse.
+
+    Returns:
+      (total, terms): terms are the per-level InfoNCE, 'mse' and
+      'ald_positives', the mean number of positives per video (1 without
+      ALD and repeated videos).
+    """
+    same_video = batch['video_key'][:, None] == batch['video_key'][None, :]
+    positives = jnp.eye(same_video.shape[0], dtype=bool)
+    if self.same_video_positive:
+      positives = positives | same_video
+    if self.use_ald:
+      positives = positives | contrastive_losses.ald_positives(
+          jax.lax.stop_gradient(outputs['video']),
+          jax.lax.stop_gradient(outputs['video_view2']))
+    weights = self.loss_weights or {level: 1.0 for level in LEVELS}
+    terms = {
+        level: contrastive_losses.symmetric_info_nce(
+            outputs['scores'][level], positives, outputs['logit_scale'])
+        for level in self.levels if weights.get(level, 0.0)
+    }
+    total = sum(weights[level] * value for level, value in terms.items())
+    if self.mse_weight:
+      # A caption of the same video is never a negative.
+      terms['mse'] = contrastive_losses.marginal_sample_enhancement(
+          matching.cosine_matrix(outputs['video'], outputs['sentence']),
+          positives | same_video, self.mse_margin)
+      total = total + self.mse_weight * terms['mse']
+    terms['ald_positives'] = jnp.mean(jnp.sum(positives, axis=1))
+    return total, terms

@@ -1,0 +1,237 @@
+"""HCMI: aggregation masking, token-wise scores, losses, ALD, frame views."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from data_pipelines import frame_sampling
+from hgr_jax import contrastive_losses
+from hgr_jax.models import aggregation
+from hgr_jax.models import hcmi
+from hgr_jax.models import matching
+
+
+def _inputs(rng, batch=4, frames=10, words=8, feature_dim=12):
+  num_frames = np.array([10, 5, 7, 3])[:batch]
+  lengths = np.array([8, 3, 5, 2])[:batch]
+  frames = rng.normal(size=(batch, frames, feature_dim)).astype(np.float32)
+  return {
+      'frames': frames,
+      'frames_view2': frames[:, ::-1].copy(),
+      'frame_mask': np.arange(frames.shape[1])[None] < num_frames[:, None],
+      'token_ids': rng.integers(3, 50, (batch, words)).astype(np.int32),
+      'length': lengths.astype(np.int32),
+      'video_key': np.array([7, 8, 8, 9], np.int32)[:batch],
+  }
+
+
+def _noisy_padding(batch, rng):
+  """The same batch with random frames and words in the padded slots."""
+  valid_words = (np.arange(batch['token_ids'].shape[1])[None] <
+                 batch['length'][:, None])
+  return dict(
+      batch,
+      frames=np.where(batch['frame_mask'][..., None], batch['frames'],
+                      10 * rng.normal(size=batch['frames'].shape)
+                      ).astype(np.float32),
+      token_ids=np.where(valid_words, batch['token_ids'],
+                         rng.integers(3, 50, batch['token_ids'].shape)
+                         ).astype(np.int32))
+
+
+def test_aggregation_ignores_padded_tokens():
+  rng = np.random.default_rng(0)
+  tokens = rng.normal(size=(3, 6, 16)).astype(np.float32)
+  mask = np.arange(6)[None] < np.array([6, 2, 4])[:, None]
+  noisy = np.where(mask[..., None], tokens,
+                   rng.normal(size=tokens.shape) * 10).astype(np.float32)
+  for block in (aggregation.AggregationBlock(3, 4, 0.0),
+                aggregation.TransformerLayer(4, 0.0)):
+    params = block.init(jax.random.PRNGKey(0), tokens, mask, False)
+    clean = block.apply(params, tokens, mask, False)
+    padded = block.apply(params, noisy, mask, False)
+    if isinstance(block, aggregation.TransformerLayer):
+      clean, padded = clean * mask[..., None], padded * mask[..., None]
+    else:
+      assert clean.shape == (3, 3, 16)
+    np.testing.assert_allclose(padded, clean, atol=1e-5)
+    # And the valid tokens do matter.
+    moved = block.apply(params, tokens + 1.0, mask, False)
+    assert np.abs(moved - block.apply(params, tokens, mask, False)).max() > 1e-2
+
+
+def test_padding_changes_no_hcmi_score_or_loss():
+  rng = np.random.default_rng(1)
+  batch = _inputs(rng)
+  model = hcmi.HCMI(vocab_size=50, word_dim=16, hidden_size=32, num_heads=4)
+  variables = model.init(jax.random.PRNGKey(0), batch,
+                         method=model.train_outputs, train=False)
+  noisy = _noisy_padding(batch, rng)
+  noisy['frames_view2'] = noisy['frames'][:, ::-1].copy()
+  noisy['frames_view2'][:, :batch['frames'].shape[1]] = np.where(
+      batch['frame_mask'][..., None], batch['frames_view2'],
+      noisy['frames_view2'])
+  clean = model.apply(variables, batch)
+  padded = model.apply(variables, noisy)
+  assert set(clean) == {'frame_word', 'clip_phrase', 'video_sentence',
+                        'fused'}
+  for level in clean:
+    np.testing.assert_allclose(padded[level], clean[level], atol=1e-5,
+                               err_msg=level)
+  np.testing.assert_allclose(
+      clean['fused'], (clean['frame_word'] + clean['clip_phrase'] +
+                       clean['video_sentence']) / 3, atol=1e-6)
+  loss, terms = model.loss(model.apply(variables, batch,
+                                       method=model.train_outputs,
+                                       train=False), batch)
+  assert np.isfinite(loss) and set(terms) >= {'frame_word', 'mse'}
+
+
+def _token_wise_loop(video, video_mask, video_weights, text, text_mask,
+                     text_weights):
+  unit = lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True)
+  video, text = unit(video), unit(text)
+  out = np.zeros((len(video), len(text)))
+  for v in range(len(video)):
+    for c in range(len(text)):
+      frames = np.flatnonzero(video_mask[v])
+      words = np.flatnonzero(text_mask[c])
+      sim = np.array([[video[v, f] @ text[c, w] for w in words]
+                      for f in frames])  # (valid frames, valid words)
+      t2v = sum(text_weights[c, w] * sim[:, i].max()
+                for i, w in enumerate(words))
+      v2t = sum(video_weights[v, f] * sim[i, :].max()
+                for i, f in enumerate(frames))
+      out[v, c] = (t2v + v2t) / 2
+  return out
+
+
+@pytest.mark.parametrize('matmul_dtype', [None, jnp.bfloat16])
+def test_token_wise_scores_match_loop(matmul_dtype):
+  rng = np.random.default_rng(2)
+  video = rng.normal(size=(3, 5, 8)).astype(np.float32)
+  text = rng.normal(size=(4, 6, 8)).astype(np.float32)
+  video_mask = np.arange(5)[None] < np.array([5, 2, 3])[:, None]
+  text_mask = np.arange(6)[None] < np.array([6, 1, 4, 2])[:, None]
+  video_weights = rng.random((3, 5)) * video_mask
+  video_weights /= video_weights.sum(1, keepdims=True)
+  text_weights = rng.random((4, 6)) * text_mask
+  text_weights /= text_weights.sum(1, keepdims=True)
+  # Padded tokens closer to everything than any valid token must not count.
+  video[~video_mask] = 100.0
+  text[~text_mask] = 100.0
+  expected = _token_wise_loop(video, video_mask, video_weights, text,
+                              text_mask, text_weights)
+  got = matching.token_wise_scores(video, video_mask,
+                                   video_weights.astype(np.float32), text,
+                                   text_mask, text_weights.astype(np.float32),
+                                   matmul_dtype)
+  atol = 1e-5 if matmul_dtype is None else 2e-2
+  np.testing.assert_allclose(got, expected, atol=atol)
+
+
+def test_multi_positive_info_nce_matches_numpy():
+  rng = np.random.default_rng(3)
+  logits = rng.normal(size=(4, 4)) * 3
+  positives = np.eye(4, dtype=bool)
+  positives[0, 2] = positives[3, 1] = positives[3, 0] = True
+  expected = 0.0
+  for i in range(4):
+    log_probs = logits[i] - np.log(np.exp(logits[i]).sum())
+    expected -= log_probs[positives[i]].mean() / 4
+  got = contrastive_losses.multi_positive_info_nce(
+      jnp.asarray(logits, jnp.float32), positives)
+  np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+  # The symmetric loss reads the same positives for the transposed logits.
+  scores = rng.normal(size=(4, 4)).astype(np.float32)
+  symmetric = contrastive_losses.symmetric_info_nce(scores, positives, 5.0)
+  rows = contrastive_losses.multi_positive_info_nce(5.0 * scores, positives)
+  columns = contrastive_losses.multi_positive_info_nce(5.0 * scores.T,
+                                                       positives)
+  np.testing.assert_allclose(symmetric, (rows + columns) / 2, rtol=1e-6)
+  # One positive per row: plain cross-entropy on the diagonal.
+  diagonal = -np.mean([np.log(np.exp(5 * scores[i, i]) /
+                              np.exp(5 * scores[i]).sum()) for i in range(4)])
+  np.testing.assert_allclose(
+      contrastive_losses.multi_positive_info_nce(5.0 * scores,
+                                                 np.eye(4, dtype=bool)),
+      diagonal, rtol=1e-5)
+
+
+def test_ald_positives_hand_worked():
+  # Views of 3 videos in 2-d (unit vectors). Own cosines: video 0: 0.8,
+  # video 1: 0.36 - 0.64 = -0.28 (its views disagree), video 2: 0.8.
+  view1 = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]], np.float32)
+  view2 = np.array([[0.8, 0.6], [0.6, -0.8], [-0.6, 0.8]], np.float32)
+  # Mean cross cosines (1/4) sum_{k,l} cos(x_k, y_l):
+  # (0, 1): 0.6 + 0.6 + 0.96 + 0.0 -> 0.54; (0, 2): 0 - 0.6 + 0.6 + 0 -> 0;
+  # (1, 2): 0.8 + 0.28 - 0.8 - 1.0 -> -0.18.
+  # Row i takes j when cross >= own_i: video 1 (-0.28) takes 0 and 2;
+  # videos 0 and 2 (0.8) take nobody else.
+  expected = np.array([[1, 0, 0], [1, 1, 1], [0, 0, 1]], bool)
+  got = contrastive_losses.ald_positives(view1, view2)
+  np.testing.assert_array_equal(got, expected)
+
+
+def test_marginal_sample_enhancement_matches_numpy():
+  rng = np.random.default_rng(4)
+  scores = rng.uniform(-1, 1, (5, 5)).astype(np.float32)
+  positives = np.eye(5, dtype=bool)
+  positives[1, 2] = positives[2, 1] = True
+  theta = 0.3
+  expected = 0.0
+  for i in range(5):
+    hardest_caption = max(scores[i, j] for j in range(5)
+                          if not positives[i, j])
+    hardest_video = max(scores[k, i] for k in range(5)
+                        if not positives[k, i])
+    expected += (max(hardest_caption - scores[i, i] + theta, 0) +
+                 max(hardest_video - scores[i, i] + theta, 0)) / 2 / 5
+  got = contrastive_losses.marginal_sample_enhancement(scores, positives,
+                                                       theta)
+  np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_dual_softmax_matches_numpy():
+  scores = np.array([[0.9, 0.5], [0.1, 0.45]])  # (videos, captions)
+  prior = np.exp(10 * scores) / np.exp(10 * scores).sum(1, keepdims=True)
+  reranked = hcmi.dual_softmax(scores, 10.0)
+  np.testing.assert_allclose(reranked, scores * prior)
+  # Caption 1 scores video 0 highest, but video 0 matches caption 0 far
+  # better: after re-ranking caption 1 retrieves video 1.
+  assert scores[0, 1] > scores[1, 1] and reranked[1, 1] > reranked[0, 1]
+
+
+def test_segment_views_one_frame_per_segment():
+  frames = tf.reshape(tf.range(10 * 3, dtype=tf.float32), (10, 3))
+  seen = [set() for _ in range(4)]
+  for seed in range(40):
+    views = frame_sampling.two_views(frames, 4, tf.constant([seed, 0]))
+    assert views['frame_mask'].numpy().all()
+    for name in ('frames', 'frames_view2'):
+      picked = views[name].numpy()[:, 0].astype(int) // 3
+      # Segment k covers [2.5 k, 2.5 (k + 1)).
+      for k, index in enumerate(picked):
+        assert 2.5 * k - 1 < index < 2.5 * (k + 1), (k, index)
+        seen[k].add(index)
+  assert seen == [{0, 1, 2}, {2, 3, 4}, {5, 6, 7}, {7, 8, 9}]
+  again = frame_sampling.two_views(frames, 4, tf.constant([3, 0]))
+  first = frame_sampling.two_views(frames, 4, tf.constant([3, 0]))
+  np.testing.assert_array_equal(again['frames'], first['frames'])
+  assert any(
+      not np.array_equal(*[frame_sampling.two_views(
+          frames, 4, tf.constant([s, 0]))[k] for k in ('frames',
+                                                       'frames_view2')])
+      for s in range(5))
+
+
+def test_segment_views_keep_short_videos_whole():
+  frames = tf.ones((3, 2))
+  views = frame_sampling.two_views(frames, 5, tf.constant([0, 0]))
+  np.testing.assert_array_equal(views['frame_mask'],
+                                [True, True, True, False, False])
+  np.testing.assert_array_equal(views['frames'], views['frames_view2'])
+  assert views['frames'].shape == (5, 2)
