@@ -10,6 +10,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from data_pipelines import concepts
+from data_pipelines import frame_sampling
 from data_pipelines import release_dataset
 from data_pipelines import release_layout
 from data_pipelines import synthetic
@@ -96,19 +97,13 @@ def select_frames(frames, max_frames):
       max_frames)), tf.int32)
   indices = tf.cond(count > max_frames, lambda: spaced,
                     lambda: tf.range(count))
-  kept = tf.gather(frames, indices)
-  num_kept = tf.shape(kept)[0]
-  padded = tf.pad(kept, [[0, max_frames - num_kept], [0, 0]])
-  padded = tf.ensure_shape(padded, [max_frames, frames.shape[-1]])
-  return padded, tf.range(max_frames) < num_kept
+  return frame_sampling.gather_padded(frames, indices, max_frames)
 
 
 def _video_features(example, max_frames):
   frames, frame_mask = select_frames(example['frames'], max_frames)
   return {'frames': frames, 'frame_mask': frame_mask,
-          # Lets the loss tell two captions of one video apart from negatives.
-          'video_key': tf.cast(tf.strings.to_hash_bucket_fast(
-              example['video_id'], 2**31 - 1), tf.int32)}
+          'video_key': _video_key(example)}
 
 
 def _read(builder, split, process_index=0, process_count=1, frames=True):
@@ -119,8 +114,14 @@ def _read(builder, split, process_index=0, process_count=1, frames=True):
   return ds.shard(process_count, process_index) if process_count > 1 else ds
 
 
+def _video_key(example):
+  # Lets the loss tell two captions of one video apart from negatives.
+  return tf.cast(tf.strings.to_hash_bucket_fast(example['video_id'],
+                                                2**31 - 1), tf.int32)
+
+
 def train_dataset(builder, config, epoch, batch_size, process_index=0,
-                  process_count=1):
+                  process_count=1, extra_fields=()):
   """One epoch of shuffled (video, caption) pair batches for this host.
 
   Args:
@@ -130,13 +131,21 @@ def train_dataset(builder, config, epoch, batch_size, process_index=0,
       the same order as an uninterrupted one.
     batch_size: batch size of this host (global batch / process count).
     process_index, process_count: this host's slice of the videos.
+    extra_fields: fields the model needs besides the usual ones. With
+      'frames_view2' (HCMI) both frames and frames_view2 are random
+      segment samplings (`frame_sampling.two_views`), seeded by (seed,
+      epoch, video), instead of the evenly spaced frames.
 
   Returns:
     tf.data.Dataset of dicts: frames (batch, max_frames, dim), frame_mask,
-    video_key (batch,), the caption fields of `CAPTION_KEYS` and, when the
-    config sets num_verb_concepts (HANet), the concept labels and masks of
-    `concepts.caption_labels`.
+    video_key (batch,), the caption fields of `CAPTION_KEYS`, the requested
+    extra fields and, when the config sets num_verb_concepts (HANet), the
+    concept labels and masks of `concepts.caption_labels`.
   """
+  unknown = set(extra_fields) - {'frames_view2'}
+  if unknown:
+    raise ValueError(f'The input pipeline cannot produce {sorted(unknown)}.')
+  two_views = 'frames_view2' in extra_fields
   with_concepts = 'num_verb_concepts' in config
   if with_concepts:
     tables = concepts.load_tables(builder, config.num_verb_concepts,
@@ -148,7 +157,17 @@ def train_dataset(builder, config, epoch, batch_size, process_index=0,
       captions.update(concepts.caption_labels(
           captions, *tables, config.num_verb_concepts,
           config.num_noun_concepts))
+    if two_views:  # Sampled after the cache, anew every epoch.
+      return {'all_frames': example['frames'],
+              'video_key': _video_key(example)}, captions
     return _video_features(example, config.max_frames), captions
+
+  def sample_views(video, captions):
+    video_seed = tf.stack([tf.constant(seed, tf.int64),
+                           2 * tf.cast(video['video_key'], tf.int64)])
+    views = frame_sampling.two_views(video['all_frames'], config.max_frames,
+                                     video_seed)
+    return {**views, 'video_key': video['video_key']}, captions
 
   videos = _read(builder, 'train', process_index, process_count)
   videos = videos.map(video_and_captions, num_parallel_calls=tf.data.AUTOTUNE)
@@ -156,6 +175,8 @@ def train_dataset(builder, config, epoch, batch_size, process_index=0,
     videos = videos.cache()
   seed = config.seed * 100_003 + epoch
   videos = videos.shuffle(config.video_shuffle_buffer, seed=seed)
+  if two_views:
+    videos = videos.map(sample_views, num_parallel_calls=tf.data.AUTOTUNE)
 
   def pairs(video, captions):
     return tf.data.Dataset.zip(

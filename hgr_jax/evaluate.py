@@ -291,7 +291,7 @@ class Evaluator:
         input_pipeline.caption_dataset(builder, split, self.batch_size)))
     caption_video = np.concatenate([b['video_index'] for b in caption_batches])
     captions = self.encode_captions(variables, caption_batches)
-    scores = self.score_matrix(variables, videos, captions)
+    scores = self.model.rerank(self.score_matrix(variables, videos, captions))
     results = metrics_lib.retrieval_metrics(scores['fused'], caption_video)
     for level, level_scores in scores.items():
       if level != 'fused':

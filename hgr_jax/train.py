@@ -97,10 +97,14 @@ def loss_and_grads(params, batch_stats, batch, rng, model, config):
     ((loss, (per-term losses, new batch_stats)), grads).
   """
   def loss_fn(params):
-    (scores, auxiliary), updates = model.apply(
+    outputs, updates = model.apply(
         {'params': params, 'batch_stats': batch_stats}, batch, train=True,
         rngs={'dropout': rng}, mutable=['batch_stats'],
         method=model.train_outputs)
+    if hasattr(model, 'loss'):  # The model owns its loss (HCMI).
+      loss, terms = model.loss(outputs, batch)
+      return loss, (terms, updates.get('batch_stats', batch_stats))
+    scores, auxiliary = outputs
     same_video = batch['video_key'][:, None] == batch['video_key'][None, :]
     loss, terms = losses.retrieval_loss(scores, same_video, config.margin,
                                         config.loss_weights.to_dict())
@@ -225,7 +229,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     train_metrics = []
     batches = input_pipeline.train_dataset(
         builder, config, epoch, local_batch, jax.process_index(),
-        process_count).take(steps_per_epoch)
+        process_count, model.extra_train_fields()).take(steps_per_epoch)
     for batch in tfds.as_numpy(batches):
       state, metrics = step_fn(state, sharding.global_batch(batch, mesh))
       train_metrics.append(metrics)

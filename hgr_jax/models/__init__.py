@@ -1,12 +1,13 @@
 """Retrieval models; `create_model` builds the one a config names."""
 
 from hgr_jax.models.hanet import HANet
+from hgr_jax.models.hcmi import HCMI
 from hgr_jax.models.hgr import HGR
 from hgr_jax.models.vsepp import VSEPP
 
 
 def create_model(config, vocab_size, embedding_init=None):
-  """The flax module named by `config.model`: 'hgr', 'hanet' or 'vsepp'."""
+  """The flax module named by `config.model`: 'hgr', 'hanet', 'vsepp' or 'hcmi'."""
   common = dict(vocab_size=vocab_size, word_dim=config.word_dim,
                 hidden_size=config.hidden_size,
                 text_dropout=config.text_dropout,
@@ -28,6 +29,8 @@ def create_model(config, vocab_size, embedding_init=None):
                  concept_bce_weight=config.concept_bce_weight, **common)
   if config.model == 'vsepp':
     return VSEPP(**common)
+  if config.model == 'hcmi':
+    return HCMI(**common, **config.hcmi.to_dict())
   raise ValueError(
-      f"Unknown config.model={config.model!r}; expected 'hgr', 'hanet' or "
-      "'vsepp'.")
+      f"Unknown config.model={config.model!r}; expected 'hgr', 'hanet', "
+      "'vsepp' or 'hcmi'.")

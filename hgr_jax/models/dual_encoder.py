@@ -31,6 +31,18 @@ class DualEncoder(nn.Module):
     del video, text, batch
     return {}
 
+  @nn.nowrap
+  def extra_train_fields(self):
+    """Training-batch fields besides the usual ones that the model needs
+    (names `input_pipeline.train_dataset` knows)."""
+    return ()
+
+  @nn.nowrap
+  def rerank(self, scores):
+    """Re-ranks the full score matrices of a split (dict of (videos,
+    captions) arrays) before metrics; none by default."""
+    return scores
+
   def train_outputs(self, batch, train=True):
     """(scores, auxiliary losses) of a training batch of pairs."""
     video = self.encode_video(batch['frames'], batch['frame_mask'], train)

@@ -200,6 +200,13 @@ class HCMI(dual_encoder.DualEncoder):
     return scores
 
   @nn.nowrap
+  def extra_train_fields(self):
+    """A second random frame sampling of each video, for ALD. Both views
+    are sampled at random even without ALD, so the ablation changes only
+    the loss."""
+    return ('frames_view2',)
+
+  @nn.nowrap
   def rerank(self, scores):
     """Evaluation-time re-ranking of the split's full score matrices:
     dual softmax on 'fused' when enabled."""
