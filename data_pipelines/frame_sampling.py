@@ -17,15 +17,15 @@ def segment_indices(count, num_segments, seed):
     seed: (2,) int tensor for `tf.random.stateless_uniform`.
 
   Returns:
-    int32 (min(count, num_segments),) increasing indices: segment k covers
-    [k count / n, (k + 1) count / n); a video with no more frames than
-    segments keeps them all.
+    int32 (min(count, num_segments),) increasing indices: segment k holds
+    frames floor(k count / n) to floor((k + 1) count / n) - 1, disjoint and
+    never empty; a video with no more frames than segments keeps them all.
   """
-  bounds = tf.linspace(0.0, tf.cast(count, tf.float32), num_segments + 1)
+  bounds = tf.range(num_segments + 1) * count // num_segments
+  starts, widths = bounds[:-1], bounds[1:] - bounds[:-1]
   offsets = tf.random.stateless_uniform([num_segments], seed)
-  picked = tf.cast(tf.floor(bounds[:-1] + offsets *
-                            (bounds[1:] - bounds[:-1])), tf.int32)
-  picked = tf.minimum(picked, count - 1)
+  picked = starts + tf.minimum(
+      tf.cast(offsets * tf.cast(widths, tf.float32), tf.int32), widths - 1)
   return tf.cond(count > num_segments, lambda: picked,
                  lambda: tf.range(count))
 

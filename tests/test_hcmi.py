@@ -1,13 +1,19 @@
 """HCMI: aggregation masking, token-wise scores, losses, ALD, frame views."""
 
+import json
+
+import conftest
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_datasets as tfds
 
 from data_pipelines import frame_sampling
+from data_pipelines import input_pipeline
 from hgr_jax import contrastive_losses
+from hgr_jax import train
 from hgr_jax.models import aggregation
 from hgr_jax.models import hcmi
 from hgr_jax.models import matching
@@ -213,11 +219,10 @@ def test_segment_views_one_frame_per_segment():
     assert views['frame_mask'].numpy().all()
     for name in ('frames', 'frames_view2'):
       picked = views[name].numpy()[:, 0].astype(int) // 3
-      # Segment k covers [2.5 k, 2.5 (k + 1)).
       for k, index in enumerate(picked):
-        assert 2.5 * k - 1 < index < 2.5 * (k + 1), (k, index)
         seen[k].add(index)
-  assert seen == [{0, 1, 2}, {2, 3, 4}, {5, 6, 7}, {7, 8, 9}]
+  # Segments floor(2.5 k) .. floor(2.5 (k + 1)) - 1, each frame reachable.
+  assert seen == [{0, 1}, {2, 3, 4}, {5, 6}, {7, 8, 9}]
   again = frame_sampling.two_views(frames, 4, tf.constant([3, 0]))
   first = frame_sampling.two_views(frames, 4, tf.constant([3, 0]))
   np.testing.assert_array_equal(again['frames'], first['frames'])
@@ -235,3 +240,73 @@ def test_segment_views_keep_short_videos_whole():
                                 [True, True, True, False, False])
   np.testing.assert_array_equal(views['frames'], views['frames_view2'])
   assert views['frames'].shape == (5, 2)
+
+
+@pytest.mark.parametrize('overrides, levels, has_mse', [
+    ({}, {'frame_word', 'clip_phrase', 'video_sentence'}, True),
+    (dict(use_ald=False), {'frame_word', 'clip_phrase', 'video_sentence'},
+     True),
+    (dict(mse_weight=0.0), {'frame_word', 'clip_phrase', 'video_sentence'},
+     False),
+    (dict(levels=('video_sentence',)), {'video_sentence'}, True),
+])
+def test_ablation_switches(overrides, levels, has_mse):
+  batch = _inputs(np.random.default_rng(5))
+  model = hcmi.HCMI(vocab_size=50, word_dim=16, hidden_size=32, num_heads=4,
+                    **overrides)
+  variables = model.init(jax.random.PRNGKey(0), batch)
+  outputs = model.apply(variables, batch, method=model.train_outputs,
+                        train=False)
+  assert set(outputs['scores']) == levels | {'fused'}
+  assert ('video_view2' in outputs) == model.use_ald
+  loss, terms = model.loss(outputs, batch)
+  assert set(terms) == levels | {'ald_positives'} | (
+      {'mse'} if has_mse else set())
+  expected = sum(terms[level] for level in levels) + (
+      terms['mse'] if has_mse else 0.0)
+  np.testing.assert_allclose(loss, expected, rtol=1e-6)
+  # Videos 1 and 2 of the batch are one video: never fewer positives.
+  assert terms['ald_positives'] >= 1.5 - 1e-6
+
+
+def test_train_pipeline_samples_two_views(tiny_data_dir):
+  config = conftest.tiny_config('hcmi', data_dir=tiny_data_dir)
+  config.max_frames = 8  # Below every synthetic video's length.
+  builder = input_pipeline.get_builder(config)
+  originals = {
+      int(tf.strings.to_hash_bucket_fast(ex['video_id'], 2**31 - 1)):
+      ex['frames'] for ex in tfds.as_numpy(builder.as_dataset(split='train'))}
+
+  def first_batch(epoch, fields=('frames_view2',)):
+    return next(iter(tfds.as_numpy(input_pipeline.train_dataset(
+        builder, config, epoch, 16, extra_fields=fields))))
+
+  batch = first_batch(0)
+  assert batch['frame_mask'].all()
+  for key, *views in zip(batch['video_key'], batch['frames'],
+                         batch['frames_view2']):
+    frames = originals[int(key)]
+    for view in views:  # Rows of the video, in temporal order.
+      rows = [np.flatnonzero((frames == frame).all(-1))[0] for frame in view]
+      assert rows == sorted(rows) and len(set(rows)) == len(rows)
+  assert not np.array_equal(batch['frames'], batch['frames_view2'])
+  np.testing.assert_array_equal(first_batch(0)['frames_view2'],
+                                batch['frames_view2'])
+  assert not np.array_equal(first_batch(1)['frames'], batch['frames'])
+  # Without the field: the evenly spaced frames and no second view.
+  assert 'frames_view2' not in first_batch(0, ())
+
+
+def test_train_and_evaluate_writes_test_metrics(tiny_data_dir, tmp_path):
+  config = conftest.tiny_config('hcmi', data_dir=tiny_data_dir)
+  config.num_epochs = 1
+  config.binary_selection = False
+  config.hcmi.num_heads = 2
+  config.hcmi.dual_softmax = True
+  results = train.train_and_evaluate(config, str(tmp_path))
+  with open(tmp_path / train.TEST_METRICS_FILE) as f:
+    written = json.load(f)
+  assert written == pytest.approx(results)
+  for level in ('frame_word', 'clip_phrase', 'video_sentence'):
+    assert 0 < written[f'{level}_rsum'] <= 600
+  assert 0 <= written['t2v_r1'] <= written['t2v_r5'] <= 100
