@@ -6,6 +6,8 @@ lr 1e-4, 50 epochs, margin 0.2, 20 frames, 30 words, 4 verbs, 6 nouns, width
 1024, 300-d GloVe-initialised words. The official VSE++ baseline trains with
 batch 128. HANet (Wu et al., ACM MM 2021) keeps these values (its
 data/<dataset>/model.json) without gradient clipping; VATEX uses 30 frames.
+HCMI (Jiang et al., 2022) trains on CLIP features and gives no settings for
+these features: it keeps the HGR values (our choice).
 """
 
 import ml_collections

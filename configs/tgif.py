@@ -12,16 +12,19 @@ Train, validate every epoch, then test the best checkpoint:
       --config.release_dir=/data/TGIF --config.data_dir=/data/tfds \
       --config.word_embeddings_file=/data/glove.42B.300d.txt
 
-Add `:vsepp` to the config path for the VSE++ baseline.
+Add `:vsepp` to the config path for the VSE++ baseline, `:hcmi` for HCMI
+(configs/synthetic.py:add_hcmi on top of the values of release_base.py).
 
 The HGR paper (Chen et al., CVPR 2020) reports TGIF results in its
 comparison with the state of the art; we could not check the numbers
 offline, so they are not copied here: compare with the paper's table.
+
+HCMI (Jiang et al., 2022) reports no TGIF result.
 """
 
 from configs import release_base
 
 
 def get_config(variant='hgr'):
-  """variant: a model name of configs/synthetic.py ('hgr', 'vsepp')."""
+  """variant: a model name of configs/synthetic.py ('hgr', 'vsepp', 'hcmi')."""
   return release_base.release_config(variant, 'tgif', ('resnet152.pth',))

@@ -12,7 +12,8 @@ Train, validate every epoch, then test the best checkpoint:
       --config.release_dir=/data/VATEX --config.data_dir=/data/tfds \
       --config.word_embeddings_file=/data/glove.42B.300d.txt
 
-Add `:vsepp` or `:hanet` to the config path for the VSE++ baseline or HANet
+Add `:vsepp`, `:hcmi` or `:hanet` to the config path for the VSE++ baseline,
+HCMI (configs/synthetic.py:add_hcmi over release_base.py's values) or HANet
 (Wu et al., ACM MM 2021; its official data/vatex/model.json: the HGR values
 with 30 frames). If the feature
 folder under ordered_feature/SA/ has another name, pass it with
@@ -21,13 +22,16 @@ folder under ordered_feature/SA/ has another name, pass it with
 HGR split: 25,991 train / 1,500 validation / 1,500 test videos, 10 English
 captions each. The HGR paper (Chen et al., CVPR 2020) reports text->video
 R@1 35.1 for HGR on VATEX; see its comparison table for the other recalls.
+
+HCMI (Jiang et al., 2022) reports no VATEX result.
 """
 
 from configs import release_base
 
 
 def get_config(variant='hgr'):
-  """variant: a model name of configs/synthetic.py ('hgr', 'vsepp', 'hanet')."""
+  """variant: a model name of configs/synthetic.py ('hgr', 'vsepp', 'hanet',
+  'hcmi')."""
   config = release_base.release_config(variant, 'vatex', ('i3d',))
   if variant == 'hanet':
     config.max_frames = 30

@@ -7,7 +7,8 @@ from hgr_jax.models.vsepp import VSEPP
 
 
 def create_model(config, vocab_size, embedding_init=None):
-  """The flax module named by `config.model`: 'hgr', 'hanet', 'vsepp' or 'hcmi'."""
+  """The flax module named by `config.model`: 'hgr', 'hanet', 'vsepp' or
+  'hcmi'."""
   common = dict(vocab_size=vocab_size, word_dim=config.word_dim,
                 hidden_size=config.hidden_size,
                 text_dropout=config.text_dropout,
