@@ -132,7 +132,7 @@ def _model_and_params():
   from hgr_jax import models  # pylint: disable=g-import-not-at-top
   from hgr_jax import train  # pylint: disable=g-import-not-at-top
   config = vatex.get_config('hgr')
-  config.hidden_size = _HIDDEN.value
+  config.model.hidden_size = _HIDDEN.value
   model = models.create_model(config, _VOCAB.value)
   batch = train.dummy_batch(config, _FEATURE_DIM.value)
   variables = jax.jit(lambda r: model.init(r, batch))(jax.random.PRNGKey(0))

@@ -70,8 +70,8 @@ def main(argv):
       jax.block_until_ready(metrics)
       seconds.append((time.perf_counter() - start) / _STEPS.value)
     median = statistics.median(seconds)
-    rows.append(dict(model=config.model, batch_size=batch_size,
-                     hidden_size=config.hidden_size,
+    rows.append(dict(model=config.model_name, batch_size=batch_size,
+                     hidden_size=config.model.hidden_size,
                      median_step_seconds=median,
                      pairs_per_second=batch_size / median,
                      step_seconds=seconds))

@@ -137,17 +137,17 @@ def train_dataset(builder, config, epoch, batch_size, process_index=0,
     config sets num_verb_concepts (HANet), the concept labels and masks of
     `concepts.caption_labels`.
   """
-  with_concepts = 'num_verb_concepts' in config
+  with_concepts = 'num_verb_concepts' in config.model
   if with_concepts:
-    tables = concepts.load_tables(builder, config.num_verb_concepts,
-                                  config.num_noun_concepts)
+    tables = concepts.load_tables(builder, config.model.num_verb_concepts,
+                                  config.model.num_noun_concepts)
 
   def video_and_captions(example):
     captions = {k: example['captions'][k] for k in CAPTION_KEYS}
     if with_concepts:
       captions.update(concepts.caption_labels(
-          captions, *tables, config.num_verb_concepts,
-          config.num_noun_concepts))
+          captions, *tables, config.model.num_verb_concepts,
+          config.model.num_noun_concepts))
     return _video_features(example, config.max_frames), captions
 
   videos = _read(builder, 'train', process_index, process_count)

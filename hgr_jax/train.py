@@ -102,8 +102,9 @@ def loss_and_grads(params, batch_stats, batch, rng, model, config):
         rngs={'dropout': rng}, mutable=['batch_stats'],
         method=model.train_outputs)
     same_video = batch['video_key'][:, None] == batch['video_key'][None, :]
-    loss, terms = losses.retrieval_loss(scores, same_video, config.margin,
-                                        config.loss_weights.to_dict())
+    loss, terms = losses.retrieval_loss(
+        scores, same_video, config.model.margin,
+        config.model.loss_weights.to_dict())
     loss = loss + sum(auxiliary.values())
     return loss, ({**terms, **auxiliary},
                   updates.get('batch_stats', batch_stats))
@@ -161,7 +162,7 @@ def setup(config):
   embedding_init = None
   if config.get('word_embeddings_file'):
     embedding_init = word_embeddings.glove_initializer(
-        config.word_embeddings_file, vocab, config.word_dim)
+        config.word_embeddings_file, vocab, config.model.word_dim)
   model = models.create_model(config, max(vocab.values()) + 1,
                               embedding_init=embedding_init)
   feature_dim = builder.info.features['frames'].shape[-1]
@@ -281,8 +282,8 @@ def _test_best(config, workdir, builder, model, manager, state):
     with open(os.path.join(workdir, TEST_METRICS_FILE), 'w') as f:
       json.dump(results, f, indent=2, sort_keys=True)
   logging.info('Test metrics of step %d:\n%s', best_step,
-               metrics_lib.format_table({config.model: results}))
+               metrics_lib.format_table({config.model_name: results}))
   if config.binary_selection:
     logging.info('Binary selection accuracy (%%):\n%s',
-                 binary_selection.format_table({config.model: results}))
+                 binary_selection.format_table({config.model_name: results}))
   return results

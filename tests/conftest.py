@@ -13,11 +13,11 @@ def tiny_config(model='hgr', data_dir=None):
   config.data_dir = data_dir
   config.synthetic.update(dict(feature_dim=32, num_train_videos=48,
                                num_validation_videos=16, num_test_videos=16))
-  config.update(dict(word_dim=16, hidden_size=32, batch_size=8, num_epochs=2,
-                     log_every_steps=5, eval_batch_size=16,
-                     learning_rate=1e-3))
+  config.update(dict(batch_size=8, num_epochs=2, log_every_steps=5,
+                     eval_batch_size=16, learning_rate=1e-3))
+  config.model.update(dict(word_dim=16, hidden_size=32))
   if model == 'hanet':
-    config.update(dict(num_verb_concepts=16, num_noun_concepts=32,
+    config.model.update(dict(num_verb_concepts=16, num_noun_concepts=32,
                        num_action_clips=4, num_entity_clips=8))
   return config
 

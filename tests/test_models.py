@@ -90,14 +90,16 @@ def test_hgr_levels_and_fusion():
 
 def test_unknown_model_name():
   config = tiny_config('hgr')
-  config.model = 'nope'
-  with pytest.raises(ValueError, match="'hanet' or 'vsepp'"):
+  config.model_name = 'nope'
+  with pytest.raises(ValueError, match="'nope'; registered models: hanet, "
+                     'hgr, vsepp'):
     models.create_model(config, 50)
 
 
 def test_hanet_levels_fusion_and_batch_statistics():
   config = tiny_config('hanet')
-  config.text_dropout = config.video_dropout = config.gcn_dropout = 0.0
+  config.model.update(dict(text_dropout=0.0, video_dropout=0.0,
+                          gcn_dropout=0.0))
   rng = np.random.default_rng(2)
   batch = _batch(config, rng)
   model = models.create_model(config, 50)

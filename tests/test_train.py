@@ -27,7 +27,8 @@ def _first_batch(config):
 def test_train_steps_lower_the_loss_and_restore_exactly(tiny_data_dir,
                                                         tmp_path, name):
   config = tiny_config(name, data_dir=tiny_data_dir)
-  config.text_dropout = config.video_dropout = config.gcn_dropout = 0.0
+  config.model.update(dict(text_dropout=0.0, video_dropout=0.0,
+                          gcn_dropout=0.0))
   batch, builder = _first_batch(config)
   model = models.create_model(config, len(input_pipeline.vocabulary(builder)))
   mesh = sharding.data_mesh()

@@ -8,8 +8,9 @@ the role embedding), and their concept probabilities by soft Jaccard. The
 details follow the official code (github.com/Roc-Ng/HANet).
 """
 
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
+import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -19,6 +20,7 @@ from hgr_jax.models import concept_pooling
 from hgr_jax.models import dual_encoder
 from hgr_jax.models import layers
 from hgr_jax.models import matching
+from hgr_jax.models import registry
 from hgr_jax.models import text_encoders
 from hgr_jax.models import video_encoders
 
@@ -153,6 +155,7 @@ class ConceptTextEncoder(nn.Module):
     return encoded
 
 
+@registry.register('hanet')
 class HANet(dual_encoder.DualEncoder):
   """HGR's encoders with concept classifiers and three alignment levels."""
   vocab_size: int
@@ -169,6 +172,9 @@ class HANet(dual_encoder.DualEncoder):
   num_action_clips: int = 10
   num_entity_clips: int = 20
   concept_bce_weight: float = 0.01
+  margin: float = 0.2
+  loss_weights: Mapping[str, float] = flax.core.FrozenDict(matching=1.0,
+                                                           concept=0.1)
   embedding_init: Callable[..., Any] = nn.initializers.normal(stddev=0.1)
 
   def setup(self):
