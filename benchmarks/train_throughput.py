@@ -57,7 +57,7 @@ def main(argv):
   rows = []
   for batch_size in map(int, _BATCH_SIZES.value):
     state = train.create_train_state(model, config, feature_dim, mesh)
-    step = train.compile_train_step(model, config, mesh, state)
+    step = train.compile_train_step(model, mesh, state)
     batch = sharding.global_batch(
         random_batch(config, feature_dim, batch_size, rng), mesh)
     state, metrics = step(state, batch)

@@ -23,7 +23,6 @@ from data_pipelines import concepts
 from data_pipelines import input_pipeline
 from hgr_jax import binary_selection
 from hgr_jax import evaluate as evaluate_lib
-from hgr_jax import losses
 from hgr_jax import metrics as metrics_lib
 from hgr_jax import models
 from hgr_jax import sharding
@@ -89,43 +88,37 @@ def create_train_state(model, config, feature_dim, mesh):
   return jax.device_put(state, replicated)
 
 
-def loss_and_grads(params, batch_stats, batch, rng, model, config):
-  """Hinge loss on the batch's score matrices (plus the model's auxiliary
-  losses) and its gradient; batch norm uses and updates batch statistics.
+def loss_and_grads(params, batch_stats, batch, rng, model):
+  """The model's training loss (`DualEncoder.train_loss`) and its gradient;
+  batch norm uses and updates batch statistics.
 
   Returns:
     ((loss, (per-term losses, new batch_stats)), grads).
   """
   def loss_fn(params):
-    (scores, auxiliary), updates = model.apply(
-        {'params': params, 'batch_stats': batch_stats}, batch, train=True,
+    (loss, terms), updates = model.apply(
+        {'params': params, 'batch_stats': batch_stats}, batch,
         rngs={'dropout': rng}, mutable=['batch_stats'],
-        method=model.train_outputs)
-    same_video = batch['video_key'][:, None] == batch['video_key'][None, :]
-    loss, terms = losses.retrieval_loss(
-        scores, same_video, config.model.margin,
-        config.model.loss_weights.to_dict())
-    loss = loss + sum(auxiliary.values())
-    return loss, ({**terms, **auxiliary},
-                  updates.get('batch_stats', batch_stats))
+        method=model.train_loss)
+    return loss, (terms, updates.get('batch_stats', batch_stats))
   return jax.value_and_grad(loss_fn, has_aux=True)(params)
 
 
-def train_step(state, batch, model, config):
+def train_step(state, batch, model):
   """One optimiser step; a pure function of (state, batch)."""
   rng = jax.random.fold_in(state.rng, state.step)
   (loss, (terms, batch_stats)), grads = loss_and_grads(
-      state.params, state.batch_stats, batch, rng, model, config)
+      state.params, state.batch_stats, batch, rng, model)
   metrics = {'loss': loss, 'grad_norm': optax.global_norm(grads),
              **{f'loss_{name}': value for name, value in terms.items()}}
   state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
   return state, metrics
 
 
-def compile_train_step(model, config, mesh, state):
+def compile_train_step(model, mesh, state):
   """`train_step` jitted with explicit shardings, the state donated."""
   state_sharding = jax.tree.map(lambda x: x.sharding, state)
-  return jax.jit(functools.partial(train_step, model=model, config=config),
+  return jax.jit(functools.partial(train_step, model=model),
                  in_shardings=(state_sharding, sharding.batch_sharded(mesh)),
                  out_shardings=(state_sharding, sharding.replicated(mesh)),
                  donate_argnums=0)
@@ -206,7 +199,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     logging.info('Resumed from step %d (epoch %d).', manager.latest_step(),
                  start_epoch)
 
-  step_fn = compile_train_step(model, config, mesh, state)
+  step_fn = compile_train_step(model, mesh, state)
   evaluator = _evaluator(model, config)
   writer = metric_writers.create_default_writer(
       workdir, just_logging=jax.process_index() > 0)

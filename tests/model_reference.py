@@ -59,7 +59,7 @@ def trained_fingerprint(name, data_dir):
   model = models.create_model(config, len(input_pipeline.vocabulary(builder)))
   mesh = sharding.data_mesh()
   state = train.create_train_state(model, config, 32, mesh)
-  step = train.compile_train_step(model, config, mesh, state)
+  step = train.compile_train_step(model, mesh, state)
   batch = sharding.global_batch(batch, mesh)
   for _ in range(NUM_STEPS):
     state, metrics = step(state, batch)

@@ -118,11 +118,11 @@ def test_hanet_levels_fusion_and_batch_statistics():
   train_batch = {**batch,
                  **{k: v for k, v in labels.items() if 'concept' in k}}
   def updated_stats(b):
-    (_, auxiliary), updates = model.apply(
-        variables, b, train=True, mutable=['batch_stats'],
-        method=model.train_outputs, rngs={'dropout': jax.random.PRNGKey(1)})
-    assert set(auxiliary) == {'video_verb_bce', 'video_noun_bce',
-                              'text_verb_bce', 'text_noun_bce'}
+    (_, terms), updates = model.apply(
+        variables, b, mutable=['batch_stats'], method=model.train_loss,
+        rngs={'dropout': jax.random.PRNGKey(1)})
+    assert set(terms) == {'matching', 'concept', 'video_verb_bce',
+                          'video_noun_bce', 'text_verb_bce', 'text_noun_bce'}
     return updates['batch_stats']
   stats = updated_stats(train_batch)
   noisy_stats = updated_stats(

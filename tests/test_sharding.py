@@ -24,8 +24,7 @@ _SCRIPT = textwrap.dedent('''
     for devices in (jax.devices()[:1], jax.devices()):
       mesh = sharding.data_mesh(devices)
       state = train.create_train_state(model, config, 32, mesh)
-      fn = jax.jit(functools.partial(train.loss_and_grads, model=model,
-                                     config=config),
+      fn = jax.jit(functools.partial(train.loss_and_grads, model=model),
                    in_shardings=(sharding.replicated(mesh),
                                  sharding.replicated(mesh),
                                  sharding.batch_sharded(mesh),

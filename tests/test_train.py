@@ -33,7 +33,7 @@ def test_train_steps_lower_the_loss_and_restore_exactly(tiny_data_dir,
   model = models.create_model(config, len(input_pipeline.vocabulary(builder)))
   mesh = sharding.data_mesh()
   state = train.create_train_state(model, config, 32, mesh)
-  step = train.compile_train_step(model, config, mesh, state)
+  step = train.compile_train_step(model, mesh, state)
   batch = sharding.global_batch(batch, mesh)
   losses = []
   for _ in range(15):

@@ -221,14 +221,16 @@ class HANet(dual_encoder.DualEncoder):
     scores['fused'] = (scores['matching'] + scores['concept']) / 2
     return scores
 
-  def auxiliary_losses(self, video, text, batch):
-    """The four masked concept BCE losses (videos and captions, verbs and
-    nouns) against the caption's concept labels, each weighted 0.01."""
-    return {
+  def loss(self, outputs, batch):
+    """The hinge of `DualEncoder.loss` plus the four masked concept BCE
+    losses (videos and captions, verbs and nouns) against the caption's
+    concept labels, each weighted by concept_bce_weight."""
+    total, terms = super().loss(outputs, batch)
+    bce = {
         f'{side}_{kind}_bce': self.concept_bce_weight *
         losses.masked_binary_cross_entropy(
-            encoded[f'{kind}_concepts'], batch[f'{kind}_concept_labels'],
-            batch[f'{kind}_concept_mask'])
-        for side, encoded in (('video', video), ('text', text))
-        for kind in ('verb', 'noun')
+            outputs[side][f'{kind}_concepts'],
+            batch[f'{kind}_concept_labels'], batch[f'{kind}_concept_mask'])
+        for side in ('video', 'text') for kind in ('verb', 'noun')
     }
+    return total + sum(bce.values()), {**terms, **bce}
