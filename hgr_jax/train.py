@@ -19,7 +19,6 @@ from orbax.checkpoint import checkpoint_managers
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from data_pipelines import concepts
 from data_pipelines import input_pipeline
 from hgr_jax import binary_selection
 from hgr_jax import evaluate as evaluate_lib
@@ -52,32 +51,32 @@ def create_optimizer(config):
                      optax.adam(config.learning_rate))
 
 
-def dummy_batch(config, feature_dim, batch_size=2):
-  """Zero inputs with the shapes of a training batch, for initialisation."""
-  nodes = 1 + config.num_verbs + config.num_nouns
-  return {
-      'frames': np.zeros((batch_size, config.max_frames, feature_dim),
-                         np.float32),
-      'frame_mask': np.ones((batch_size, config.max_frames), bool),
-      'video_key': np.arange(batch_size, dtype=np.int32),
-      'token_ids': np.zeros((batch_size, config.max_words), np.int32),
-      'length': np.ones((batch_size,), np.int32),
-      'verb_masks': np.zeros((batch_size, config.num_verbs, config.max_words),
-                             bool),
-      'noun_masks': np.zeros((batch_size, config.num_nouns, config.max_words),
-                             bool),
-      'node_roles': np.zeros((batch_size, config.num_verbs + config.num_nouns),
-                             np.int32),
-      'adjacency': np.zeros((batch_size, nodes, nodes), np.float32),
-      **concepts.dummy_labels(config, batch_size),
-  }
+def zero_batch(element_spec, batch_size=2):
+  """Zeros with the shapes and dtypes of a batch spec, `batch_size` rows.
+
+  Args:
+    element_spec: dict of tf.TensorSpec (a dataset's element_spec) or of
+      anything with shape and dtype (arrays, jax.ShapeDtypeStruct); the
+      leading axis is the batch.
+  """
+  return jax.tree.map(
+      lambda spec: np.zeros((batch_size, *spec.shape[1:]),
+                            tf.dtypes.as_dtype(spec.dtype).as_numpy_dtype),
+      element_spec)
 
 
-def create_train_state(model, config, feature_dim, mesh):
-  """Initialises parameters and optimiser state, replicated over `mesh`."""
+def create_train_state(model, config, element_spec, mesh):
+  """Initialises parameters and optimiser state, replicated over `mesh`.
+
+  Args:
+    model: a `DualEncoder`.
+    config: the experiment config (seed, optimiser settings).
+    element_spec: the training dataset's element_spec (see `zero_batch`).
+    mesh: the device mesh.
+  """
   params_rng, dropout_rng = jax.random.split(jax.random.PRNGKey(config.seed))
   replicated = sharding.replicated(mesh)
-  init = lambda rng: model.init(rng, dummy_batch(config, feature_dim))
+  init = lambda rng: model.init(rng, zero_batch(element_spec))
   variables = jax.jit(init, out_shardings=replicated)(params_rng)
   # The optimiser state is built outside that jit on purpose: XLA:CPU
   # (jaxlib 0.10) deadlocks on one program holding both the orthogonal
@@ -86,6 +85,14 @@ def create_train_state(model, config, feature_dim, mesh):
                             tx=create_optimizer(config), rng=dropout_rng,
                             batch_stats=variables.get('batch_stats', {}))
   return jax.device_put(state, replicated)
+
+
+def train_batches(builder, model, config, epoch, local_batch):
+  """This host's training batches of `epoch`, with the model's extra fields
+  (`DualEncoder.extra_train_features`)."""
+  return input_pipeline.train_dataset(
+      builder, config, epoch, local_batch, jax.process_index(),
+      jax.process_count(), extra_features=model.extra_train_features())
 
 
 def loss_and_grads(params, batch_stats, batch, rng, model):
@@ -158,8 +165,7 @@ def setup(config):
         config.word_embeddings_file, vocab, config.model.word_dim)
   model = models.create_model(config, max(vocab.values()) + 1,
                               embedding_init=embedding_init)
-  feature_dim = builder.info.features['frames'].shape[-1]
-  return builder, model, feature_dim, sharding.data_mesh()
+  return builder, model, sharding.data_mesh()
 
 
 def _evaluator(model, config):
@@ -183,7 +189,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   Returns:
     The test metrics of the best checkpoint (also in WORKDIR/test_metrics.json).
   """
-  builder, model, feature_dim, mesh = setup(config)
+  builder, model, mesh = setup(config)
   process_count = jax.process_count()
   if config.batch_size % (jax.device_count()) or \
       config.batch_size % process_count:
@@ -191,7 +197,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
                      f'evenly over {jax.device_count()} devices.')
   local_batch = config.batch_size // process_count
 
-  state = create_train_state(model, config, feature_dim, mesh)
+  element_spec = train_batches(builder, model, config, 0,
+                               local_batch).element_spec
+  state = create_train_state(model, config, element_spec, mesh)
   manager = checkpoint_manager(workdir)
   start_epoch = 0
   if manager.latest_step() is not None:
@@ -217,9 +225,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   step = int(state.step)
   for epoch in range(start_epoch, config.num_epochs):
     train_metrics = []
-    batches = input_pipeline.train_dataset(
-        builder, config, epoch, local_batch, jax.process_index(),
-        process_count).take(steps_per_epoch)
+    batches = train_batches(builder, model, config, epoch,
+                            local_batch).take(steps_per_epoch)
     for batch in tfds.as_numpy(batches):
       state, metrics = step_fn(state, sharding.global_batch(batch, mesh))
       train_metrics.append(metrics)
@@ -246,13 +253,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
 
 def evaluate_workdir(config, workdir):
   """Tests the best checkpoint of `workdir`; see `_test_best`."""
-  builder, model, feature_dim, mesh = setup(config)
+  builder, model, mesh = setup(config)
   manager = checkpoint_manager(workdir)
   if manager.best_step() is None:
     raise FileNotFoundError(
         f'No checkpoint in {os.path.join(workdir, "checkpoints")}: train '
         f'first (python -m hgr_jax.main --config=... --workdir={workdir}).')
-  state = create_train_state(model, config, feature_dim, mesh)
+  element_spec = train_batches(
+      builder, model, config, 0,
+      config.batch_size // jax.process_count()).element_spec
+  state = create_train_state(model, config, element_spec, mesh)
   return _test_best(config, workdir, builder, model, manager, state)
 
 

@@ -53,12 +53,13 @@ def trained_fingerprint(name, data_dir):
 
   config = tiny_config(name, data_dir=data_dir)
   builder = input_pipeline.get_builder(config)
-  batches = input_pipeline.train_dataset(builder, config, epoch=0,
-                                         batch_size=config.batch_size)
-  batch = next(iter(tfds.as_numpy(batches)))
   model = models.create_model(config, len(input_pipeline.vocabulary(builder)))
+  batches = input_pipeline.train_dataset(
+      builder, config, epoch=0, batch_size=config.batch_size,
+      extra_features=model.extra_train_features())
+  batch = next(iter(tfds.as_numpy(batches)))
   mesh = sharding.data_mesh()
-  state = train.create_train_state(model, config, 32, mesh)
+  state = train.create_train_state(model, config, batches.element_spec, mesh)
   step = train.compile_train_step(model, mesh, state)
   batch = sharding.global_batch(batch, mesh)
   for _ in range(NUM_STEPS):

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
+from conftest import zero_inputs
 from hgr_jax import models
-from hgr_jax import train
 
 
 def _batch(config, rng, batch_size=5, feature_dim=12):
-  batch = train.dummy_batch(config, feature_dim, batch_size)
+  batch = zero_inputs(config, feature_dim, batch_size)
   frames = rng.integers(4, config.max_frames + 1, batch_size)
   words = rng.integers(6, config.max_words + 1, batch_size)
   batch['frames'] = rng.normal(size=batch['frames'].shape).astype(np.float32)
@@ -114,9 +114,11 @@ def test_hanet_levels_fusion_and_batch_statistics():
     assert np.all((scores[level] >= 0) & (scores[level] <= 1))
 
   # Training updates the running statistics from valid positions only.
-  labels = train.dummy_batch(config, 12, 5)
-  train_batch = {**batch,
-                 **{k: v for k, v in labels.items() if 'concept' in k}}
+  train_batch = {**batch, 'video_key': np.arange(5, dtype=np.int32)}
+  for kind, size in (('verb', config.model.num_verb_concepts),
+                     ('noun', config.model.num_noun_concepts)):
+    train_batch[f'{kind}_concept_labels'] = np.zeros((5, size), bool)
+    train_batch[f'{kind}_concept_mask'] = np.ones((5, size), bool)
   def updated_stats(b):
     (_, terms), updates = model.apply(
         variables, b, mutable=['batch_stats'], method=model.train_loss,

@@ -75,7 +75,7 @@ def test_model_starts_from_the_vectors(tmp_path):
   # Other rows keep the model's random initialisation.
   assert np.all(table[6] != 0) and abs(table[6]).max() < 1
   params = model.init(jax.random.key(0),
-                      train.dummy_batch(config, feature_dim=32))['params']
+                      conftest.zero_inputs(config, 32, 2))['params']
   embedding = [v for k, v in jax.tree_util.tree_leaves_with_path(params)
                if 'embedding' in jax.tree_util.keystr(k) and
                v.shape == (7, 16)]

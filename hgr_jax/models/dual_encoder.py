@@ -21,6 +21,16 @@ class DualEncoder(nn.Module):
   more than the encodings and scores.
   """
 
+  @nn.nowrap
+  def extra_train_features(self):
+    """What the training batch needs beyond the standard fields.
+
+    Returns:
+      dict: names of `input_pipeline.EXTRA_TRAIN_FEATURES` -> their keyword
+      arguments; the input pipeline adds those fields to training batches.
+    """
+    return {}
+
   def encode_video(self, frames, frame_mask, train=False):
     """frames: (videos, frames, dim), frame_mask: (videos, frames) -> dict."""
     return self.video_encoder(frames, frame_mask, train)

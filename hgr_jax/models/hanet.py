@@ -186,6 +186,12 @@ class HANet(dual_encoder.DualEncoder):
         self.gcn_layers, self.text_dropout, self.gcn_dropout,
         self.num_verb_concepts, self.num_noun_concepts, self.embedding_init)
 
+  @nn.nowrap
+  def extra_train_features(self):
+    """The caption concept labels and masks that the BCE losses need."""
+    return {'concept_labels': dict(num_verb_concepts=self.num_verb_concepts,
+                                   num_noun_concepts=self.num_noun_concepts)}
+
   def scores(self, video, text, matmul_dtype=None):
     """Encoded videos x encoded captions -> dict of (videos, captions) scores.
 
