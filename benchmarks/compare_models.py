@@ -31,7 +31,7 @@ _MODELS = flags.DEFINE_list('models', ['hgr', 'vsepp', 'hanet', 'hcmi'],
 _ABLATIONS = flags.DEFINE_bool(
     'ablations', False, 'Also train the HCMI ablations of `HCMI_ABLATIONS`.')
 
-# Run name -> overrides of configs/synthetic.py:hcmi's `config.hcmi`.
+# Run name -> overrides of configs/synthetic.py:hcmi's `config.model`.
 HCMI_ABLATIONS = {
     'hcmi_no_ald': dict(use_ald=False),
     'hcmi_no_mse': dict(mse_weight=0.0),
@@ -45,7 +45,7 @@ def runs():
   if _ABLATIONS.value:
     for name, overrides in HCMI_ABLATIONS.items():
       configs[name] = synthetic.get_config('hcmi')
-      configs[name].hcmi.update(overrides)
+      configs[name].model.update(overrides)
   return configs
 
 

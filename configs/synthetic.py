@@ -7,7 +7,8 @@ job.
   python -m hgr_jax.main --config=configs/synthetic.py:hcmi --workdir=/tmp/hcmi
 
 Model hyper-parameters follow the HGR paper (Chen et al., CVPR 2020), the
-HANet paper (Wu et al., ACM MM 2021) and their official code, except the
+HANet paper (Wu et al., ACM MM 2021), their official code and the HCMI
+paper (Jiang et al., 2022; see `add_hcmi` for what it leaves open), except the
 width: 512 instead of 1024 so that the default job trains in minutes on 2 CPU
 cores (the dataset is far smaller than VATEX).
 """
@@ -18,7 +19,6 @@ import ml_collections
 def get_config(variant='hgr'):
   """variant: 'hgr', 'vsepp', 'hanet' or 'hcmi'."""
   config = ml_collections.ConfigDict()
-  config.model = variant
 
   config.dataset = 'synthetic'
   # None: tfds's default, $TFDS_DATA_DIR or ~/tensorflow_datasets.
@@ -52,21 +52,22 @@ def get_config(variant='hgr'):
   config.pair_shuffle_buffer = 1024
 
   # Model (HGR official: word 300, BiGRU 1024, 16 roles, 1 attention-GCN
-  # layer, dropout 0.2 text / 0.2 video / 0.5 GCN, sigma 4).
-  config.word_dim = 300
-  config.hidden_size = 512
-  config.num_roles = 16
-  config.gcn_layers = 1
-  config.text_dropout = 0.2
-  config.video_dropout = 0.2
-  config.gcn_dropout = 0.5
-  config.attention_sigma = 4.0
-
-  # Loss (VSE++ hinge on the hardest negative, margin 0.2, on the fused score;
-  # the official code can add per-level losses, off by default).
-  config.margin = 0.2
-  config.loss_weights = ml_collections.ConfigDict(
-      dict(fused=1.0, **{'global': 0.0}, verb=0.0, noun=0.0))
+  # layer, dropout 0.2 text / 0.2 video / 0.5 GCN, sigma 4). Loss: VSE++ hinge
+  # on the hardest negative, margin 0.2, on the fused score; the official
+  # code can add per-level losses, off by default.
+  config.model_name = variant
+  config.model = ml_collections.ConfigDict(dict(
+      word_dim=300,
+      hidden_size=512,  # Ours, for CPU; the paper's 1024 in release_base.
+      text_dropout=0.2,
+      video_dropout=0.2,
+      margin=0.2,
+      loss_weights=ml_collections.ConfigDict(
+          dict(fused=1.0, **{'global': 0.0}, verb=0.0, noun=0.0)),
+  ))
+  if variant in ('hgr', 'hanet'):
+    config.model.update(dict(num_roles=16, gcn_layers=1, gcn_dropout=0.5,
+                             attention_sigma=4.0))
 
   # Optimisation (HGR: Adam, lr 1e-4, batch 64). The synthetic set is small,
   # so a larger learning rate reaches a good model within the time budget.
@@ -88,59 +89,62 @@ def get_config(variant='hgr'):
   # study): true caption vs role swap / action / entity twin.
   config.binary_selection = True
   if variant == 'hanet':
-    add_hanet(config)
-  if variant == 'hcmi':
-    add_hcmi(config)
+    add_hanet(config.model)
+  elif variant == 'hcmi':
+    add_hcmi(config.model)
+  elif variant not in ('hgr', 'vsepp'):
+    raise ValueError(f"configs/synthetic.py:{variant}: unknown variant; use "
+                     "'hgr', 'vsepp', 'hanet' or 'hcmi'.")
   return config
 
 
-def add_hanet(config):
-  """HANet's settings on top of HGR's (official HANet code values).
+def add_hanet(model):
+  """HANet's settings on top of HGR's model section (official HANet code).
 
   HANet trains the hinge on the mean of its five embedding scores plus a
   tenth of the hinge on the mean of its two concept (Jaccard) scores, plus
   0.01 x each of four masked concept BCE losses; it ranks by the mean of the
   two means.
   """
-  config.num_verb_concepts = 512  # Most frequent training verbs.
-  config.num_noun_concepts = 1024  # Most frequent training nouns.
-  config.num_action_clips = 10  # Top video verb concepts -> action clips.
-  config.num_entity_clips = 20  # Top video noun concepts -> entity clips.
-  config.concept_bce_weight = 0.01
-  config.loss_weights = ml_collections.ConfigDict(
+  model.num_verb_concepts = 512  # Most frequent training verbs.
+  model.num_noun_concepts = 1024  # Most frequent training nouns.
+  model.num_action_clips = 10  # Top video verb concepts -> action clips.
+  model.num_entity_clips = 20  # Top video noun concepts -> entity clips.
+  model.concept_bce_weight = 0.01
+  model.loss_weights = ml_collections.ConfigDict(
       dict(fused=0.0, **{'global': 0.0}, verb=0.0, noun=0.0, matching=1.0,
            concept=0.1))
 
 
-def add_hcmi(config):
-  """HCMI's settings (Jiang et al., 2022, arXiv 2204.03382).
+def add_hcmi(model):
+  """HCMI's model section (Jiang et al., 2022, arXiv 2204.03382).
 
   The paper builds on CLIP and publishes no code; it fixes the hierarchy
   (frames -> clips -> video, words -> phrases -> sentence), the three
   contrastive levels, ALD's positive rule and L_mse. Every value below that
-  it does not give is ours, chosen for this dataset and marked so.
+  it does not give is ours, chosen for this dataset and marked so. The
+  width, word size and dropout are the shared ones above (ours for HCMI).
   """
-  config.hcmi = ml_collections.ConfigDict(dict(
-      num_heads=8,  # Ours: attention heads of every block.
-      temporal_layers=1,  # Ours: transformer layers over the frame tokens.
-      num_clips=4,  # Ours (N_c < N_f): clip tokens per video.
-      num_phrases=4,  # Ours (N_p): phrase tokens per caption.
-      # Matching levels; 'fused' (ranking) is their mean (ours).
-      levels=('frame_word', 'clip_phrase', 'video_sentence'),
-      # Ours: weights of the levels' InfoNCE losses.
-      loss_weights=dict(frame_word=1.0, clip_phrase=1.0, video_sentence=1.0),
-      # Paper: ALD on. Ours: its positives are the InfoNCE targets of every
-      # level, spread evenly over them.
-      use_ald=True,
-      # Ours: another caption of the same video in the batch is a positive.
-      same_video_positive=True,
-      mse_weight=1.0,  # Ours: lambda of L_mse.
-      mse_margin=0.2,  # Ours: theta of L_mse (the HGR/VSE++ margin).
-      # CLIP's initial temperature and its cap of the logit scale.
-      initial_temperature=0.07,
-      max_logit_scale=100.0,
-      # Paper: dual-softmax re-ranking at test time; off by default here
-      # (the README reports both). 100: CAMoE's inverse temperature.
-      dual_softmax=False,
-      dual_softmax_temperature=100.0,
-  ))
+  model.num_heads = 8  # Ours: attention heads of every block.
+  model.temporal_layers = 1  # Ours: transformer layers over frame tokens.
+  model.num_clips = 4  # Ours (N_c < N_f): clip tokens per video.
+  model.num_phrases = 4  # Ours (N_p): phrase tokens per caption.
+  # Matching levels; 'fused' (ranking) is their mean (ours).
+  model.levels = ('frame_word', 'clip_phrase', 'video_sentence')
+  # Ours: weights of the levels' InfoNCE losses.
+  model.loss_weights = ml_collections.ConfigDict(
+      dict(frame_word=1.0, clip_phrase=1.0, video_sentence=1.0))
+  # Paper: ALD on. Ours: its positives are the InfoNCE targets of every
+  # level, spread evenly over them.
+  model.use_ald = True
+  # Ours: another caption of the same video in the batch is a positive.
+  model.same_video_positive = True
+  model.mse_weight = 1.0  # Ours: lambda of L_mse.
+  model.margin = 0.2  # Ours: theta of L_mse (the HGR/VSE++ margin).
+  # CLIP's initial temperature and its cap of the logit scale.
+  model.initial_temperature = 0.07
+  model.max_logit_scale = 100.0
+  # Paper: dual-softmax re-ranking at test time; off by default here.
+  # 100: CAMoE's inverse temperature.
+  model.dual_softmax = False
+  model.dual_softmax_temperature = 100.0

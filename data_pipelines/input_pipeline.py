@@ -6,6 +6,8 @@ official HGR reader; evaluation encodes every video once and every caption
 once, in the split's stored order.
 """
 
+import functools
+
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -103,7 +105,9 @@ def select_frames(frames, max_frames):
 def _video_features(example, max_frames):
   frames, frame_mask = select_frames(example['frames'], max_frames)
   return {'frames': frames, 'frame_mask': frame_mask,
-          'video_key': _video_key(example)}
+          # Lets the loss tell two captions of one video apart from negatives.
+          'video_key': tf.cast(tf.strings.to_hash_bucket_fast(
+              example['video_id'], 2**31 - 1), tf.int32)}
 
 
 def _read(builder, split, process_index=0, process_count=1, frames=True):
@@ -114,14 +118,68 @@ def _read(builder, split, process_index=0, process_count=1, frames=True):
   return ds.shard(process_count, process_index) if process_count > 1 else ds
 
 
-def _video_key(example):
-  # Lets the loss tell two captions of one video apart from negatives.
-  return tf.cast(tf.strings.to_hash_bucket_fast(example['video_id'],
-                                                2**31 - 1), tf.int32)
+def _concept_labels(builder, num_verb_concepts, num_noun_concepts):
+  """HANet's caption concept labels and masks (`concepts.caption_labels`)."""
+  tables = concepts.load_tables(builder, num_verb_concepts, num_noun_concepts)
+
+  def add_labels(example, video, captions):
+    del example
+    return video, {**captions, **concepts.caption_labels(
+        captions, *tables, num_verb_concepts, num_noun_concepts)}
+  return add_labels
+
+
+def _frame_views(builder):
+  """HCMI's two random frame views (`frame_sampling.two_views`): keeps all
+  of the video's frames, which `train_dataset` samples anew every epoch."""
+  del builder
+
+  def keep_all_frames(example, video, captions):
+    return {**video, ALL_FRAMES: example['frames']}, captions
+  return keep_all_frames
+
+
+# A video field holding all frames: `train_dataset` replaces it after the
+# cache by frames and frames_view2, two random segment samplings of them
+# drawn from (seed, epoch, video).
+ALL_FRAMES = 'all_frames'
+
+# Training fields beyond the standard ones that a model can request with
+# `DualEncoder.extra_train_features` (name -> keyword arguments). Each entry
+# is make(builder, **kwargs) -> transform(example, video, captions) ->
+# (video, captions), run once per stored video: `example` is the decoded
+# example (all of its frames in example['frames']), `video` the fields of
+# `_video_features` and `captions` the caption fields with a leading
+# (captions,) axis. A second frame view, say, adds a key to `video`.
+EXTRA_TRAIN_FEATURES = {
+    'concept_labels': _concept_labels,
+    'frame_views': _frame_views,
+}
+
+
+def _extra_transforms(builder, extra_features):
+  unknown = set(extra_features) - set(EXTRA_TRAIN_FEATURES)
+  if unknown:
+    raise ValueError(
+        f'The model requests unknown training features {sorted(unknown)}; '
+        f'add them to input_pipeline.EXTRA_TRAIN_FEATURES (has '
+        f'{sorted(EXTRA_TRAIN_FEATURES)}).')
+  return [EXTRA_TRAIN_FEATURES[name](builder, **kwargs)
+          for name, kwargs in extra_features.items()]
+
+
+def _sample_views(video, captions, seed, max_frames):
+  """Replaces a video's ALL_FRAMES by two random views of `max_frames`."""
+  video = dict(video)
+  video_seed = tf.stack([tf.constant(seed, tf.int64),
+                         2 * tf.cast(video['video_key'], tf.int64)])
+  video.update(frame_sampling.two_views(video.pop(ALL_FRAMES), max_frames,
+                                        video_seed))
+  return video, captions
 
 
 def train_dataset(builder, config, epoch, batch_size, process_index=0,
-                  process_count=1, extra_fields=()):
+                  process_count=1, extra_features=None):
   """One epoch of shuffled (video, caption) pair batches for this host.
 
   Args:
@@ -131,43 +189,24 @@ def train_dataset(builder, config, epoch, batch_size, process_index=0,
       the same order as an uninterrupted one.
     batch_size: batch size of this host (global batch / process count).
     process_index, process_count: this host's slice of the videos.
-    extra_fields: fields the model needs besides the usual ones. With
-      'frames_view2' (HCMI) both frames and frames_view2 are random
-      segment samplings (`frame_sampling.two_views`), seeded by (seed,
-      epoch, video), instead of the evenly spaced frames.
+    extra_features: the model's `extra_train_features()`: names of
+      `EXTRA_TRAIN_FEATURES` -> their keyword arguments.
 
   Returns:
     tf.data.Dataset of dicts: frames (batch, max_frames, dim), frame_mask,
-    video_key (batch,), the caption fields of `CAPTION_KEYS`, the requested
-    extra fields and, when the config sets num_verb_concepts (HANet), the
-    concept labels and masks of `concepts.caption_labels`.
+    video_key (batch,), the caption fields of `CAPTION_KEYS` and the fields
+    that `extra_features` add (e.g. 'concept_labels': HANet's concept labels
+    and masks of `concepts.caption_labels`; 'frame_views': HCMI's
+    frames_view2, with frames then a random sampling too).
   """
-  unknown = set(extra_fields) - {'frames_view2'}
-  if unknown:
-    raise ValueError(f'The input pipeline cannot produce {sorted(unknown)}.')
-  two_views = 'frames_view2' in extra_fields
-  with_concepts = 'num_verb_concepts' in config
-  if with_concepts:
-    tables = concepts.load_tables(builder, config.num_verb_concepts,
-                                  config.num_noun_concepts)
+  transforms = _extra_transforms(builder, extra_features or {})
 
   def video_and_captions(example):
+    video = _video_features(example, config.max_frames)
     captions = {k: example['captions'][k] for k in CAPTION_KEYS}
-    if with_concepts:
-      captions.update(concepts.caption_labels(
-          captions, *tables, config.num_verb_concepts,
-          config.num_noun_concepts))
-    if two_views:  # Sampled after the cache, anew every epoch.
-      return {'all_frames': example['frames'],
-              'video_key': _video_key(example)}, captions
-    return _video_features(example, config.max_frames), captions
-
-  def sample_views(video, captions):
-    video_seed = tf.stack([tf.constant(seed, tf.int64),
-                           2 * tf.cast(video['video_key'], tf.int64)])
-    views = frame_sampling.two_views(video['all_frames'], config.max_frames,
-                                     video_seed)
-    return {**views, 'video_key': video['video_key']}, captions
+    for transform in transforms:
+      video, captions = transform(example, video, captions)
+    return video, captions
 
   videos = _read(builder, 'train', process_index, process_count)
   videos = videos.map(video_and_captions, num_parallel_calls=tf.data.AUTOTUNE)
@@ -175,8 +214,10 @@ def train_dataset(builder, config, epoch, batch_size, process_index=0,
     videos = videos.cache()
   seed = config.seed * 100_003 + epoch
   videos = videos.shuffle(config.video_shuffle_buffer, seed=seed)
-  if two_views:
-    videos = videos.map(sample_views, num_parallel_calls=tf.data.AUTOTUNE)
+  if ALL_FRAMES in videos.element_spec[0]:
+    videos = videos.map(functools.partial(_sample_views, seed=seed,
+                                          max_frames=config.max_frames),
+                        num_parallel_calls=tf.data.AUTOTUNE)
 
   def pairs(video, captions):
     return tf.data.Dataset.zip(

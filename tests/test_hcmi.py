@@ -89,9 +89,9 @@ def test_padding_changes_no_hcmi_score_or_loss():
   np.testing.assert_allclose(
       clean['fused'], (clean['frame_word'] + clean['clip_phrase'] +
                        clean['video_sentence']) / 3, atol=1e-6)
-  loss, terms = model.loss(model.apply(variables, batch,
-                                       method=model.train_outputs,
-                                       train=False), batch)
+  loss, terms = model.apply(
+      variables, model.apply(variables, batch, method=model.train_outputs,
+                             train=False), batch, method=model.loss)
   assert np.isfinite(loss) and set(terms) >= {'frame_word', 'mse'}
 
 
@@ -259,7 +259,7 @@ def test_ablation_switches(overrides, levels, has_mse):
                         train=False)
   assert set(outputs['scores']) == levels | {'fused'}
   assert ('video_view2' in outputs) == model.use_ald
-  loss, terms = model.loss(outputs, batch)
+  loss, terms = model.apply(variables, outputs, batch, method=model.loss)
   assert set(terms) == levels | {'ald_positives'} | (
       {'mse'} if has_mse else set())
   expected = sum(terms[level] for level in levels) + (
@@ -277,9 +277,9 @@ def test_train_pipeline_samples_two_views(tiny_data_dir):
       int(tf.strings.to_hash_bucket_fast(ex['video_id'], 2**31 - 1)):
       ex['frames'] for ex in tfds.as_numpy(builder.as_dataset(split='train'))}
 
-  def first_batch(epoch, fields=('frames_view2',)):
+  def first_batch(epoch, fields=(('frame_views', {}),)):
     return next(iter(tfds.as_numpy(input_pipeline.train_dataset(
-        builder, config, epoch, 16, extra_fields=fields))))
+        builder, config, epoch, 16, extra_features=dict(fields)))))
 
   batch = first_batch(0)
   assert batch['frame_mask'].all()
@@ -301,8 +301,7 @@ def test_train_and_evaluate_writes_test_metrics(tiny_data_dir, tmp_path):
   config = conftest.tiny_config('hcmi', data_dir=tiny_data_dir)
   config.num_epochs = 1
   config.binary_selection = False
-  config.hcmi.num_heads = 2
-  config.hcmi.dual_softmax = True
+  config.model.dual_softmax = True
   results = train.train_and_evaluate(config, str(tmp_path))
   with open(tmp_path / train.TEST_METRICS_FILE) as f:
     written = json.load(f)

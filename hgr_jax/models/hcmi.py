@@ -14,6 +14,7 @@ where the paper is silent the choices are ours (see configs/synthetic.py).
 import math
 from typing import Any, Callable, Mapping, Sequence
 
+import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -23,6 +24,7 @@ from hgr_jax import contrastive_losses
 from hgr_jax.models import aggregation
 from hgr_jax.models import dual_encoder
 from hgr_jax.models import matching
+from hgr_jax.models import registry
 from hgr_jax.models import text_encoders
 
 LEVELS = ('frame_word', 'clip_phrase', 'video_sentence')
@@ -137,6 +139,7 @@ def dual_softmax(scores, temperature):
   return scores * prior / prior.sum(axis=1, keepdims=True)
 
 
+@registry.register('hcmi')
 class HCMI(dual_encoder.DualEncoder):
   """Hierarchical encoders, three matching levels, InfoNCE + ALD + MSE."""
   vocab_size: int
@@ -149,11 +152,12 @@ class HCMI(dual_encoder.DualEncoder):
   num_clips: int = 4
   num_phrases: int = 4
   levels: Sequence[str] = LEVELS
-  loss_weights: Mapping[str, float] = None
+  loss_weights: Mapping[str, float] = flax.core.FrozenDict(
+      frame_word=1.0, clip_phrase=1.0, video_sentence=1.0)
   use_ald: bool = True
   same_video_positive: bool = True
   mse_weight: float = 1.0
-  mse_margin: float = 0.2
+  margin: float = 0.2  # theta of L_mse.
   initial_temperature: float = 0.07
   max_logit_scale: float = 100.0
   dual_softmax: bool = False
@@ -200,11 +204,11 @@ class HCMI(dual_encoder.DualEncoder):
     return scores
 
   @nn.nowrap
-  def extra_train_fields(self):
+  def extra_train_features(self):
     """A second random frame sampling of each video, for ALD. Both views
     are sampled at random even without ALD, so the ablation changes only
     the loss."""
-    return ('frames_view2',)
+    return {'frame_views': {}}
 
   @nn.nowrap
   def rerank(self, scores):
@@ -232,7 +236,6 @@ class HCMI(dual_encoder.DualEncoder):
           batch['frames_view2'], batch['frame_mask'], train)['video']
     return outputs
 
-  @nn.nowrap
   def loss(self, outputs, batch):
     """InfoNCE at each level (ALD targets) plus mse_weight x L_mse.
 
@@ -249,7 +252,7 @@ class HCMI(dual_encoder.DualEncoder):
       positives = positives | contrastive_losses.ald_positives(
           jax.lax.stop_gradient(outputs['video']),
           jax.lax.stop_gradient(outputs['video_view2']))
-    weights = self.loss_weights or {level: 1.0 for level in LEVELS}
+    weights = self.loss_weights
     terms = {
         level: contrastive_losses.symmetric_info_nce(
             outputs['scores'][level], positives, outputs['logit_scale'])
@@ -260,7 +263,7 @@ class HCMI(dual_encoder.DualEncoder):
       # A caption of the same video is never a negative.
       terms['mse'] = contrastive_losses.marginal_sample_enhancement(
           matching.cosine_matrix(outputs['video'], outputs['sentence']),
-          positives | same_video, self.mse_margin)
+          positives | same_video, self.margin)
       total = total + self.mse_weight * terms['mse']
     terms['ald_positives'] = jnp.mean(jnp.sum(positives, axis=1))
     return total, terms
