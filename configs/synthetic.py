@@ -12,9 +12,12 @@ cores (the dataset is far smaller than VATEX).
 
 import ml_collections
 
+# The models every config of configs/ can be built for (the `:variant` suffix).
+VARIANTS = ('hgr', 'vsepp', 'hanet')
+
 
 def get_config(variant='hgr'):
-  """variant: 'hgr', 'vsepp' or 'hanet'."""
+  """variant: one of VARIANTS."""
   config = ml_collections.ConfigDict()
   config.model = variant
 
