@@ -7,6 +7,9 @@
       [--official_stats=../shared/data/hgr_official_example/graph_stats.json]
       [--out=parse_quality.json]
 
+0. The gold set (tests/data/parser_gold.jsonl, 300 MSVD captions annotated
+   by hand, see tests/data/README.md): node, edge and exact-graph scores as
+   below, and node precision/recall per role.
 1. Synthetic captions, whose role graphs are exact: node precision and recall
    with nodes compared as (role, word indices), span-only (role ignored), and
    edges compared as (verb span, argument span, role); errors by role.
@@ -27,7 +30,11 @@ from absl import app
 from absl import flags
 
 from data_pipelines import caption_parser
+from data_pipelines import srl_import
 from data_pipelines import synthetic
+
+GOLD_PATH = os.path.join(os.path.dirname(__file__), '..', 'tests', 'data',
+                         'parser_gold.jsonl')
 
 _SPLITS = flags.DEFINE_list('splits', ['train', 'test'],
                             'Synthetic splits to score.')
@@ -42,7 +49,49 @@ _OFFICIAL_STATS = flags.DEFINE_string(
     'Official graph statistics (sentences without frames).')
 _REPEATS = flags.DEFINE_integer('repeats', 3, 'Timed parses of MSVD.')
 _BATCH = flags.DEFINE_integer('batch_size', 256, 'nlp.pipe batch size.')
+_GOLD = flags.DEFINE_string('gold', GOLD_PATH,
+                            'Hand-annotated MSVD captions (JSON lines).')
 _OUT = flags.DEFINE_string('out', 'parse_quality.json', 'JSON output path.')
+
+
+def gold_graph(entry):
+  """The role graph of one gold-set entry (see tests/data/README.md).
+
+  Frames go through the SRL importer as AllenNLP output would; a sentence
+  without frames lists the nodes the release's augmentation gives it.
+  """
+  sentence = entry['sentence']
+  words = sentence.split()
+  if 'frames' in entry:
+    srl = srl_import.bracketed_to_srl(entry['frames'])
+    if srl['words'] != words:
+      raise ValueError(f'The frames of {sentence!r} are over other words: '
+                       f'{srl["words"]}.')
+    graph = srl_import.frames_to_graph(words, srl_import.frames_from_srl(srl))
+    if not srl_import.needs_augment(graph):
+      return graph
+  if 'augment' not in entry:
+    raise ValueError(f'{sentence!r} has no frame with an argument: give its '
+                     'augmentation nodes as "augment".')
+  augment_words, tags = srl_import.bracketed_to_tags(entry['augment'])
+  if augment_words != words:
+    raise ValueError(f'The augmentation of {sentence!r} is over other words.')
+  spans = srl_import.decode_tags(tags)
+  graph = srl_import.root_graph(words)
+  # The release's augmentation adds noun chunks first, then verbs.
+  for role in ('NOUN', 'V'):
+    for span_role, span in spans:
+      if span_role == role:
+        graph[0][str(len(graph[0]))] = dict(
+            role=role, spans=list(span), words=[words[i] for i in span])
+  return graph
+
+
+def load_gold(path=GOLD_PATH):
+  """sentence -> gold role graph, from the JSON lines gold set."""
+  with open(path) as f:
+    entries = [json.loads(line) for line in f if line.strip()]
+  return {entry['sentence']: gold_graph(entry) for entry in entries}
 
 
 def _nodes(graph):
@@ -92,12 +141,16 @@ def score(predicted_graphs, gold_graphs):
              'edge_gold')}
   hits = collections.Counter()
   missed, spurious = collections.Counter(), collections.Counter()
+  role_hits, role_pred, role_gold = (collections.Counter() for _ in range(3))
   exact = 0
   for sentence, gold in gold_graphs.items():
     predicted = predicted_graphs[sentence]
     p, g = _nodes(predicted), _nodes(gold)
     missed.update(role for role, _ in (g - p).elements())
     spurious.update(role for role, _ in (p - g).elements())
+    role_hits.update(role for role, _ in (p & g).elements())
+    role_pred.update(role for role, _ in p.elements())
+    role_gold.update(role for role, _ in g.elements())
     exact += p == g and _edges(predicted) == _edges(gold)
     for name, pred, ref in (('node', p, g), ('span', _spans(p), _spans(g)),
                             ('edge', _edges(predicted), _edges(gold))):
@@ -106,14 +159,32 @@ def score(predicted_graphs, gold_graphs):
       hits[name] += sum((pred & ref).values())
   result = {}
   for name in ('node', 'span', 'edge'):
-    result[name] = dict(
+    result[name] = _f1(dict(
         precision=hits[name] / max(1, totals[name + '_pred'][name]),
-        recall=hits[name] / max(1, totals[name + '_gold'][name]))
+        recall=hits[name] / max(1, totals[name + '_gold'][name])))
   result['exact_graphs'] = exact / len(gold_graphs)
   result['missed_by_role'] = dict(missed.most_common())
   result['spurious_by_role'] = dict(spurious.most_common())
   result['sentences'] = len(gold_graphs)
+  result['by_role'] = {
+      role: _f1(dict(precision=role_hits[role] / max(1, role_pred[role]),
+                     recall=role_hits[role] / max(1, role_gold[role]),
+                     predicted=role_pred[role], gold=role_gold[role]))
+      for role, _ in (role_gold + role_pred).most_common()}
   return result
+
+
+def _f1(scores):
+  total = scores['precision'] + scores['recall']
+  scores['f1'] = 2 * scores['precision'] * scores['recall'] / (total or 1)
+  return scores
+
+
+def gold_quality(nlp, gold):
+  """Scores of the parser on the hand-annotated gold set."""
+  predicted = caption_parser.parse_captions(list(gold), nlp,
+                                            batch_size=_BATCH.value)
+  return score(predicted, gold)
 
 
 def synthetic_quality(nlp, split):
@@ -186,6 +257,21 @@ def main(argv):
   print('| synthetic split | scored | captions | node P | node R | span P '
         '| span R | edge P | edge R | exact graphs |')
   print('|---|---|---|---|---|---|---|---|---|---|')
+  gold = load_gold(_GOLD.value)
+  r = results['gold'] = gold_quality(nlp, gold)
+  print(f"Gold set ({r['sentences']} MSVD captions): node P/R/F1 "
+        f"{100 * r['node']['precision']:.1f} / "
+        f"{100 * r['node']['recall']:.1f} / {100 * r['node']['f1']:.1f}, "
+        f"edge P/R/F1 {100 * r['edge']['precision']:.1f} / "
+        f"{100 * r['edge']['recall']:.1f} / {100 * r['edge']['f1']:.1f}, "
+        f"exact graphs {100 * r['exact_graphs']:.1f}%")
+  print('\n| role | gold nodes | predicted | precision | recall | F1 |')
+  print('|---|---|---|---|---|---|')
+  for role, s in r['by_role'].items():
+    print(f"| {role} | {s['gold']} | {s['predicted']} "
+          f"| {100 * s['precision']:.1f} | {100 * s['recall']:.1f} "
+          f"| {100 * s['f1']:.1f} |")
+  print()
   for split in _SPLITS.value:
     results['synthetic'][split] = synthetic_quality(nlp, split)
     for name, r in (('all nodes', results['synthetic'][split]),
