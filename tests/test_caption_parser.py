@@ -82,21 +82,24 @@ def test_coordinated_verbs_share_subject_and_object(nlp):
 
 
 def test_coordinated_clauses(nlp):
+  # "on a table" is where it is put: ARG2 of put.01.
   # a man is picking up a box and putting it on a table
   # 0 1   2  3       4  5 6   7   8       9  10 11 12
   _check(nlp, 'a man is picking up a box and putting it on a table',
          [('V', [3, 4]), ('ARG0', [0, 1]), ('ARG1', [5, 6]), ('V', [8]),
-          ('ARG1', [9]), ('ARGM-LOC', [10, 11, 12])],
+          ('ARG1', [9]), ('ARG2', [10, 11, 12])],
          [(1, 2), (1, 3), (4, 2), (4, 5), (4, 6)])
 
 
 def test_coordinated_objects_and_instrument(nlp):
+  # One span for the coordination, as PropBank; the knife is cut.01's
+  # instrument, ARG3.
   # a man is cutting an onion and a tomato with a knife
   # 0 1   2  3       4  5     6   7 8      9    10 11
   _check(nlp, 'a man is cutting an onion and a tomato with a knife',
-         [('V', [3]), ('ARG0', [0, 1]), ('ARG1', [4, 5]), ('ARG1', [7, 8]),
-          ('ARGM-MNR', [9, 10, 11])],
-         [(1, 2), (1, 3), (1, 4), (1, 5)])
+         [('V', [3]), ('ARG0', [0, 1]), ('ARG1', [4, 5, 6, 7, 8]),
+          ('ARG3', [9, 10, 11])],
+         [(1, 2), (1, 3), (1, 4)])
 
 
 def test_dative(nlp):
@@ -117,10 +120,11 @@ def test_direction_and_companion(nlp):
 
 
 def test_temporal_phrase_and_clause(nlp):
+  # The hearer of talk.01 is ARG2.
   # a man is talking to a woman after the show
   # 0 1   2  3       4  5 6     7     8   9
   _check(nlp, 'a man is talking to a woman after the show',
-         [('V', [3]), ('ARG0', [0, 1]), ('ARGM-DIR', [4, 5, 6]),
+         [('V', [3]), ('ARG0', [0, 1]), ('ARG2', [4, 5, 6]),
           ('ARGM-TMP', [7, 8, 9])],
          [(1, 2), (1, 3), (1, 4)])
   # a girl is playing with a small dog while her mother watches
@@ -172,15 +176,16 @@ def test_very_long_sentence(nlp):
   # 29 30  31  32  33 34     35  36 37      38   39 40    41  42 43
   # corner of the kitchen
   # 44     45 46  47
-  # The while-clause holds the two coordinated clauses after it.
+  # The while-clause holds the two coordinated clauses after it. The one
+  # standing is ARG1 (stand.01), the pot ARG3 (pour.01's destination).
   graph = _check(
       nlp, LONG_SENTENCE,
       [('V', [7]), ('ARG0', [0, 1, 2, 3, 4, 5]), ('ARG1', [8, 9]),
        ('ARGM-LOC', [10, 11, 12, 13]), ('ARGM-MNR', [14, 15, 16, 17]),
        ('ARGM-TMP', list(range(18, 48))),
-       ('V', [21]), ('ARG0', [19, 20]), ('ARGM-LOC', [22, 23, 24]),
+       ('V', [21]), ('ARG1', [19, 20]), ('ARGM-LOC', [22, 23, 24]),
        ('V', [26]), ('ARG0', [19, 20, 21, 22, 23, 24]), ('ARG1', [27]),
-       ('ARGM-DIR', [28, 29, 30, 31]),
+       ('ARG3', [28, 29, 30, 31]),
        ('V', [37]), ('ARG0', [33, 34, 35]), ('ARGM-COM', [38, 39, 40, 41]),
        ('ARGM-LOC', [42, 43, 44, 45, 46, 47])],
       [(1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (7, 8), (7, 9), (10, 11),
