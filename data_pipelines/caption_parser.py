@@ -561,6 +561,9 @@ def _modified_noun_span(verb) -> Tuple[int, ...]:
   subject, not the place.
   """
   noun = verb.head
+  headline = _headline_subject(verb)
+  if headline is not None:
+    return headline
   preposition = noun.head
   if (noun.dep_ == 'pobj' and preposition.lower_ in LOCATION_PREPOSITIONS and
       verb.tag_ == 'VBG' and preposition.dep_ == 'prep' and
@@ -572,6 +575,24 @@ def _modified_noun_span(verb) -> Tuple[int, ...]:
                                   if c.dep_ in ('conj', 'cc')])
   # Keep only the part of the noun phrase before the clause.
   return tuple(i for i in span if i < verb.left_edge.i) or (noun.i,)
+
+
+def _headline_subject(verb) -> Optional[Tuple[int, ...]]:
+  """The subject of a finite verb parsed as modifying a noun of its subject.
+
+  "two young men with microphones sing on stage" is often parsed as a noun
+  phrase headed by "men" with "sing" modifying "microphones"; a finite verb
+  without a subject there is the main verb, and the whole noun phrase
+  before it its subject.
+  """
+  if verb.tag_ not in ('VBZ', 'VBP', 'VBD') or _has_subject(verb):
+    return None
+  root = verb
+  while root.head.i != root.i:
+    root = root.head
+  if root.pos_ not in ('NOUN', 'PROPN') or root.i >= verb.i:
+    return None
+  return tuple(i for i in _subtree(root) if i < verb.left_edge.i)
 
 
 def _verbs(doc) -> List[Any]:
@@ -830,6 +851,10 @@ def misparsed_verbs(doc) -> List[int]:
     elif (not has_verb and tag == 'VBZ' and
           previous.pos_ in ('NOUN', 'PROPN')):
       found.append(token.i)
+    elif (tag == 'VBZ' and token.dep_ == 'nsubj' and
+          token.head.tag_ in ('VB', 'VBP') and token.head.i == token.i + 1):
+      # "an individual cleans snow off a car": "snow" taken for the verb.
+      found.append(token.i)
   return found
 
 
@@ -908,7 +933,7 @@ def parse_captions(sentences: Sequence[str], nlp=None, batch_size: int = 256,
   """Role graphs of captions, split on whitespace as the example format.
 
   Args:
-    sentences: captions; duplicates are parsed once.
+    sentences: captions; duplicates are parsed once, empty ones skipped.
     nlp: a loaded spaCy pipeline; `load_pipeline()` if None.
     batch_size: sentences per `nlp.pipe` batch.
     log_every: log progress every this many sentences.
@@ -918,7 +943,7 @@ def parse_captions(sentences: Sequence[str], nlp=None, batch_size: int = 256,
     sentence -> graph in the HGR release format.
   """
   nlp = nlp or load_pipeline()
-  unique = list(dict.fromkeys(sentences))
+  unique = list(dict.fromkeys(s for s in sentences if s.strip()))
   graphs = {}
   start = time.perf_counter()
   docs = parse_and_repair(nlp, [s.split() for s in unique], batch_size)

@@ -6,6 +6,7 @@ the order the graph must list them, edges as (verb, argument) node numbers.
 """
 
 import json
+import re
 import subprocess
 import sys
 
@@ -204,14 +205,32 @@ def test_duplicates_parsed_once_and_order_kept(nlp):
   assert list(graphs) == ['a dog runs', 'a cat sleeps']
 
 
-def _run(*args):
+def _run(*args, check=True):
   return subprocess.run(
       [sys.executable, '-m', 'data_pipelines.parse_captions', *args],
-      capture_output=True, text=True, check=True)
+      capture_output=True, text=True, check=check)
+
+
+# Runs parse_captions with TensorFlow and JAX made unimportable: the light
+# install (requirements-parse.txt) has neither.
+_WITHOUT_TRAINING_STACK = """
+import runpy, sys
+class Blocker:
+  def find_spec(self, name, path=None, target=None):
+    if name.split('.')[0] in ('tensorflow', 'jax', 'jaxlib', 'flax'):
+      raise ImportError('blocked: ' + name)
+sys.meta_path.insert(0, Blocker())
+sys.argv = ['parse_captions'] + sys.argv[1:]
+runpy.run_module('data_pipelines.parse_captions', run_name='__main__')
+"""
 
 
 def _write(path, data):
-  path.write_text(json.dumps(data))
+  return _write_text(path, json.dumps(data))
+
+
+def _write_text(path, text):
+  path.write_text(text)
   return str(path)
 
 
@@ -226,6 +245,62 @@ def test_command_parses_captions(tmp_path):
   assert list(graphs) == ['a woman slices a tomato', 'a man with a hat']
   assert graphs['a woman slices a tomato'][1] == [['1', '2', 'ARG0'],
                                                   ['1', '3', 'ARG1']]
+
+
+def test_command_normalises_skips_empty_and_summarises(tmp_path):
+  captions = _write(tmp_path / 'ref_captions.json', {
+      'video1': ['A Man Is Running.', '  ', 'a man is running'],
+      'video2': ['a dog', '']})
+  out = str(tmp_path / 'graphs.json')
+  result = subprocess.run(
+      [sys.executable, '-c', _WITHOUT_TRAINING_STACK,
+       f'--captions={captions}', f'--out={out}'],
+      capture_output=True, text=True, check=True)
+  with open(out) as f:
+    graphs = json.load(f)
+  # Keyed by the normalised caption; the empty ones are not graphs.
+  assert list(graphs) == ['a man is running', 'a dog']
+  assert graphs['a man is running'][1] == [['1', '2', 'ARG0']]
+  assert '2 sentences (2 empty captions skipped); 1 (50.0%) without any ' \
+         'frame' in result.stdout
+  assert '0 of 1 framed verbs without a subject' in result.stdout
+  # V, ARG0 and the NOUN of "a dog": a third each.
+  assert 'V 33.3% / 33.4%, ARG1 0.0% / 22.0%, ARG0 33.3% / 21.1%' in (
+      result.stdout)
+
+
+def test_no_normalise_keeps_captions():
+  assert parse_captions.distinct_sentences(
+      ['A  Man.', 'a man', ' '], normalise=False) == (['A Man.', 'a man'], 1)
+  assert parse_captions.distinct_sentences(
+      ['A  Man.', 'a man', ' ']) == (['a man'], 1)
+
+
+@pytest.mark.parametrize('make_input, message', [
+    (lambda d: str(d / 'absent.json'), r'absent.json: no such file'),
+    (lambda d: _write_text(d / 'bad.json', '{"v": ['),
+     r'bad.json is not valid JSON \(.*line 1'),
+    (lambda d: _write(d / 'list.json', ['a dog']),
+     'must map each video id to a list of caption strings'),
+])
+def test_command_bad_input_is_one_line(tmp_path, make_input, message):
+  result = _run(f'--captions={make_input(tmp_path)}',
+                f'--out={tmp_path / "out.json"}', check=False)
+  assert result.returncode == 1
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and 'Traceback' not in result.stderr
+  assert re.search('parse_captions: .*' + message, lines[0])
+
+
+def test_unwritable_output_fails_before_parsing(tmp_path):
+  captions = _write(tmp_path / 'ref_captions.json', {'v': ['a dog runs']})
+  for out, message in ((tmp_path / 'no_such_folder' / 'g.json',
+                        'does not exist; create it first'),
+                       (tmp_path, 'is a folder')):
+    result = _run(f'--captions={captions}', f'--out={out}', check=False)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert 'Parsed' not in result.stderr  # Nothing was parsed.
 
 
 def test_command_imports_srl_and_parses_the_rest(tmp_path):
