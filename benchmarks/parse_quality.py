@@ -62,7 +62,7 @@ def gold_graph(entry):
   """
   sentence = entry['sentence']
   words = sentence.split()
-  if 'frames' in entry:
+  if entry.get('frames'):
     srl = srl_import.bracketed_to_srl(entry['frames'])
     if srl['words'] != words:
       raise ValueError(f'The frames of {sentence!r} are over other words: '
