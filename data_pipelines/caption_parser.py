@@ -72,12 +72,13 @@ _DISABLED_PIPES = ('ner', 'lemmatizer')
 
 LOCATION_PREPOSITIONS = frozenset((
     'in', 'on', 'at', 'near', 'inside', 'outside', 'under', 'underneath',
-    'beneath', 'over', 'above', 'below', 'beside', 'besides', 'behind',
+    'beneath', 'above', 'below', 'beside', 'besides', 'behind',
     'between', 'among', 'amongst', 'upon', 'within', 'next', 'by', 'atop',
     'alongside', 'against', 'opposite', 'amid'))
 DIRECTION_PREPOSITIONS = frozenset((
     'to', 'into', 'onto', 'toward', 'towards', 'across', 'through',
-    'throughout', 'from', 'down', 'up', 'along', 'around', 'round', 'past',
+    'throughout', 'from', 'down', 'up', 'along', 'over', 'around', 'round',
+    'past',
     'off', 'out', 'via', 'away', 'back', 'beyond', 'unto', 'thru'))
 TIME_PREPOSITIONS = frozenset(('before', 'after', 'during', 'until', 'till',
                                'since'))
@@ -111,7 +112,9 @@ ANIMATE_NOUNS = frozenset((
     'mouse', 'mice', 'rat', 'rats', 'squirrel', 'squirrels', 'fox',
     'sheep', 'deer', 'chimpanzee', 'gorilla', 'doll', 'dolls', 'toddler',
     'toddlers', 'cop', 'officer', 'audience', 'trainer', 'owner', 'human',
-    'humans'))
+    'humans', 'lamb', 'lambs', 'calf', 'goat', 'giraffe', 'zebra', 'camel',
+    'infant', 'class', 'crowd', 'kitty', 'bunny', 'hedgehog', 'otter',
+    'sloth', 'koala', 'seal', 'penguin', 'deer', 'cub', 'cubs'))
 # Verbs whose object is the subject of their infinitive ("trains a dog to
 # sit"); after other verbs the infinitive shares the subject ("uses a
 # knife to cut").
@@ -136,9 +139,15 @@ def _number(lemmas: str, prepositions: Sequence[str], role: str) -> None:
 
 
 # Recipient, hearer or audience (give.01, throw.01, talk.01, show.01, ...).
-_number('give hand pass throw toss show feed serve talk speak sing say '
-        'explain teach read ask', _TO, 'ARG2')
-_number('throw toss shoot bark shout yell', _AT, 'ARG2')
+_number('give hand pass throw show feed serve talk speak sing say '
+        'explain teach read ask bring send', _TO, 'ARG2')
+_number('throw shoot bark shout yell', _AT, 'ARG2')
+# Destination of throw.01 ("thrown at, to, over"), push.01, pull.01,
+# drag.01, move.01, bring.01; end point of lift.01.
+_number('throw', ('into', 'onto', 'over', 'in', 'on', 'across'), 'ARG2')
+_number('push pull drag move bring', ('into', 'onto', 'toward', 'towards'),
+        'ARG2')
+_number('lift', ('onto', 'into', 'to'), 'ARG4')
 # Destination (put.01, place.01, add.02, lay.01, sprinkle.01, rub.01, ...).
 _number('put place add lay set sprinkle drizzle spread rub roll insert',
         _PLACES, 'ARG2')
@@ -154,17 +163,36 @@ _number('hit beat chop grate season kick mix fill cover wash play', ('with',),
 _number('cut rub spread wipe', ('with',), 'ARG3')
 # Location of a posture (sit.01, stand.01, lay.01 used for lie).
 _number('sit stand lie', LOCATION_PREPOSITIONS - {'by'}, 'ARG2')
-# Prepositional objects (look.01 "at", ask.02 "for", talk.01 "about").
+_number('pour', ('from',), 'ARG2')
+# dip.02, transfer.01, attach.01, tie.01, lean.01, hang.01/02.
+_number('dip transfer attach tie lean hang', _PLACES + ('against',), 'ARG2')
+_number('hang', ('from',), 'ARG2')
+_number('combine', ('with',), 'ARG2')
+# The target of point.01, aim.02, smile.01, laugh.01, wave.01.
+_number('point aim smile laugh wave', _AT + _TO, 'ARG2')
+_number('stir coat decorate wrap paint', ('with',), 'ARG2')
+_number('spray', _PLACES, 'ARG2')
+# Hearer and partner (talk.01, speak.01, dance.01): people too.
+_number('talk speak dance', ('with',), 'ARG2')
+# Prepositional objects (look.01 "at", ask.02 "for", talk.01 "about",
+# chew.01 "on", fight.01 "with").
 _number('look stare glance gaze', _AT, 'ARG1')
 _number('ask', ('for',), 'ARG1')
 _number('talk speak', ('about',), 'ARG1')
+_number('chew nibble', ('on',), 'ARG1')
+_number('fight', ('with',), 'ARG1')
+# Verbs whose numbered "with" role is a person as often as a thing.
+_WITH_PEOPLE_VERBS = frozenset(('talk', 'speak', 'dance', 'fight'))
+# Verbs whose animate object is the recipient (feed.01's eater, teach.01's
+# and train.01's student): ARG2.
+_RECIPIENT_OBJECT_VERBS = frozenset(('feed', 'teach', 'train'))
 
 # Verbs whose subject, without an object, is the thing moving or in a
 # position: ARG1 in their PropBank rolesets (sit.01, fall.01, go.01, ...).
 UNACCUSATIVE_VERBS = frozenset((
     'sit', 'stand', 'lie', 'lay', 'fall', 'go', 'come', 'float', 'move',
     'roll', 'slide', 'wave', 'gather', 'wake', 'fail', 'become', 'seat',
-    'happen'))
+    'happen', 'swing', 'bounce', 'hang'))
 # Verbs whose adjective or noun complement is ARG2 (become.01, get.03).
 _STATE_VERBS = frozenset(('become', 'get', 'turn', 'grow'))
 # Objects of "in"/"at"/"on" that make the phrase temporal or manner.
@@ -183,6 +211,15 @@ PLACE_NOUNS = frozenset((
     'zoo', 'forest', 'woods', 'office', 'court', 'track', 'party', 'table',
     'bar', 'beach', 'station', 'airport', 'church', 'hospital', 'mall',
     'market', 'farm', 'playground', 'studio', 'desk', 'window', 'door'))
+# Means of communication: "talks on the phone" is manner, not a place.
+MEANS_NOUNS = frozenset(('phone', 'telephone', 'cellphone', 'radio',
+                         'microphone', 'mic', 'walkie', 'skype', 'webcam'))
+# ride.01's steed ("rides on a horse"): ARG1, like "rides a horse".
+STEED_NOUNS = frozenset((
+    'horse', 'horses', 'bike', 'bicycle', 'motorcycle', 'motorbike',
+    'scooter', 'skateboard', 'elephant', 'camel', 'donkey', 'pony',
+    'unicycle', 'tricycle', 'surfboard', 'snowboard', 'sled', 'boat',
+    'bull', 'ostrich', 'tractor'))
 MANNER_ADVERBS = frozenset(('together', 'alone', 'hard', 'fast', 'well'))
 TIME_ADVERBS = frozenset(('simultaneously', 'continuously', 'again',
                           'repeatedly', 'constantly', 'now', 'finally'))
@@ -289,10 +326,16 @@ def numbered_preposition_role(verb, preposition, object_token
   """
   if verb is None:
     return None
-  role = NUMBERED_PREPOSITIONS.get(_lemma(verb), {}).get(preposition.lower_)
+  lemma = _lemma(verb)
+  if (lemma == 'ride' and preposition.lower_ in ('on', 'in', 'atop') and
+      object_token is not None and object_token.lower_ in STEED_NOUNS):
+    return 'ARG1'
+  role = NUMBERED_PREPOSITIONS.get(lemma, {}).get(preposition.lower_)
   if role is not None and object_token is not None and (
-      (preposition.lower_ == 'with' and object_token.lower_ in ANIMATE_NOUNS)
-      or (preposition.lower_ == 'at' and object_token.lower_ in PLACE_NOUNS)):
+      (preposition.lower_ == 'with' and object_token.lower_ in ANIMATE_NOUNS
+       and lemma not in _WITH_PEOPLE_VERBS)
+      or ((preposition.lower_ == 'at' or lemma == 'throw') and
+          object_token.lower_ in PLACE_NOUNS)):
     return None
   return role
 
@@ -307,6 +350,9 @@ def _preposition_role(preposition, object_token, verb=None) -> Optional[str]:
         object_token.lower_ in TIME_NOUNS):
       return 'ARGM-TMP'
     if word == 'in' and object_token.lower_ in MANNER_NOUNS:
+      return 'ARGM-MNR'
+    if word in ('on', 'over', 'through') and (
+        object_token.lower_ in MEANS_NOUNS):
       return 'ARGM-MNR'
     if word == 'by' and object_token.tag_ == 'VBG':  # "by kicking them"
       return 'ARGM-MNR'
@@ -475,8 +521,7 @@ def _build_frame(verb) -> _FrameBuilder:
       builder.subjects.append((role, _noun_phrase(child, lift=False)[0]))
     elif dep in ('dobj', 'obj', 'attr', 'oprd'):
       span, lifted = _noun_phrase(child, lift=True)
-      state = dep == 'attr' and _lemma(verb) in _STATE_VERBS
-      builder.objects.append(('ARG2' if state else 'ARG1', span))
+      builder.objects.append((_object_role(verb, child), span))
       for preposition in lifted:
         builder.add_preposition(preposition)
     elif dep == 'dative':
@@ -496,7 +541,11 @@ def _build_frame(verb) -> _FrameBuilder:
       for preposition in lifted:
         builder.add_preposition(preposition)
     elif dep == 'prep':
-      builder.add_preposition(child)
+      if _prepositional_object(child) is not None:
+        builder.add_preposition(child)
+      elif child.i == verb.i + 1 and not child.children:
+        # "is putting on makeup": a particle parsed as a preposition.
+        builder.verb_spans.append(child.i)
     elif dep in ('xcomp', 'acomp'):
       role = _complement_role(verb, child)
       if role is not None:
@@ -539,6 +588,16 @@ def _build_frame(verb) -> _FrameBuilder:
       builder.subjects.append(('ARG1' if passive else 'ARG0', tuple(sorted(
           i for c in left for i in _subtree(c)))))
   return builder
+
+
+def _object_role(verb, noun) -> str:
+  """ARG1, or ARG2 for "becomes a teenager" and "feeds the baby"."""
+  lemma = _lemma(verb)
+  if noun.dep_ == 'attr' and lemma in _STATE_VERBS:
+    return 'ARG2'
+  if lemma in _RECIPIENT_OBJECT_VERBS and noun.lower_ in ANIMATE_NOUNS:
+    return 'ARG2'
+  return 'ARG1'
 
 
 def _complement_role(verb, complement) -> Optional[str]:
