@@ -29,12 +29,9 @@ import time
 from absl import app
 from absl import flags
 
+from benchmarks import parse_scores
 from data_pipelines import caption_parser
-from data_pipelines import srl_import
 from data_pipelines import synthetic
-
-GOLD_PATH = os.path.join(os.path.dirname(__file__), '..', 'tests', 'data',
-                         'parser_gold.jsonl')
 
 _SPLITS = flags.DEFINE_list('splits', ['train', 'test'],
                             'Synthetic splits to score.')
@@ -49,74 +46,9 @@ _OFFICIAL_STATS = flags.DEFINE_string(
     'Official graph statistics (sentences without frames).')
 _REPEATS = flags.DEFINE_integer('repeats', 3, 'Timed parses of MSVD.')
 _BATCH = flags.DEFINE_integer('batch_size', 256, 'nlp.pipe batch size.')
-_GOLD = flags.DEFINE_string('gold', GOLD_PATH,
+_GOLD = flags.DEFINE_string('gold', parse_scores.GOLD_PATH,
                             'Hand-annotated MSVD captions (JSON lines).')
 _OUT = flags.DEFINE_string('out', 'parse_quality.json', 'JSON output path.')
-
-
-def gold_graph(entry):
-  """The role graph of one gold-set entry (see tests/data/README.md).
-
-  Frames go through the SRL importer as AllenNLP output would; a sentence
-  without frames lists the nodes the release's augmentation gives it.
-  """
-  sentence = entry['sentence']
-  words = sentence.split()
-  if entry.get('frames'):
-    srl = srl_import.bracketed_to_srl(entry['frames'])
-    if srl['words'] != words:
-      raise ValueError(f'The frames of {sentence!r} are over other words: '
-                       f'{srl["words"]}.')
-    graph = srl_import.frames_to_graph(words, srl_import.frames_from_srl(srl))
-    if not srl_import.needs_augment(graph):
-      return graph
-  if 'augment' not in entry:
-    raise ValueError(f'{sentence!r} has no frame with an argument: give its '
-                     'augmentation nodes as "augment".')
-  augment_words, tags = srl_import.bracketed_to_tags(entry['augment'])
-  if augment_words != words:
-    raise ValueError(f'The augmentation of {sentence!r} is over other words.')
-  spans = srl_import.decode_tags(tags)
-  graph = srl_import.root_graph(words)
-  # The release's augmentation adds noun chunks first, then verbs.
-  for role in ('NOUN', 'V'):
-    for span_role, span in spans:
-      if span_role == role:
-        graph[0][str(len(graph[0]))] = dict(
-            role=role, spans=list(span), words=[words[i] for i in span])
-  return graph
-
-
-def load_gold(path=GOLD_PATH):
-  """sentence -> gold role graph, from the JSON lines gold set."""
-  with open(path) as f:
-    entries = [json.loads(line) for line in f if line.strip()]
-  return {entry['sentence']: gold_graph(entry) for entry in entries}
-
-
-def _nodes(graph):
-  """Multiset of (role, spans) of the non-ROOT nodes."""
-  return collections.Counter(
-      (n['role'], tuple(n['spans'])) for k, n in graph[0].items()
-      if k != 'ROOT')
-
-
-def _edges(graph):
-  nodes = graph[0]
-  return collections.Counter(
-      (tuple(nodes[v]['spans']), tuple(nodes[a]['spans']), role)
-      for v, a, role in graph[1])
-
-
-def _spans(counter):
-  return collections.Counter(spans for _, spans in counter.elements())
-
-
-def _precision_recall(predicted, gold):
-  hits = sum((predicted & gold).values())
-  return dict(precision=hits / max(1, sum(predicted.values())),
-              recall=hits / max(1, sum(gold.values())),
-              predicted=sum(predicted.values()), gold=sum(gold.values()))
 
 
 def _without_clause_tmp(graph):
@@ -134,57 +66,11 @@ def _without_clause_tmp(graph):
           [e for e in edges if e[1] not in dropped]]
 
 
-def score(predicted_graphs, gold_graphs):
-  """Micro-averaged node, span and edge precision/recall over sentences."""
-  totals = {k: collections.Counter() for k in
-            ('node_pred', 'node_gold', 'span_pred', 'span_gold', 'edge_pred',
-             'edge_gold')}
-  hits = collections.Counter()
-  missed, spurious = collections.Counter(), collections.Counter()
-  role_hits, role_pred, role_gold = (collections.Counter() for _ in range(3))
-  exact = 0
-  for sentence, gold in gold_graphs.items():
-    predicted = predicted_graphs[sentence]
-    p, g = _nodes(predicted), _nodes(gold)
-    missed.update(role for role, _ in (g - p).elements())
-    spurious.update(role for role, _ in (p - g).elements())
-    role_hits.update(role for role, _ in (p & g).elements())
-    role_pred.update(role for role, _ in p.elements())
-    role_gold.update(role for role, _ in g.elements())
-    exact += p == g and _edges(predicted) == _edges(gold)
-    for name, pred, ref in (('node', p, g), ('span', _spans(p), _spans(g)),
-                            ('edge', _edges(predicted), _edges(gold))):
-      totals[name + '_pred'][name] += sum(pred.values())
-      totals[name + '_gold'][name] += sum(ref.values())
-      hits[name] += sum((pred & ref).values())
-  result = {}
-  for name in ('node', 'span', 'edge'):
-    result[name] = _f1(dict(
-        precision=hits[name] / max(1, totals[name + '_pred'][name]),
-        recall=hits[name] / max(1, totals[name + '_gold'][name])))
-  result['exact_graphs'] = exact / len(gold_graphs)
-  result['missed_by_role'] = dict(missed.most_common())
-  result['spurious_by_role'] = dict(spurious.most_common())
-  result['sentences'] = len(gold_graphs)
-  result['by_role'] = {
-      role: _f1(dict(precision=role_hits[role] / max(1, role_pred[role]),
-                     recall=role_hits[role] / max(1, role_gold[role]),
-                     predicted=role_pred[role], gold=role_gold[role]))
-      for role, _ in (role_gold + role_pred).most_common()}
-  return result
-
-
-def _f1(scores):
-  total = scores['precision'] + scores['recall']
-  scores['f1'] = 2 * scores['precision'] * scores['recall'] / (total or 1)
-  return scores
-
-
 def gold_quality(nlp, gold):
   """Scores of the parser on the hand-annotated gold set."""
   predicted = caption_parser.parse_captions(list(gold), nlp,
                                             batch_size=_BATCH.value)
-  return score(predicted, gold)
+  return parse_scores.score(predicted, gold)
 
 
 def synthetic_quality(nlp, split):
@@ -193,8 +79,8 @@ def synthetic_quality(nlp, split):
     gold.update(zip(video['captions'], video['graphs']))
   predicted = caption_parser.parse_captions(list(gold), nlp,
                                             batch_size=_BATCH.value)
-  result = score(predicted, gold)
-  result['without_clause_tmp'] = score(
+  result = parse_scores.score(predicted, gold)
+  result['without_clause_tmp'] = parse_scores.score(
       {s: _without_clause_tmp(g) for s, g in predicted.items()}, gold)
   return result
 
@@ -257,7 +143,7 @@ def main(argv):
   print('| synthetic split | scored | captions | node P | node R | span P '
         '| span R | edge P | edge R | exact graphs |')
   print('|---|---|---|---|---|---|---|---|---|---|')
-  gold = load_gold(_GOLD.value)
+  gold = parse_scores.load_gold(_GOLD.value)
   r = results['gold'] = gold_quality(nlp, gold)
   print(f"Gold set ({r['sentences']} MSVD captions): node P/R/F1 "
         f"{100 * r['node']['precision']:.1f} / "

@@ -60,7 +60,6 @@ from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional,
                     Sequence, Tuple)
 
 from absl import logging
-import lemminflect
 
 from data_pipelines import srl_import
 
@@ -277,10 +276,16 @@ def _word(token) -> str:
   return words[token.i].lower() if words else token.lower_
 
 
+def _lemminflect():
+  # Imported when first needed: it imports spaCy too, if installed.
+  import lemminflect  # pylint: disable=g-import-not-at-top
+  return lemminflect
+
+
 @functools.lru_cache(maxsize=65536)
 def verb_lemma(word: str) -> str:
   """The verb lemma of a word form ("pours" -> "pour"), or the word."""
-  lemmas = lemminflect.getAllLemmas(word, 'VERB').get('VERB')
+  lemmas = _lemminflect().getAllLemmas(word, 'VERB').get('VERB')
   return lemmas[0] if lemmas else word
 
 
@@ -897,11 +902,11 @@ def verb_form_tag(word: str) -> Optional[str]:
   Only words lemminflect's lexicon lists as verb forms count: a typo or an
   unknown word is never repaired.
   """
-  lemmas = lemminflect.getAllLemmas(word, 'VERB').get('VERB')
+  lemmas = _lemminflect().getAllLemmas(word, 'VERB').get('VERB')
   if not lemmas:
     return None
   for tag in _VERB_FORM_TAGS:
-    if word in lemminflect.getInflection(lemmas[0], tag):
+    if word in _lemminflect().getInflection(lemmas[0], tag):
       return tag
   return None
 
@@ -954,7 +959,7 @@ def repair_verbs(nlp, docs: Sequence[Any], batch_size: int = 256
     if verbs:
       words = [t.text for t in doc]
       for i in verbs:
-        words[i] = lemminflect.getInflection(
+        words[i] = _lemminflect().getInflection(
             _STAND_IN_VERB, verb_form_tag(doc[i].lower_))[0]
       repairs[index] = (verbs, words)
   reparsed = parse_words(nlp, [words for _, words in repairs.values()],

@@ -257,11 +257,12 @@ def test_seen_doing_is_split_and_shares_the_subject(nlp):
 
 
 def test_while_clause_verb_shares_the_subject(nlp):
+  # "on the phone" is the means of talking: ARGM-MNR, not a place.
   # a woman is walking while talking on the phone
   # 0 1     2  3       4     5       6  7   8
   _check(nlp, 'a woman is walking while talking on the phone',
          [('V', [3]), ('ARG0', [0, 1]), ('ARGM-TMP', [4, 5, 6, 7, 8]),
-          ('V', [5]), ('ARGM-LOC', [6, 7, 8])],
+          ('V', [5]), ('ARGM-MNR', [6, 7, 8])],
          [(1, 2), (1, 3), (4, 2), (4, 5)])
 
 

@@ -1,10 +1,10 @@
-"""Tests for the gold set and the scores of benchmarks/parse_quality.py."""
+"""Tests for the gold set and the scores of benchmarks/parse_scores.py."""
 
 import collections
 
 import pytest
 
-from benchmarks import parse_quality
+from benchmarks import parse_scores
 from data_pipelines import caption_parser
 from data_pipelines import srl_import
 
@@ -29,7 +29,7 @@ def test_bracketed_frames_over_other_words_are_refused():
 
 
 def test_gold_graph_of_frames_and_of_augmentation():
-  graph = parse_quality.gold_graph({
+  graph = parse_scores.gold_graph({
       'sentence': 'a man is cutting and slicing an onion',
       'frames': ['[ARG0 a man] is [V cutting] and slicing [ARG1 an onion]',
                  '[ARG0 a man] is cutting and [V slicing] [ARG1 an onion]',
@@ -41,18 +41,18 @@ def test_gold_graph_of_frames_and_of_augmentation():
                               ('V', [5])]
   assert graph[1] == [['1', '2', 'ARG0'], ['1', '3', 'ARG1'],
                       ['4', '2', 'ARG0'], ['4', '3', 'ARG1']]
-  graph = parse_quality.gold_graph({
+  graph = parse_scores.gold_graph({
       'sentence': 'a man is on a skateboard',
       'augment': '[NOUN a man] [V is] on [NOUN a skateboard]'})
   # Noun chunks first, then verbs, as the release's augmentation.
   assert [(n['role'], n['spans']) for k, n in graph[0].items()
           if k != 'ROOT'] == [('NOUN', [0, 1]), ('NOUN', [4, 5]), ('V', [2])]
   with pytest.raises(ValueError, match='no frame with an argument'):
-    parse_quality.gold_graph({'sentence': 'a man', 'frames': []})
+    parse_scores.gold_graph({'sentence': 'a man', 'frames': []})
 
 
 def test_gold_set_is_complete():
-  gold = parse_quality.load_gold()
+  gold = parse_scores.load_gold()
   assert len(gold) == 300
   roles = collections.Counter(
       n['role'] for graph in gold.values() for k, n in graph[0].items()
@@ -69,7 +69,7 @@ def test_score_by_hand():
                       '2': {'role': 'ARG1', 'spans': [0, 1]},
                       '3': {'role': 'ARGM-LOC', 'spans': [3, 4]}},
                      [['1', '2', 'ARG1'], ['1', '3', 'ARGM-LOC']]]}
-  result = parse_quality.score(predicted, gold)
+  result = parse_scores.score(predicted, gold)
   # Nodes: V right of 3 predicted and 2 gold.
   assert result['node']['precision'] == pytest.approx(1 / 3)
   assert result['node']['recall'] == pytest.approx(1 / 2)
@@ -82,8 +82,8 @@ def test_score_by_hand():
 
 def test_parser_keeps_the_issue_targets_on_the_gold_set():
   # Issue 14: node F1 >= 90% and exact graphs >= 70% (measured: see README).
-  gold = parse_quality.load_gold()
+  gold = parse_scores.load_gold()
   predicted = caption_parser.parse_captions(list(gold))
-  result = parse_quality.score(predicted, gold)
+  result = parse_scores.score(predicted, gold)
   assert result['node']['f1'] >= 0.90
   assert result['exact_graphs'] >= 0.70
