@@ -182,9 +182,10 @@ _number('chew nibble', ('on',), 'ARG1')
 _number('fight', ('with',), 'ARG1')
 # Verbs whose numbered "with" role is a person as often as a thing.
 _WITH_PEOPLE_VERBS = frozenset(('talk', 'speak', 'dance', 'fight'))
-# Verbs whose animate object is the recipient (feed.01's eater, teach.01's
-# and train.01's student): ARG2.
-_RECIPIENT_OBJECT_VERBS = frozenset(('feed', 'teach', 'train'))
+# Verbs whose animate object is the student (teach.01, train.01): ARG2.
+# feed.01's eater is ARG2 too, but the synthetic captions (and often SRL
+# output) label "feeds the dog" ARG1, so feed keeps the default.
+_RECIPIENT_OBJECT_VERBS = frozenset(('teach', 'train'))
 
 # Verbs whose subject, without an object, is the thing moving or in a
 # position: ARG1 in their PropBank rolesets (sit.01, fall.01, go.01, ...).
@@ -596,7 +597,7 @@ def _build_frame(verb) -> _FrameBuilder:
 
 
 def _object_role(verb, noun) -> str:
-  """ARG1, or ARG2 for "becomes a teenager" and "feeds the baby"."""
+  """ARG1, or ARG2 for "becomes a teenager" and "trains a dog"."""
   lemma = _lemma(verb)
   if noun.dep_ == 'attr' and lemma in _STATE_VERBS:
     return 'ARG2'
