@@ -43,9 +43,9 @@ _MODEL = flags.DEFINE_string('model', caption_parser.DEFAULT_MODEL,
                              'Installed spaCy English pipeline.')
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 256,
                                    'Sentences per nlp.pipe batch.')
-_NORMALISE = flags.DEFINE_bool(
-    'normalise', True, 'Lower-case captions and remove punctuation as the '
-    'HGR release does; --no_normalise parses them as they are.')
+_NO_NORMALISE = flags.DEFINE_bool(
+    'no_normalise', False, 'Parse captions as they are, instead of '
+    'lower-casing them and removing punctuation as the HGR release does.')
 
 
 class InputError(ValueError):
@@ -130,7 +130,7 @@ def main(argv):
         sent2srl, lambda words: caption_parser.parse_words(
             nlp, words, _BATCH_SIZE.value))
     logging.info('Converted the SRL output of %d sentences.', len(graphs))
-  sentences, empty = distinct_sentences(captions, _NORMALISE.value)
+  sentences, empty = distinct_sentences(captions, not _NO_NORMALISE.value)
   missing = [s for s in sentences if s not in graphs]
   if sent2srl and missing:
     logging.warning('%d of %d captions have no SRL output; parsing them.',

@@ -458,7 +458,8 @@ def test_unwritable_output_fails_before_parsing(tmp_path):
   for out, message in ((tmp_path / 'no_such_folder' / 'g.json',
                         'does not exist; create it first'),
                        (tmp_path, 'is a folder')):
-    result = _run(f'--captions={captions}', f'--out={out}', check=False)
+    result = _run(f'--captions={captions}', f'--out={out}',
+                  '--no_normalise', check=False)
     assert result.returncode == 1
     assert message in result.stderr
     assert 'Parsed' not in result.stderr  # Nothing was parsed.
