@@ -16,11 +16,14 @@
 2. Real captions (MSVD test and val, if --msvd_dir exists): sentences/s of
    `parse_captions` (median of --repeats runs), the share of sentences with at
    least one verb node and at least one argument node, and the role
-   distribution next to the official HGR histogram.
+   distribution next to the official HGR histogram; with msvd_corpus_test.csv
+   there, how many raw captions `caption_text.normalise` turns into release
+   captions, and the share of frames for raw and normalised captions.
 Writes everything to --out as JSON and prints tables.
 """
 
 import collections
+import csv
 import json
 import os
 import statistics
@@ -31,6 +34,7 @@ from absl import flags
 
 from benchmarks import parse_scores
 from data_pipelines import caption_parser
+from data_pipelines import caption_text
 from data_pipelines import synthetic
 
 _SPLITS = flags.DEFINE_list('splits', ['train', 'test'],
@@ -123,6 +127,29 @@ def real_quality(nlp, sentences):
       role_counts=dict(roles.most_common()))
 
 
+def normalisation_quality(nlp, directory):
+  """Raw MSVD test captions (msvd_corpus_test.csv) against the release's.
+
+  Returns the share of raw captions whose normalised form is one of the
+  release-style captions, and the share of distinct captions with a frame
+  when parsed raw and when normalised.
+  """
+  with open(os.path.join(directory, 'msvd_corpus_test.csv')) as f:
+    raw = [row['Description'] for row in csv.DictReader(f)
+           if row['Language'] == 'English']
+  with open(os.path.join(directory, 'sents_test_lc_nopunc.txt')) as f:
+    release = {line.rstrip('\n').split('\t', 1)[1] for line in f}
+  normalised = [caption_text.normalise(c) for c in raw]
+  result = dict(raw_captions=len(raw), reproduced=sum(
+      c in release for c in normalised) / len(raw))
+  for name, captions in (('raw', raw), ('normalised', normalised)):
+    graphs = caption_parser.parse_captions(captions, nlp,
+                                           batch_size=_BATCH.value)
+    result[f'share_with_frame_{name}'] = (
+        sum(bool(g[1]) for g in graphs.values()) / len(graphs))
+  return result
+
+
 def _print_distribution(ours, official):
   official = {role: count for role, count in official if role != 'ROOT'}
   total_ours, total_official = sum(ours.values()), sum(official.values())
@@ -196,6 +223,14 @@ def main(argv):
         official = json.load(f)
       results['official_role_counts'] = dict(official)
       _print_distribution(r['role_counts'], official)
+    if os.path.exists(os.path.join(_MSVD_DIR.value, 'msvd_corpus_test.csv')):
+      r = results['normalisation'] = normalisation_quality(nlp,
+                                                           _MSVD_DIR.value)
+      print(f"\nRaw MSVD test captions ({r['raw_captions']}): "
+            f"{100 * r['reproduced']:.1f}% normalise to a release caption; "
+            f"{100 * r['share_with_frame_raw']:.1f}% of the distinct raw "
+            f"captions get a frame, "
+            f"{100 * r['share_with_frame_normalised']:.1f}% once normalised.")
   with open(_OUT.value, 'w') as f:
     json.dump(results, f, indent=1)
 
