@@ -31,6 +31,7 @@ from configs import release_base
 
 
 def get_config(variant='hgr'):
-  """variant: a model name of configs/synthetic.py ('hgr', 'vsepp', 'hanet',
-  'hcmi')."""
-  return release_base.release_config(variant, 'msrvtt', ('resnet152.pth',))
+  """variant: one of configs/synthetic.py's VARIANTS."""
+  return release_base.release_config(
+      # ResNet-152 features of the release.
+      variant, 'msrvtt', ('resnet152.pth',), feature_dim_hint=2048)

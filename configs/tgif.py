@@ -26,5 +26,7 @@ from configs import release_base
 
 
 def get_config(variant='hgr'):
-  """variant: a model name of configs/synthetic.py ('hgr', 'vsepp', 'hcmi')."""
-  return release_base.release_config(variant, 'tgif', ('resnet152.pth',))
+  """variant: one of configs/synthetic.py's VARIANTS."""
+  return release_base.release_config(
+      # ResNet-152 features of the release.
+      variant, 'tgif', ('resnet152.pth',), feature_dim_hint=2048)

@@ -30,9 +30,10 @@ from configs import release_base
 
 
 def get_config(variant='hgr'):
-  """variant: a model name of configs/synthetic.py ('hgr', 'vsepp', 'hanet',
-  'hcmi')."""
-  config = release_base.release_config(variant, 'vatex', ('i3d',))
+  """variant: one of configs/synthetic.py's VARIANTS."""
+  config = release_base.release_config(
+      # I3D features of the release.
+      variant, 'vatex', ('i3d',), feature_dim_hint=1024)
   if variant == 'hanet':
     config.max_frames = 30
   return config
