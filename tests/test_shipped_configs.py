@@ -74,6 +74,9 @@ def train_element_spec(config, model, batch_size=2):
   batch = zero_inputs(config, feature_dim(config), batch_size)
   batch['video_key'] = np.zeros((batch_size,), np.int32)
   for name, sizes in model.extra_train_features().items():
+    if name == 'frame_views':
+      batch['frames_view2'] = batch['frames']
+      continue
     assert name == 'concept_labels', f'add the fields of {name} here'
     for kind in ('verb', 'noun'):
       for field in ('labels', 'mask'):
