@@ -8,7 +8,7 @@ the role embedding), and their concept probabilities by soft Jaccard. The
 details follow the official code (github.com/Roc-Ng/HANet).
 """
 
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import flax.linen as nn
 import jax
@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from hgr_jax import losses
 from hgr_jax.models import concept_pooling
 from hgr_jax.models import dual_encoder
+from hgr_jax.models import initializers
 from hgr_jax.models import layers
 from hgr_jax.models import matching
 from hgr_jax.models import text_encoders
@@ -37,11 +38,12 @@ class ConceptClassifier(nn.Module):
     no valid output.
     """
     x = jnp.where(mask[..., None], x, 0.0)
-    logits = nn.Conv(self.num_concepts, (self.kernel_size,), padding='SAME',
-                     name='conv')(x)
+    logits = initializers.torch_conv1d(self.num_concepts, self.kernel_size,
+                                       x.shape[-1], name='conv')(x)
     # PyTorch's BatchNorm1d defaults, as the official code.
     logits = nn.BatchNorm(use_running_average=not train, momentum=0.9,
-                          epsilon=1e-5, name='norm')(logits,
+                          epsilon=initializers.TORCH_NORM_EPSILON,
+                          name='norm')(logits,
                                                      mask=mask[..., None])
     return jax.nn.sigmoid(logits)
 
@@ -55,10 +57,10 @@ class SqueezeExcitation(nn.Module):
     """x: (batch, frames, dim), mask: (batch, frames) -> recalibrated x."""
     dim = x.shape[-1]
     squeezed = layers.masked_mean(x, mask)
-    hidden = nn.relu(nn.Dense(dim // self.reduction, use_bias=False,
-                              name='squeeze')(squeezed))
-    gates = jax.nn.sigmoid(nn.Dense(dim, use_bias=False,
-                                    name='excite')(hidden))
+    hidden = nn.relu(initializers.torch_dense(
+        dim // self.reduction, dim, use_bias=False, name='squeeze')(squeezed))
+    gates = jax.nn.sigmoid(initializers.torch_dense(
+        dim, dim // self.reduction, use_bias=False, name='excite')(hidden))
     return x * gates[:, None, :]
 
 
@@ -129,7 +131,9 @@ class ConceptTextEncoder(nn.Module):
   gcn_dropout: float
   num_verb_concepts: int
   num_noun_concepts: int
-  embedding_init: Callable[..., Any] = nn.initializers.normal(stddev=0.1)
+  # None: the official uniform word embedding
+  # (initializers.torch_word_embedding).
+  embedding_init: Optional[Callable[..., Any]] = None
 
   @nn.compact
   def __call__(self, text, train):
@@ -169,7 +173,9 @@ class HANet(dual_encoder.DualEncoder):
   num_action_clips: int = 10
   num_entity_clips: int = 20
   concept_bce_weight: float = 0.01
-  embedding_init: Callable[..., Any] = nn.initializers.normal(stddev=0.1)
+  # None: the official uniform word embedding
+  # (initializers.torch_word_embedding).
+  embedding_init: Optional[Callable[..., Any]] = None
 
   def setup(self):
     self.video_encoder = ConceptVideoEncoder(

@@ -1,8 +1,6 @@
 """HGR: Hierarchical Graph Reasoning (Chen et al., CVPR 2020)."""
 
-from typing import Any, Callable
-
-import flax.linen as nn
+from typing import Any, Callable, Optional
 
 from hgr_jax.models import dual_encoder
 from hgr_jax.models import matching
@@ -21,7 +19,9 @@ class HGR(dual_encoder.DualEncoder):
   gcn_dropout: float = 0.5
   video_dropout: float = 0.2
   attention_sigma: float = 4.0
-  embedding_init: Callable[..., Any] = nn.initializers.normal(stddev=0.1)
+  # None: the official uniform word embedding
+  # (initializers.torch_word_embedding).
+  embedding_init: Optional[Callable[..., Any]] = None
 
   def setup(self):
     self.video_encoder = video_encoders.MultiLevelVideoEncoder(

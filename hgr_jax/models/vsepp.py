@@ -1,8 +1,6 @@
 """VSE++ global baseline (Faghri et al., BMVC 2018), as the HGR paper runs it."""
 
-from typing import Any, Callable
-
-import flax.linen as nn
+from typing import Any, Callable, Optional
 
 from hgr_jax.models import dual_encoder
 from hgr_jax.models import matching
@@ -17,7 +15,9 @@ class VSEPP(dual_encoder.DualEncoder):
   hidden_size: int = 1024
   text_dropout: float = 0.2
   video_dropout: float = 0.2
-  embedding_init: Callable[..., Any] = nn.initializers.normal(stddev=0.1)
+  # None: the official uniform word embedding
+  # (initializers.torch_word_embedding).
+  embedding_init: Optional[Callable[..., Any]] = None
 
   def setup(self):
     self.video_encoder = video_encoders.MeanPoolVideoEncoder(
