@@ -45,6 +45,12 @@ def get_config(variant='hgr'):
   # with it; max_words then counts pieces.
   config.tokenizer = 'word'
   config.sentencepiece_vocab_size = 8000
+  # 'global' (the official reader): all training pairs, features in memory,
+  # in a new permutation every epoch. 'video_buffer': videos shuffled,
+  # expanded to pairs, pairs shuffled in a buffer (streams the frames, so a
+  # dataset need not fit in memory; a batch then holds more captions of one
+  # video). The three fields below configure 'video_buffer'.
+  config.pair_order = 'global'
   config.cache_train_videos = True
   config.video_shuffle_buffer = 10_000
   config.pair_shuffle_buffer = 1024
@@ -63,6 +69,9 @@ def get_config(variant='hgr'):
   # Loss (VSE++ hinge on the hardest negative, margin 0.2, on the fused score;
   # the official code can add per-level losses, off by default).
   config.margin = 0.2
+  # False (official): other captions of a positive's video in the batch are
+  # negatives too. True leaves them out of the hinge.
+  config.mask_same_video_negatives = False
   config.loss_weights = ml_collections.ConfigDict(
       dict(fused=1.0, **{'global': 0.0}, verb=0.0, noun=0.0))
 

@@ -1,7 +1,9 @@
 """Training loop: sharded train step, per-epoch validation, orbax checkpoints."""
 
 import functools
+import itertools
 import json
+import math
 import os
 from typing import Any
 
@@ -17,7 +19,6 @@ import optax
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 import tensorflow as tf
-import tensorflow_datasets as tfds
 
 from data_pipelines import concepts
 from data_pipelines import input_pipeline
@@ -48,9 +49,13 @@ class TrainState(train_state.TrainState):
 
 
 def create_optimizer(config):
-  """Adam (HGR: lr 1e-4) after global-norm gradient clipping."""
-  return optax.chain(optax.clip_by_global_norm(config.grad_clip_norm),
-                     optax.adam(config.learning_rate))
+  """Adam (HGR: lr 1e-4), after global-norm gradient clipping unless
+  config.grad_clip_norm is None or inf (the official codes do not clip)."""
+  adam = optax.adam(config.learning_rate)
+  clip = config.grad_clip_norm
+  if clip is None or math.isinf(clip):
+    return adam
+  return optax.chain(optax.clip_by_global_norm(clip), adam)
 
 
 def dummy_batch(config, feature_dim, batch_size=2):
@@ -102,8 +107,9 @@ def loss_and_grads(params, batch_stats, batch, rng, model, config):
         rngs={'dropout': rng}, mutable=['batch_stats'],
         method=model.train_outputs)
     same_video = batch['video_key'][:, None] == batch['video_key'][None, :]
-    loss, terms = losses.retrieval_loss(scores, same_video, config.margin,
-                                        config.loss_weights.to_dict())
+    loss, terms = losses.retrieval_loss(
+        scores, same_video, config.margin, config.loss_weights.to_dict(),
+        config.mask_same_video_negatives)
     loss = loss + sum(auxiliary.values())
     return loss, ({**terms, **auxiliary},
                   updates.get('batch_stats', batch_stats))
@@ -220,13 +226,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   logging.info('%d steps per epoch, %d epochs, %d devices.', steps_per_epoch,
                config.num_epochs, jax.device_count())
 
+  batches_of_epoch = input_pipeline.epoch_batches(
+      builder, config, local_batch, jax.process_index(), process_count)
   step = int(state.step)
   for epoch in range(start_epoch, config.num_epochs):
     train_metrics = []
-    batches = input_pipeline.train_dataset(
-        builder, config, epoch, local_batch, jax.process_index(),
-        process_count).take(steps_per_epoch)
-    for batch in tfds.as_numpy(batches):
+    batches = itertools.islice(batches_of_epoch(epoch), steps_per_epoch)
+    for batch in batches:
       state, metrics = step_fn(state, sharding.global_batch(batch, mesh))
       train_metrics.append(metrics)
       step += 1
