@@ -86,12 +86,15 @@ def run_variant(variant):
     raise ValueError(f'--variants: unknown {variant!r}; use some of '
                      f'{sorted(VARIANTS)}.')
   config = vatex.get_config(_MODEL.value)
+  overrides = dict(VARIANTS[variant])
+  config.model.hidden_size = _HIDDEN_SIZE.value
+  config.model.mask_same_video_negatives = overrides.pop(
+      'mask_same_video_negatives', False)
   config.update(dict(release_dir=_RELEASE_DIR.value,
                      data_dir=_DATA_DIR.value,
                      feature_names=tuple(_FEATURE_NAMES.value),
-                     num_epochs=_NUM_EPOCHS.value,
-                     hidden_size=_HIDDEN_SIZE.value, binary_selection=False,
-                     **VARIANTS[variant]))
+                     num_epochs=_NUM_EPOCHS.value, binary_selection=False,
+                     **overrides))
   workdir = os.path.join(_WORKDIR.value, f'{_MODEL.value}_{variant}')
   test = train.train_and_evaluate(config, workdir)
   return {'validation_rsum': validation_curve(workdir),

@@ -41,9 +41,9 @@ def release_config(variant, dataset, feature_names):
   config.max_words = 30
   config.num_verbs = 4
   config.num_nouns = 6
-  config.word_dim = 300
-  config.hidden_size = 1024
-  config.margin = 0.2
+  config.model.word_dim = 300
+  config.model.hidden_size = 1024
+  config.model.margin = 0.2
   config.learning_rate = 1e-4
   config.batch_size = 128 if variant == 'vsepp' else 64
   config.num_epochs = 50
@@ -51,7 +51,7 @@ def release_config(variant, dataset, feature_names):
   # gradients; inf leaves the clip out of the optimiser.
   config.grad_clip_norm = float('inf')
   # The official loss: same-video captions are negatives too.
-  config.mask_same_video_negatives = False
+  config.model.mask_same_video_negatives = False
   config.log_every_steps = 200
   config.eval_batch_size = 300
   return config

@@ -123,33 +123,59 @@ def _read(builder, split, process_index=0, process_count=1, frames=True):
   return ds.shard(process_count, process_index) if process_count > 1 else ds
 
 
-def _train_examples(builder, config, process_index, process_count,
-                    frames=True):
-  """This host's training videos as (video features, captions of the video).
+def _concept_labels(builder, num_verb_concepts, num_noun_concepts):
+  """HANet's caption concept labels and masks (`concepts.caption_labels`)."""
+  tables = concepts.load_tables(builder, num_verb_concepts, num_noun_concepts)
 
-  The captions carry HANet's concept labels and masks when the config sets
-  num_verb_concepts (a caption's mask depends on the video's other captions).
-  """
-  with_concepts = 'num_verb_concepts' in config
-  if with_concepts:
-    tables = concepts.load_tables(builder, config.num_verb_concepts,
-                                  config.num_noun_concepts)
+  def add_labels(example, video, captions):
+    del example
+    return video, {**captions, **concepts.caption_labels(
+        captions, *tables, num_verb_concepts, num_noun_concepts)}
+  return add_labels
+
+
+# Training fields beyond the standard ones that a model can request with
+# `DualEncoder.extra_train_features` (name -> keyword arguments). Each entry
+# is make(builder, **kwargs) -> transform(example, video, captions) ->
+# (video, captions), run once per stored video: `example` is the decoded
+# example (all of its frames in example['frames']), `video` the fields of
+# `_video_features` and `captions` the caption fields with a leading
+# (captions,) axis. A second frame view, say, adds a key to `video`.
+EXTRA_TRAIN_FEATURES = {
+    'concept_labels': _concept_labels,
+}
+
+
+def _extra_transforms(builder, extra_features):
+  unknown = set(extra_features) - set(EXTRA_TRAIN_FEATURES)
+  if unknown:
+    raise ValueError(
+        f'The model requests unknown training features {sorted(unknown)}; '
+        f'add them to input_pipeline.EXTRA_TRAIN_FEATURES (has '
+        f'{sorted(EXTRA_TRAIN_FEATURES)}).')
+  return [EXTRA_TRAIN_FEATURES[name](builder, **kwargs)
+          for name, kwargs in extra_features.items()]
+
+
+def _train_examples(builder, config, process_index, process_count,
+                    extra_features):
+  """This host's training videos as (video features, captions of the video),
+  with the fields that `extra_features` add."""
+  transforms = _extra_transforms(builder, extra_features or {})
 
   def video_and_captions(example):
+    video = _video_features(example, config.max_frames)
     captions = {k: example['captions'][k] for k in CAPTION_KEYS}
-    if with_concepts:
-      captions.update(concepts.caption_labels(
-          captions, *tables, config.num_verb_concepts,
-          config.num_noun_concepts))
-    video = _video_features(example, config.max_frames) if frames else {}
+    for transform in transforms:
+      video, captions = transform(example, video, captions)
     return video, captions
 
-  videos = _read(builder, 'train', process_index, process_count, frames=frames)
+  videos = _read(builder, 'train', process_index, process_count)
   return videos.map(video_and_captions, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def train_dataset(builder, config, epoch, batch_size, process_index=0,
-                  process_count=1):
+                  process_count=1, extra_features=None):
   """One epoch of (video, caption) pair batches in 'video_buffer' order.
 
   Videos are shuffled, expanded to their pairs and the pairs shuffled in a
@@ -163,14 +189,17 @@ def train_dataset(builder, config, epoch, batch_size, process_index=0,
       the same order as an uninterrupted one.
     batch_size: batch size of this host (global batch / process count).
     process_index, process_count: this host's slice of the videos.
+    extra_features: the model's `extra_train_features()`: names of
+      `EXTRA_TRAIN_FEATURES` -> their keyword arguments.
 
   Returns:
     tf.data.Dataset of dicts: frames (batch, max_frames, dim), frame_mask,
-    video_key (batch,), the caption fields of `CAPTION_KEYS` and, when the
-    config sets num_verb_concepts (HANet), the concept labels and masks of
-    `concepts.caption_labels`.
+    video_key (batch,), the caption fields of `CAPTION_KEYS` and the fields
+    that `extra_features` add (e.g. 'concept_labels': HANet's concept labels
+    and masks of `concepts.caption_labels`).
   """
-  videos = _train_examples(builder, config, process_index, process_count)
+  videos = _train_examples(builder, config, process_index, process_count,
+                           extra_features)
   if config.cache_train_videos:
     videos = videos.cache()
   seed = config.seed * 100_003 + epoch
@@ -211,22 +240,26 @@ class InMemoryPairs:
   pair_video: np.ndarray
 
   @classmethod
-  def load(cls, builder, config, process_index=0, process_count=1):
-    """Reads this host's slice of the training split once."""
-    examples = _train_examples(builder, config, process_index, process_count)
-    videos = _concatenate_batches(examples.map(lambda v, c: v).batch(256))
-    captions = _train_examples(builder, config, process_index, process_count,
-                               frames=False)
+  def load(cls, builder, config, process_index=0, process_count=1,
+           extra_features=None):
+    """Reads this host's slice of the training split.
+
+    The split is read twice, once for the videos and once for the pairs, so
+    that only the kept frames, not the stored ones, are ever held.
+    """
+    examples = lambda: _train_examples(builder, config, process_index,
+                                       process_count, extra_features)
+    videos = _concatenate_batches(examples().map(lambda v, c: v).batch(256))
 
     def pairs_of(index, example):
-      captions = example[1]
+      _, captions = example
       count = tf.shape(captions['length'])[0]
       return tf.data.Dataset.from_tensor_slices(
           {**captions, 'pair_video': tf.fill([count], tf.cast(index,
                                                               tf.int32))})
 
     captions = _concatenate_batches(
-        captions.enumerate().flat_map(pairs_of).batch(4096))
+        examples().enumerate().flat_map(pairs_of).batch(4096))
     pair_video = captions.pop('pair_video')
     pairs = cls(videos, captions, pair_video)
     logging.info('Training pairs in memory: %d videos, %d pairs, %.2f GB.',
@@ -257,19 +290,22 @@ class InMemoryPairs:
 
 
 def epoch_batches(builder, config, batch_size, process_index=0,
-                  process_count=1):
+                  process_count=1, extra_features=None):
   """A function epoch -> iterator of this host's NumPy training batches.
 
   config.pair_order 'global': every pair of the host's slice in a
   permutation seeded by (config.seed, epoch), features held in memory (the
   official reader's order). 'video_buffer': `train_dataset`, streamed.
+  Batches hold the fields of `train_dataset` either way.
   """
   if config.pair_order == 'global':
-    pairs = InMemoryPairs.load(builder, config, process_index, process_count)
+    pairs = InMemoryPairs.load(builder, config, process_index, process_count,
+                               extra_features)
     return lambda epoch: pairs.batches(config.seed, epoch, batch_size)
   if config.pair_order == 'video_buffer':
     return lambda epoch: tfds.as_numpy(train_dataset(
-        builder, config, epoch, batch_size, process_index, process_count))
+        builder, config, epoch, batch_size, process_index, process_count,
+        extra_features))
   raise ValueError(f"config.pair_order={config.pair_order!r}: use 'global' "
                    "or 'video_buffer'.")
 

@@ -1,13 +1,17 @@
 """HGR: Hierarchical Graph Reasoning (Chen et al., CVPR 2020)."""
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Mapping, Optional
+
+import flax
 
 from hgr_jax.models import dual_encoder
 from hgr_jax.models import matching
+from hgr_jax.models import registry
 from hgr_jax.models import text_encoders
 from hgr_jax.models import video_encoders
 
 
+@registry.register('hgr')
 class HGR(dual_encoder.DualEncoder):
   """Role-graph text encoder + three-space video encoder, global and local matching."""
   vocab_size: int
@@ -19,6 +23,10 @@ class HGR(dual_encoder.DualEncoder):
   gcn_dropout: float = 0.5
   video_dropout: float = 0.2
   attention_sigma: float = 4.0
+  margin: float = 0.2
+  loss_weights: Mapping[str, float] = flax.core.FrozenDict(fused=1.0)
+  # False (official): other captions of the positive's video are negatives.
+  mask_same_video_negatives: bool = False
   # None: the official uniform word embedding
   # (initializers.torch_word_embedding).
   embedding_init: Optional[Callable[..., Any]] = None

@@ -1,13 +1,17 @@
 """VSE++ global baseline (Faghri et al., BMVC 2018), as the HGR paper runs it."""
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Mapping, Optional
+
+import flax
 
 from hgr_jax.models import dual_encoder
 from hgr_jax.models import matching
+from hgr_jax.models import registry
 from hgr_jax.models import text_encoders
 from hgr_jax.models import video_encoders
 
 
+@registry.register('vsepp')
 class VSEPP(dual_encoder.DualEncoder):
   """Mean-pooled frames -> linear; mean-pooled BiGRU text; cosine similarity."""
   vocab_size: int
@@ -15,6 +19,10 @@ class VSEPP(dual_encoder.DualEncoder):
   hidden_size: int = 1024
   text_dropout: float = 0.2
   video_dropout: float = 0.2
+  margin: float = 0.2
+  loss_weights: Mapping[str, float] = flax.core.FrozenDict(fused=1.0)
+  # False (official): other captions of the positive's video are negatives.
+  mask_same_video_negatives: bool = False
   # None: the official uniform word embedding
   # (initializers.torch_word_embedding).
   embedding_init: Optional[Callable[..., Any]] = None
