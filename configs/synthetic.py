@@ -66,7 +66,8 @@ def get_config(variant='hgr'):
       video_dropout=0.2,
       margin=0.2,
       # False (official): other captions of a positive's video in the batch
-      # are negatives too. True leaves them out of the hinge.
+      # are negatives too; True leaves them out of the hinge. The official
+      # value; not yet measured against True on this data.
       mask_same_video_negatives=False,
       loss_weights=ml_collections.ConfigDict(
           dict(fused=1.0, **{'global': 0.0}, verb=0.0, noun=0.0)),

@@ -131,17 +131,22 @@ def _pair_ids(batches):
 
 
 def test_global_order_visits_every_pair_once_with_its_video(tiny_data_dir):
-  config = tiny_config(data_dir=tiny_data_dir)
+  config = tiny_config('hanet', data_dir=tiny_data_dir)
   builder = input_pipeline.get_builder(config)
-  pairs = input_pipeline.InMemoryPairs.load(builder, config)
+  # HANet's concept labels: a caption's mask depends on its video's other
+  # captions, so they must be computed before the pairs are flattened.
+  extra = {'concept_labels': dict(num_verb_concepts=16, num_noun_concepts=32)}
+  pairs = input_pipeline.InMemoryPairs.load(builder, config,
+                                            extra_features=extra)
   batches = list(pairs.batches(config.seed, 0, batch_size=1))
   total = sum(len(g['captions']) for g in _generated(config, 'train'))
   assert pairs.num_pairs == total and len(batches) == total
   streamed = list(tfds.as_numpy(input_pipeline.train_dataset(
-      builder, config, epoch=0, batch_size=1)))
+      builder, config, epoch=0, batch_size=1, extra_features=extra)))
   assert sorted(_pair_ids(batches)) == sorted(_pair_ids(streamed))
   # Each pair comes with its own video's frames and caption fields.
   by_pair = {_pair_ids([b])[0]: b for b in streamed}
+  assert 'verb_concept_mask' in batches[0]
   for batch in batches[:40]:
     expected = by_pair[_pair_ids([batch])[0]]
     assert batch.keys() == expected.keys()
