@@ -68,6 +68,7 @@ _JOINERS = ('and', 'then', 'while', 'after')
 _FUNCTION_WORDS = ('a', 'an', 'the', 'is', 'by')
 # Bounds the search for distinct captions when params leave little variety.
 _CAPTION_ATTEMPTS_PER_CAPTION = 50
+_CONFUSER_ATTEMPTS = 20
 
 # Row offsets of each concept family in the code table.
 _AGENT = 0
@@ -80,6 +81,8 @@ _NUM_CODES = _LOCATION + len(LOCATIONS)
 
 # Keys: agent, agent_attribute, action, patient, patient_attribute, location.
 Event = Dict[str, str]
+# Keys: entity, role ('agent' or 'patient'), start, end (frame fractions).
+Distractor = Dict[str, Any]
 Chunk = Tuple[Optional[str], List[str]]  # (role or None, words)
 
 
@@ -104,6 +107,16 @@ class SyntheticParams:
     single_event_caption_prob: probability that a caption of a two-event
       video describes only one of them.
     definite_article_prob: probability of "the" rather than "a"/"an".
+    code_overlap: share of each code's squared norm that comes from a
+      nonlinear mix of a low-dimensional latent; the same concept in two
+      roles (or two phases of an action) shares its latent, so their codes
+      have cosine ~code_overlap, and other concepts overlap at random.
+      0 gives independent codes.
+    latent_dim: size of each concept's latent.
+    num_distractors: unmentioned entities per video, each shown in a random
+      role over a random run of frames; never part of an event or caption.
+    extra_confusers: confusers added to each validation/test group on top of
+      the 2-3 that every group gets, all distinct from the group's videos.
   """
   seed: int = 0
   feature_dim: int = 1024
@@ -124,6 +137,10 @@ class SyntheticParams:
   drop_location_prob: float = 0.4
   single_event_caption_prob: float = 0.15
   definite_article_prob: float = 0.3
+  code_overlap: float = 0.0
+  latent_dim: int = 8
+  num_distractors: int = 0
+  extra_confusers: int = 0
 
   def __post_init__(self):
     if not 2 * self.min_event_frames <= self.min_frames <= self.max_frames:
@@ -134,6 +151,12 @@ class SyntheticParams:
     if not 1 <= self.min_captions <= self.max_captions:
       raise ValueError('Need 1 <= min_captions <= max_captions, got '
                        f'{self.min_captions}, {self.max_captions}.')
+    if not 0 <= self.code_overlap < 1:
+      raise ValueError(f'Need 0 <= code_overlap < 1, got {self.code_overlap}.')
+    # Distractors must be entities that no event of the video uses.
+    if not 0 <= self.num_distractors <= len(ENTITIES) - 4:
+      raise ValueError(f'Need 0 <= num_distractors <= {len(ENTITIES) - 4}, '
+                       f'got {self.num_distractors}.')
 
 
 def vocabulary(params: Optional[SyntheticParams] = None) -> List[str]:
@@ -175,6 +198,7 @@ def generate_split(
       captions: list of distinct str.
       graphs: role graph of each caption, HGR release format.
       events: list of `Event` dicts in temporal order.
+      distractors: list of `Distractor` dicts (unmentioned entities).
   """
   if split not in SPLITS:
     raise ValueError(f'Unknown split {split!r}, expected one of {SPLITS}.')
@@ -184,7 +208,7 @@ def generate_split(
 def _generate(split: str, params: SyntheticParams) -> Iterator[Dict[str, Any]]:
   for video in _videos(split, params):
     yield {k: video[k] for k in ('video_id', 'frames', 'captions', 'graphs',
-                                 'events')}
+                                 'events', 'distractors')}
 
 
 def _videos(split: str, params: SyntheticParams) -> Iterator[Dict[str, Any]]:
@@ -196,11 +220,13 @@ def _videos(split: str, params: SyntheticParams) -> Iterator[Dict[str, Any]]:
   for index, events in enumerate(all_events):
     # A stream per video keeps events fixed when rendering params change.
     rng = _rng(params, split, index)
-    frames = _render_frames(events, codes, rng, params)
+    distractors = _distractors(events, _rng(params, split, index,
+                                            'distractors'), params)
+    frames = _render_frames(events, distractors, codes, rng, params)
     captions, graphs, plans = _captions(events, rng, params)
     yield dict(video_id=f'synthetic_{split}_{index:06d}', frames=frames,
-               captions=captions, graphs=graphs, events=events, plans=plans,
-               index=index)
+               captions=captions, graphs=graphs, events=events,
+               distractors=distractors, plans=plans, index=index)
 
 
 def _rng(params: SyntheticParams, *stream: Any) -> np.random.Generator:
@@ -212,10 +238,47 @@ def _rng(params: SyntheticParams, *stream: Any) -> np.random.Generator:
 
 
 def _concept_codes(params: SyntheticParams) -> np.ndarray:
-  """Unit-norm random codes, float32 (_NUM_CODES, feature_dim)."""
+  """Unit-norm codes, float32 (_NUM_CODES, feature_dim)."""
   codes = _rng(params, 'codes').standard_normal(
       (_NUM_CODES, params.feature_dim), dtype=np.float32)
+  codes /= np.linalg.norm(codes, axis=1, keepdims=True)
+  if not params.code_overlap:
+    return codes
+  overlap = np.float32(params.code_overlap)
+  codes = (np.sqrt(1 - overlap) * codes +
+           np.sqrt(overlap) * _shared_codes(params)[_code_concepts()])
   return codes / np.linalg.norm(codes, axis=1, keepdims=True)
+
+
+def _code_concepts() -> np.ndarray:
+  """The concept (entity, attribute, action, location) of each code row."""
+  entities = np.arange(len(ENTITIES))
+  attributes = len(ENTITIES) + np.arange(len(ATTRIBUTES))
+  actions = attributes[-1] + 1 + np.arange(len(ACTIONS))
+  locations = actions[-1] + 1 + np.arange(len(LOCATIONS))
+  return np.concatenate([entities, entities, attributes, attributes,
+                         np.repeat(actions, NUM_PHASES), locations])
+
+
+def _shared_codes(params: SyntheticParams) -> np.ndarray:
+  """Unit-norm nonlinear mixes of per-concept latents, (concepts, dim).
+
+  A random two-layer tanh network maps low-dimensional Gaussian latents to
+  the features, so concepts overlap in a way no linear map undoes.
+  """
+  rng = _rng(params, 'latent')
+  num_concepts = _code_concepts().max() + 1
+  hidden = 4 * params.latent_dim
+  latents = rng.standard_normal((num_concepts, params.latent_dim),
+                                dtype=np.float32)
+  first = rng.standard_normal((params.latent_dim, hidden), dtype=np.float32)
+  second = rng.standard_normal((hidden, params.feature_dim), dtype=np.float32)
+  # Explicit sums rather than matmuls keep the codes bit-identical across
+  # BLAS builds.
+  hidden_units = np.tanh(
+      (latents[:, :, None] * first).sum(axis=1) / np.sqrt(params.latent_dim))
+  shared = (hidden_units[:, :, None] * second).sum(axis=1)
+  return shared / np.linalg.norm(shared, axis=1, keepdims=True)
 
 
 # Events and confusers.
@@ -303,7 +366,7 @@ _ROLE_CONFUSERS = (_swap_roles, _other_action, _other_entity)
 
 def _confuser_group(rng: np.random.Generator,
                     params: SyntheticParams) -> List[List[Event]]:
-  """A base video's events followed by those of 2-3 confusers."""
+  """A base video's events followed by those of its confusers."""
   base = _random_events(rng, params)
   order = rng.permutation(len(_ROLE_CONFUSERS))
   if len(base) == 1:
@@ -313,7 +376,16 @@ def _confuser_group(rng: np.random.Generator,
     # every two-event group gets one.
     makers = [_rebind] + [_ROLE_CONFUSERS[i]
                           for i in order[:rng.integers(1, 3)]]
-  return [base] + [make(base, rng) for make in makers]
+  group = [base] + [make(base, rng) for make in makers]
+  makers = _ROLE_CONFUSERS + ((_rebind,) if len(base) == 2 else ())
+  for _ in range(params.extra_confusers):
+    # Bounded, as a group can hold every confuser some bases allow.
+    for _ in range(_CONFUSER_ATTEMPTS):
+      confuser = makers[rng.integers(len(makers))](base, rng)
+      if confuser not in group:
+        group.append(confuser)
+        break
+  return group
 
 
 def _split_events(split: str, rng: np.random.Generator,
@@ -354,7 +426,37 @@ def _event_code_ids(event: Event, num_frames: int) -> np.ndarray:
       [np.tile(static, (num_frames, 1)), action[:, None]], axis=1)
 
 
-def _render_frames(events: Sequence[Event], codes: np.ndarray,
+def _distractors(events: Sequence[Event], rng: np.random.Generator,
+                 params: SyntheticParams) -> List[Distractor]:
+  """Entities no event uses, each in a role over a fraction of the video."""
+  used = {e[r] for e in events for r in ('agent', 'patient')}
+  unused = [x for x in ENTITIES if x not in used]
+  chosen = rng.choice(len(unused), size=params.num_distractors, replace=False)
+  distractors = []
+  for i in chosen:
+    start, end = np.sort(rng.uniform(0, 1, 2))
+    distractors.append(dict(entity=unused[i],
+                            role=('agent', 'patient')[rng.integers(2)],
+                            start=float(start), end=float(end)))
+  return distractors
+
+
+def _distractor_code_ids(distractors: Sequence[Distractor],
+                         num_frames: int) -> np.ndarray:
+  """(num_frames, len(distractors)) code rows, -1 where one is absent."""
+  code_ids = np.full((num_frames, len(distractors)), -1)
+  for j, d in enumerate(distractors):
+    row = (_AGENT if d['role'] == 'agent' else _PATIENT) + ENTITIES.index(
+        d['entity'])
+    # At least one frame, so that every distractor is shown.
+    start = min(int(d['start'] * num_frames), num_frames - 1)
+    end = max(int(round(d['end'] * num_frames)), start + 1)
+    code_ids[start:end, j] = row
+  return code_ids
+
+
+def _render_frames(events: Sequence[Event],
+                   distractors: Sequence[Distractor], codes: np.ndarray,
                    rng: np.random.Generator,
                    params: SyntheticParams) -> np.ndarray:
   """float32 (num_frames, feature_dim) features of consecutive events."""
@@ -367,6 +469,13 @@ def _render_frames(events: Sequence[Event], codes: np.ndarray,
   # An explicit weighted sum rather than a matmul keeps the output
   # bit-identical across BLAS builds.
   frames = (codes[code_ids] * amplitudes[..., None]).sum(axis=1)
+  if distractors:
+    extra = _distractor_code_ids(distractors, num_frames)
+    extra_amplitudes = rng.uniform(params.min_amplitude, params.max_amplitude,
+                                   extra.shape).astype(np.float32)
+    extra_amplitudes[extra < 0] = 0
+    frames += (codes[np.maximum(extra, 0)] *
+               extra_amplitudes[..., None]).sum(axis=1)
   dim = params.feature_dim
   noise = rng.standard_normal((num_frames, dim), dtype=np.float32)
   background = rng.standard_normal(dim, dtype=np.float32)
