@@ -213,7 +213,7 @@ def _generate(split: str, params: SyntheticParams) -> Iterator[Dict[str, Any]]:
 
 def _videos(split: str, params: SyntheticParams) -> Iterator[Dict[str, Any]]:
   """`generate_split`'s videos plus each caption's `_CaptionPlan` (plans)."""
-  codes = _concept_codes(params)
+  codes = concept_codes(params)
   num_videos = getattr(params, f'num_{split}_videos')
   all_events = itertools.islice(
       _split_events(split, _rng(params, split), params), num_videos)
@@ -237,8 +237,12 @@ def _rng(params: SyntheticParams, *stream: Any) -> np.random.Generator:
       np.random.SeedSequence(params.seed, spawn_key=key))
 
 
-def _concept_codes(params: SyntheticParams) -> np.ndarray:
-  """Unit-norm codes, float32 (_NUM_CODES, feature_dim)."""
+def concept_codes(params: SyntheticParams) -> np.ndarray:
+  """Unit-norm codes of the role-bound concepts, float32 (codes, feature_dim).
+
+  A frame's features are a weighted sum of the codes of the concepts it
+  shows (rows: `code_rows`) plus noise.
+  """
   codes = _rng(params, 'codes').standard_normal(
       (_NUM_CODES, params.feature_dim), dtype=np.float32)
   codes /= np.linalg.norm(codes, axis=1, keepdims=True)
@@ -411,17 +415,32 @@ def _event_lengths(num_frames: int, num_events: int,
   return params.min_event_frames + np.diff(cuts, prepend=0)
 
 
+def code_rows(event: Event) -> Tuple[List[int], List[int]]:
+  """Rows of `concept_codes` that show an event.
+
+  Args:
+    event: an `Event`; keys other than action may be missing (a caption that
+      leaves the concept out).
+
+  Returns:
+    The rows of its static concepts (agent, patient, their attributes,
+    location; those present) and the rows of its action's phases, in order.
+  """
+  families = (('agent', _AGENT, ENTITIES), ('patient', _PATIENT, ENTITIES),
+              ('agent_attribute', _AGENT_ATTRIBUTE, ATTRIBUTES),
+              ('patient_attribute', _PATIENT_ATTRIBUTE, ATTRIBUTES),
+              ('location', _LOCATION, LOCATIONS))
+  static = [offset + names.index(event[key])
+            for key, offset, names in families if key in event]
+  first_phase = _ACTION + NUM_PHASES * ACTIONS.index(event['action'])
+  return static, list(range(first_phase, first_phase + NUM_PHASES))
+
+
 def _event_code_ids(event: Event, num_frames: int) -> np.ndarray:
   """Code table rows present in each frame of an event, (num_frames, 6)."""
-  static = [_AGENT + ENTITIES.index(event['agent']),
-            _PATIENT + ENTITIES.index(event['patient']),
-            _AGENT_ATTRIBUTE + ATTRIBUTES.index(event['agent_attribute']),
-            _PATIENT_ATTRIBUTE + ATTRIBUTES.index(
-                event['patient_attribute']),
-            _LOCATION + LOCATIONS.index(event['location'])]
+  static, phases = code_rows(event)
   # Frame t is at relative position t / num_frames of the event.
-  phase = NUM_PHASES * np.arange(num_frames) // num_frames
-  action = _ACTION + NUM_PHASES * ACTIONS.index(event['action']) + phase
+  action = np.asarray(phases)[NUM_PHASES * np.arange(num_frames) // num_frames]
   return np.concatenate(
       [np.tile(static, (num_frames, 1)), action[:, None]], axis=1)
 
