@@ -153,9 +153,10 @@ class SyntheticParams:
                        f'{self.min_captions}, {self.max_captions}.')
     if not 0 <= self.code_overlap < 1:
       raise ValueError(f'Need 0 <= code_overlap < 1, got {self.code_overlap}.')
-    # Distractors must be entities that no event of the video uses.
-    if not 0 <= self.num_distractors <= len(ENTITIES) - 4:
-      raise ValueError(f'Need 0 <= num_distractors <= {len(ENTITIES) - 4}, '
+    # Two events use up to 4 entities, and an entity binary selection twin
+    # needs one that is nowhere in the video.
+    if not 0 <= self.num_distractors <= len(ENTITIES) - 5:
+      raise ValueError(f'Need 0 <= num_distractors <= {len(ENTITIES) - 5}, '
                        f'got {self.num_distractors}.')
 
 
@@ -628,13 +629,14 @@ PERTURBATIONS = ('role_swap', 'action', 'entity')
 
 
 def _perturb_event(events: Sequence[Event], index: int, kind: str,
-                   rng: np.random.Generator) -> List[Event]:
+                   rng: np.random.Generator,
+                   distractors: Sequence[Distractor] = ()) -> List[Event]:
   """`events` with event `index` changed so that no event matches it.
 
   role_swap exchanges agent and patient (with their attributes; they are
   distinct entities, so the caption changes); action picks one the video
   does not show; entity replaces the agent or the patient by an entity that
-  is nowhere in the video.
+  is nowhere in the video, neither in an event nor as a distractor.
   """
   e = events[index]
   if kind == 'role_swap':
@@ -649,6 +651,7 @@ def _perturb_event(events: Sequence[Event], index: int, kind: str,
                           action=actions[rng.integers(len(actions))])
   if kind == 'entity':
     used = {x[r] for x in events for r in ('agent', 'patient')}
+    used.update(d['entity'] for d in distractors)
     entities = [x for x in ENTITIES if x not in used]
     role = ('agent', 'patient')[rng.integers(2)]
     return _replace_event(events, index,
@@ -688,7 +691,8 @@ def perturbed_captions(
     for plan in video['plans']:
       for kind in PERTURBATIONS:
         target = plan.described[rng.integers(len(plan.described))]
-        events = _perturb_event(video['events'], target, kind, rng)
+        events = _perturb_event(video['events'], target, kind, rng,
+                                video['distractors'])
         wording = np.random.default_rng()
         wording.bit_generator.state = plan.wording_state
         perturbed[kind].append(_render_caption(events, plan, wording, params))
