@@ -281,7 +281,7 @@ def _shared_codes(params: SyntheticParams) -> np.ndarray:
   # Explicit sums rather than matmuls keep the codes bit-identical across
   # BLAS builds.
   hidden_units = np.tanh(
-      (latents[:, :, None] * first).sum(axis=1) / np.sqrt(params.latent_dim))
+      (latents[:, :, None] * first).sum(axis=1) / math.sqrt(params.latent_dim))
   shared = (hidden_units[:, :, None] * second).sum(axis=1)
   return shared / np.linalg.norm(shared, axis=1, keepdims=True)
 

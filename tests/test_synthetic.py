@@ -336,6 +336,7 @@ HARD = dataclasses.replace(_config_params('hgr'), num_train_videos=40,
 def test_hard_data_deterministic_and_different():
   for split in ('train', 'test'):
     first = list(synthetic.generate_split(split, HARD))
+    assert all(video['frames'].dtype == np.float32 for video in first)
     _assert_same(first, list(synthetic.generate_split(split, HARD)))
     assert _digest(first) != _digest(synthetic.generate_split(
         split, dataclasses.replace(HARD, seed=1)))
@@ -345,6 +346,7 @@ def test_hard_data_deterministic_and_different():
 def test_code_overlap(overlap):
   params = dataclasses.replace(SMALL, feature_dim=2048, code_overlap=overlap)
   codes = synthetic.concept_codes(params)
+  assert codes.dtype == np.float32
   np.testing.assert_allclose(np.linalg.norm(codes, axis=1), 1, rtol=1e-5)
   num = len(synthetic.ENTITIES)
   agents, patients = codes[:num], codes[num:2 * num]
