@@ -52,15 +52,15 @@ def get_config(variant='hgr'):
       min_captions=4,
       max_captions=8,
       # Norm of per-frame noise and of a per-video offset (codes: norm 1).
-      noise=4.0,
-      background=1.0,
+      noise=8.0,
+      background=1.5,
       # Concepts share a nonlinearly mixed latent: the same entity as agent
-      # and as patient has code cosine ~0.6, other concepts overlap at
+      # and as patient has code cosine ~0.8, other concepts overlap at
       # random.
-      code_overlap=0.6,
+      code_overlap=0.8,
       latent_dim=8,
-      num_distractors=2,  # Unmentioned entities shown in every video.
-      extra_confusers=3,  # Test groups: base + 2-3 confusers + these.
+      num_distractors=3,  # Unmentioned entities shown in every video.
+      extra_confusers=4,  # Test groups: base + 2-3 confusers + these.
   ))
   if easy:
     config.synthetic.update(EASY)
