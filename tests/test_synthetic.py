@@ -305,7 +305,7 @@ def test_easy_config_is_the_first_dataset():
   assert _config_params('vsepp,easy') == synthetic.SyntheticParams()
   assert _config_params('hanet') == _config_params('hgr')
   assert _config_params('hgr') != synthetic.SyntheticParams()
-  with pytest.raises(ValueError, match='hgr, vsepp, hanet or easy'):
+  with pytest.raises(ValueError, match='unknown variant'):
     synthetic_config.get_config('hard')
 
 
