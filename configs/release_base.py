@@ -56,8 +56,9 @@ def release_config(variant, dataset, feature_names, feature_dim_hint):
   # Neither official code (hgr_v2t: HGR and VSE++; Roc-Ng/HANet) clips
   # gradients; inf leaves the clip out of the optimiser.
   config.grad_clip_norm = float('inf')
-  # The official loss: same-video captions are negatives too.
-  config.model.mask_same_video_negatives = False
+  if 'mask_same_video_negatives' in config.model:
+    # The official loss: same-video captions are negatives too.
+    config.model.mask_same_video_negatives = False
   config.log_every_steps = 200
   config.eval_batch_size = 300
   return config

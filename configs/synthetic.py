@@ -187,8 +187,10 @@ def add_hcmi(model):
   # Paper: ALD on. Ours: its positives are the InfoNCE targets of every
   # level, spread evenly over them.
   model.use_ald = True
-  # Ours: another caption of the same video in the batch is a positive.
+  # Ours: another caption of the same video in the batch is a positive (so
+  # the hinge models' negatives switch does not apply).
   model.same_video_positive = True
+  del model.mask_same_video_negatives
   model.mse_weight = 1.0  # Ours: lambda of L_mse.
   model.margin = 0.2  # Ours: theta of L_mse (the HGR/VSE++ margin).
   # CLIP's initial temperature and its cap of the logit scale.
