@@ -150,3 +150,21 @@ def jaccard_matrix(videos, captions):
   total = jnp.sum(videos, -1)[:, None] + jnp.sum(captions, -1)[None, :]
   distance = jnp.sum(jnp.abs(videos[:, None, :] - captions[None, :, :]), -1)
   return (total - distance) / jnp.maximum(total + distance, 1e-12)
+
+
+def phrase_frame_attention(frames, frame_mask, phrases, sigma):
+  """HGR's attention weights of every phrase over every video's frames.
+
+  Args:
+    frames: (videos, frames, dim); frame_mask: (videos, frames) bool.
+    phrases: (captions, phrases, dim).
+    sigma: softmax temperature.
+
+  Returns:
+    (videos, captions, phrases, frames) weights summing to 1 over valid
+    frames: what each phrase attends to when it is matched.
+  """
+  cosines = jnp.einsum('vfd,cpd->vcpf', layers.l2_normalize(frames),
+                       layers.l2_normalize(phrases))
+  return _phrase_frame_attention(cosines, frame_mask[:, None, None, :],
+                                 sigma, axis=-1)
