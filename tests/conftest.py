@@ -28,3 +28,21 @@ def tiny_data_dir(tmp_path_factory):
   data_dir = str(tmp_path_factory.mktemp('tfds'))
   input_pipeline.prepare(input_pipeline.get_builder(tiny_config(data_dir=data_dir)))
   return data_dir
+
+
+def search_config(data_dir):
+  """The tiny HGR config trained long enough to rank most test captions
+  first (the search tests query its export)."""
+  config = tiny_config(data_dir=data_dir)
+  config.update(dict(num_epochs=8, learning_rate=3e-3,
+                     binary_selection=False))
+  return config
+
+
+@pytest.fixture(scope='session')
+def trained_workdir(tiny_data_dir, tmp_path_factory):
+  """(config, workdir, test metrics) of a tiny HGR trained once per session."""
+  from hgr_jax import train  # pylint: disable=g-import-not-at-top
+  config = search_config(tiny_data_dir)
+  workdir = str(tmp_path_factory.mktemp('search_workdir'))
+  return config, workdir, train.train_and_evaluate(config, workdir)
