@@ -322,6 +322,8 @@ class Index:
     self.video_ids = [i for d in self.shard_dirs
                       for i in _read_json(os.path.join(d, IDS_FILE))]
     self.chunk_size = self.header['chunk_size']
+    self._maps = {}
+    self._num_frames = None
     self.keys = sorted(
         name[len(_ENCODED_PREFIX):-len('.npy')]
         for name in os.listdir(self.shard_dirs[0])
@@ -330,12 +332,18 @@ class Index:
   def __len__(self):
     return len(self.video_ids)
 
+  def _array(self, shard, key):
+    """One memory-mapped array of a shard; maps are opened once."""
+    if (shard, key) not in self._maps:
+      self._maps[shard, key] = np.load(os.path.join(
+          self.shard_dirs[shard], f'{_ENCODED_PREFIX}{key}.npy'),
+                                       mmap_mode='r')
+    return self._maps[shard, key]
+
   def shard(self, shard, keys=None):
     """The encoded videos of one shard: dict of memory-mapped arrays."""
-    flat = {key: np.load(os.path.join(
-        self.shard_dirs[shard], f'{_ENCODED_PREFIX}{key}.npy'), mmap_mode='r')
-            for key in keys or self.keys}
-    return flax.traverse_util.unflatten_dict(flat, sep='/')
+    return flax.traverse_util.unflatten_dict(
+        {key: self._array(shard, key) for key in keys or self.keys}, sep='/')
 
   def chunks(self):
     """Every shard's encoded videos, in index order, as arrays in memory."""
@@ -363,10 +371,10 @@ class Index:
 
   def num_frames(self, rows):
     """Original frame counts of the videos at `rows`."""
-    shards, offsets = np.divmod(np.asarray(rows), self.chunk_size)
-    return np.array([np.load(os.path.join(self.shard_dirs[s],
-                                          NUM_FRAMES_FILE))[o]
-                     for s, o in zip(shards, offsets)])
+    if self._num_frames is None:
+      self._num_frames = np.concatenate([
+          np.load(os.path.join(d, NUM_FRAMES_FILE)) for d in self.shard_dirs])
+    return self._num_frames[np.asarray(rows)]
 
 
 # ---------------------------------------------------------------- queries --
