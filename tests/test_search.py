@@ -199,7 +199,8 @@ def test_feature_file_of_another_size_is_refused(exported, tmp_path):
   with h5py.File(path, 'w') as f:
     f['clip_a'] = np.zeros((8, exported.manifest['feature_dim'] + 1),
                            np.float32)
-  with pytest.raises(search.SearchError, match=r'expects \(32,\)'):
+  expected = exported.manifest['feature_dim']
+  with pytest.raises(search.SearchError, match=rf'expects \({expected},\)'):
     search.build_index(exported, search.hdf5_source(path),
                        str(tmp_path / 'index'), progress=False)
 
@@ -257,4 +258,6 @@ def _overrides(config):
           ('synthetic.num_validation_videos',
            config.synthetic.num_validation_videos),
           ('synthetic.num_test_videos', config.synthetic.num_test_videos),
-          ('word_dim', config.word_dim), ('hidden_size', config.hidden_size)]
+          ('word_dim', config.word_dim), ('hidden_size', config.hidden_size),
+          ('text_dropout', 0.0), ('video_dropout', 0.0),
+          ('gcn_dropout', 0.0)]
