@@ -130,11 +130,11 @@ def _model_and_params():
   import jax  # pylint: disable=g-import-not-at-top
   from configs import vatex  # pylint: disable=g-import-not-at-top
   from hgr_jax import models  # pylint: disable=g-import-not-at-top
-  from hgr_jax import train  # pylint: disable=g-import-not-at-top
   config = vatex.get_config('hgr')
-  config.hidden_size = _HIDDEN.value
+  config.model.hidden_size = _HIDDEN.value
   model = models.create_model(config, _VOCAB.value)
-  batch = train.dummy_batch(config, _FEATURE_DIM.value)
+  videos, captions = random_inputs(2, 2)
+  batch = {**videos, **captions}
   variables = jax.jit(lambda r: model.init(r, batch))(jax.random.PRNGKey(0))
   return model, jax.device_get(variables)
 

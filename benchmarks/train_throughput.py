@@ -3,9 +3,10 @@
   python -m benchmarks.train_throughput [--batch_sizes=64,128] [--repeats=5]
       [--steps=10] [--config=configs/synthetic.py] [--out=train_throughput.json]
 
-Random inputs of the config's shapes; each repeat times `steps` consecutive
-steps (after one compile-and-warm-up step) and blocks on the result, and the
-table reports the median over repeats. The result goes to --out as JSON.
+One batch of the config's training data (prepared into --config.data_dir or
+$TFDS_DATA_DIR if needed), with the fields the model requests; each repeat
+times `steps` consecutive steps (after one compile-and-warm-up step) and
+blocks on the result, and the table reports the median over repeats. The result goes to --out as JSON.
 """
 
 import json
@@ -17,8 +18,9 @@ from absl import app
 from absl import flags
 import jax
 from ml_collections import config_flags
-import numpy as np
+import tensorflow_datasets as tfds
 
+from data_pipelines import input_pipeline
 from hgr_jax import models
 from hgr_jax import sharding
 from hgr_jax import train
@@ -27,39 +29,25 @@ _CONFIG = config_flags.DEFINE_config_file('config', 'configs/synthetic.py')
 _BATCH_SIZES = flags.DEFINE_list('batch_sizes', ['64', '128'], 'Global batches.')
 _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed repeats per batch size.')
 _STEPS = flags.DEFINE_integer('steps', 10, 'Train steps per repeat.')
-_VOCAB = flags.DEFINE_integer('vocab_size', 10_000, 'Vocabulary size.')
 _OUT = flags.DEFINE_string('out', 'train_throughput.json', 'JSON output path.')
-
-
-def random_batch(config, feature_dim, batch_size, rng):
-  """A batch with every caption of 15-30 words, 2 verbs and 4 nouns."""
-  batch = train.dummy_batch(config, feature_dim, batch_size)
-  batch['frames'] = rng.normal(size=batch['frames'].shape).astype(np.float32)
-  batch['frame_mask'] = np.arange(config.max_frames)[None] < rng.integers(
-      10, config.max_frames + 1, (batch_size, 1))
-  batch['token_ids'] = rng.integers(3, _VOCAB.value, batch['token_ids'].shape,
-                                    dtype=np.int32)
-  batch['length'] = rng.integers(15, config.max_words + 1, batch_size,
-                                 dtype=np.int32)
-  batch['verb_masks'][:, :2, 1:3] = True
-  batch['noun_masks'][:, :4, 5:9] = True
-  batch['adjacency'][:, 1:3, 0] = 1.0
-  return batch
 
 
 def main(argv):
   del argv
   config = _CONFIG.value
-  feature_dim = config.synthetic.feature_dim if 'synthetic' in config else 1024
-  model = models.create_model(config, _VOCAB.value)
+  builder = input_pipeline.prepare(input_pipeline.get_builder(config),
+                                   manual_dir=config.get('release_dir'))
+  model = models.create_model(
+      config, max(input_pipeline.vocabulary(builder).values()) + 1)
   mesh = sharding.data_mesh()
-  rng = np.random.default_rng(0)
   rows = []
   for batch_size in map(int, _BATCH_SIZES.value):
-    state = train.create_train_state(model, config, feature_dim, mesh)
-    step = train.compile_train_step(model, config, mesh, state)
-    batch = sharding.global_batch(
-        random_batch(config, feature_dim, batch_size, rng), mesh)
+    batches = input_pipeline.train_dataset(
+        builder, config, 0, batch_size,
+        extra_features=model.extra_train_features())
+    state = train.create_train_state(model, config, batches.element_spec, mesh)
+    step = train.compile_train_step(model, mesh, state)
+    batch = sharding.global_batch(next(iter(tfds.as_numpy(batches))), mesh)
     state, metrics = step(state, batch)
     jax.block_until_ready(metrics)
     seconds = []
@@ -70,8 +58,8 @@ def main(argv):
       jax.block_until_ready(metrics)
       seconds.append((time.perf_counter() - start) / _STEPS.value)
     median = statistics.median(seconds)
-    rows.append(dict(model=config.model, batch_size=batch_size,
-                     hidden_size=config.hidden_size,
+    rows.append(dict(model=config.model_name, batch_size=batch_size,
+                     hidden_size=config.model.hidden_size,
                      median_step_seconds=median,
                      pairs_per_second=batch_size / median,
                      step_seconds=seconds))

@@ -36,9 +36,9 @@ def release_config(variant, dataset, feature_names):
   config.max_words = 30
   config.num_verbs = 4
   config.num_nouns = 6
-  config.word_dim = 300
-  config.hidden_size = 1024
-  config.margin = 0.2
+  config.model.word_dim = 300
+  config.model.hidden_size = 1024
+  config.model.margin = 0.2
   config.learning_rate = 1e-4
   config.batch_size = 128 if variant == 'vsepp' else 64
   config.num_epochs = 50

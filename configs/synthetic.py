@@ -16,7 +16,6 @@ import ml_collections
 def get_config(variant='hgr'):
   """variant: 'hgr', 'vsepp' or 'hanet'."""
   config = ml_collections.ConfigDict()
-  config.model = variant
 
   config.dataset = 'synthetic'
   # None: tfds's default, $TFDS_DATA_DIR or ~/tensorflow_datasets.
@@ -50,21 +49,22 @@ def get_config(variant='hgr'):
   config.pair_shuffle_buffer = 1024
 
   # Model (HGR official: word 300, BiGRU 1024, 16 roles, 1 attention-GCN
-  # layer, dropout 0.2 text / 0.2 video / 0.5 GCN, sigma 4).
-  config.word_dim = 300
-  config.hidden_size = 512
-  config.num_roles = 16
-  config.gcn_layers = 1
-  config.text_dropout = 0.2
-  config.video_dropout = 0.2
-  config.gcn_dropout = 0.5
-  config.attention_sigma = 4.0
-
-  # Loss (VSE++ hinge on the hardest negative, margin 0.2, on the fused score;
-  # the official code can add per-level losses, off by default).
-  config.margin = 0.2
-  config.loss_weights = ml_collections.ConfigDict(
-      dict(fused=1.0, **{'global': 0.0}, verb=0.0, noun=0.0))
+  # layer, dropout 0.2 text / 0.2 video / 0.5 GCN, sigma 4). Loss: VSE++ hinge
+  # on the hardest negative, margin 0.2, on the fused score; the official
+  # code can add per-level losses, off by default.
+  config.model_name = variant
+  config.model = ml_collections.ConfigDict(dict(
+      word_dim=300,
+      hidden_size=512,  # Ours, for CPU; the paper's 1024 in release_base.
+      text_dropout=0.2,
+      video_dropout=0.2,
+      margin=0.2,
+      loss_weights=ml_collections.ConfigDict(
+          dict(fused=1.0, **{'global': 0.0}, verb=0.0, noun=0.0)),
+  ))
+  if variant in ('hgr', 'hanet'):
+    config.model.update(dict(num_roles=16, gcn_layers=1, gcn_dropout=0.5,
+                             attention_sigma=4.0))
 
   # Optimisation (HGR: Adam, lr 1e-4, batch 64). The synthetic set is small,
   # so a larger learning rate reaches a good model within the time budget.
@@ -86,23 +86,26 @@ def get_config(variant='hgr'):
   # study): true caption vs role swap / action / entity twin.
   config.binary_selection = True
   if variant == 'hanet':
-    add_hanet(config)
+    add_hanet(config.model)
+  elif variant not in ('hgr', 'vsepp'):
+    raise ValueError(f"configs/synthetic.py:{variant}: unknown variant; use "
+                     "'hgr', 'vsepp' or 'hanet'.")
   return config
 
 
-def add_hanet(config):
-  """HANet's settings on top of HGR's (official HANet code values).
+def add_hanet(model):
+  """HANet's settings on top of HGR's model section (official HANet code).
 
   HANet trains the hinge on the mean of its five embedding scores plus a
   tenth of the hinge on the mean of its two concept (Jaccard) scores, plus
   0.01 x each of four masked concept BCE losses; it ranks by the mean of the
   two means.
   """
-  config.num_verb_concepts = 512  # Most frequent training verbs.
-  config.num_noun_concepts = 1024  # Most frequent training nouns.
-  config.num_action_clips = 10  # Top video verb concepts -> action clips.
-  config.num_entity_clips = 20  # Top video noun concepts -> entity clips.
-  config.concept_bce_weight = 0.01
-  config.loss_weights = ml_collections.ConfigDict(
+  model.num_verb_concepts = 512  # Most frequent training verbs.
+  model.num_noun_concepts = 1024  # Most frequent training nouns.
+  model.num_action_clips = 10  # Top video verb concepts -> action clips.
+  model.num_entity_clips = 20  # Top video noun concepts -> entity clips.
+  model.concept_bce_weight = 0.01
+  model.loss_weights = ml_collections.ConfigDict(
       dict(fused=0.0, **{'global': 0.0}, verb=0.0, noun=0.0, matching=1.0,
            concept=0.1))

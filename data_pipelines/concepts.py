@@ -227,13 +227,3 @@ def caption_labels(captions, verb_table, noun_table, num_verbs, num_nouns):
     out[f'{kind}_concept_mask'] = labels | ~in_video
   return out
 
-
-def dummy_labels(config, batch_size):
-  """Zero labels and full masks of a batch, for models trained on concepts."""
-  if 'num_verb_concepts' not in config:
-    return {}
-  return {f'{kind}_concept_{field}': np.full((batch_size, size),
-                                             field == 'mask')
-          for kind, size in (('verb', config.num_verb_concepts),
-                             ('noun', config.num_noun_concepts))
-          for field in ('labels', 'mask')}

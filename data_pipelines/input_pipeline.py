@@ -119,8 +119,42 @@ def _read(builder, split, process_index=0, process_count=1, frames=True):
   return ds.shard(process_count, process_index) if process_count > 1 else ds
 
 
+def _concept_labels(builder, num_verb_concepts, num_noun_concepts):
+  """HANet's caption concept labels and masks (`concepts.caption_labels`)."""
+  tables = concepts.load_tables(builder, num_verb_concepts, num_noun_concepts)
+
+  def add_labels(example, video, captions):
+    del example
+    return video, {**captions, **concepts.caption_labels(
+        captions, *tables, num_verb_concepts, num_noun_concepts)}
+  return add_labels
+
+
+# Training fields beyond the standard ones that a model can request with
+# `DualEncoder.extra_train_features` (name -> keyword arguments). Each entry
+# is make(builder, **kwargs) -> transform(example, video, captions) ->
+# (video, captions), run once per stored video: `example` is the decoded
+# example (all of its frames in example['frames']), `video` the fields of
+# `_video_features` and `captions` the caption fields with a leading
+# (captions,) axis. A second frame view, say, adds a key to `video`.
+EXTRA_TRAIN_FEATURES = {
+    'concept_labels': _concept_labels,
+}
+
+
+def _extra_transforms(builder, extra_features):
+  unknown = set(extra_features) - set(EXTRA_TRAIN_FEATURES)
+  if unknown:
+    raise ValueError(
+        f'The model requests unknown training features {sorted(unknown)}; '
+        f'add them to input_pipeline.EXTRA_TRAIN_FEATURES (has '
+        f'{sorted(EXTRA_TRAIN_FEATURES)}).')
+  return [EXTRA_TRAIN_FEATURES[name](builder, **kwargs)
+          for name, kwargs in extra_features.items()]
+
+
 def train_dataset(builder, config, epoch, batch_size, process_index=0,
-                  process_count=1):
+                  process_count=1, extra_features=None):
   """One epoch of shuffled (video, caption) pair batches for this host.
 
   Args:
@@ -130,25 +164,23 @@ def train_dataset(builder, config, epoch, batch_size, process_index=0,
       the same order as an uninterrupted one.
     batch_size: batch size of this host (global batch / process count).
     process_index, process_count: this host's slice of the videos.
+    extra_features: the model's `extra_train_features()`: names of
+      `EXTRA_TRAIN_FEATURES` -> their keyword arguments.
 
   Returns:
     tf.data.Dataset of dicts: frames (batch, max_frames, dim), frame_mask,
-    video_key (batch,), the caption fields of `CAPTION_KEYS` and, when the
-    config sets num_verb_concepts (HANet), the concept labels and masks of
-    `concepts.caption_labels`.
+    video_key (batch,), the caption fields of `CAPTION_KEYS` and the fields
+    that `extra_features` add (e.g. 'concept_labels': HANet's concept labels
+    and masks of `concepts.caption_labels`).
   """
-  with_concepts = 'num_verb_concepts' in config
-  if with_concepts:
-    tables = concepts.load_tables(builder, config.num_verb_concepts,
-                                  config.num_noun_concepts)
+  transforms = _extra_transforms(builder, extra_features or {})
 
   def video_and_captions(example):
+    video = _video_features(example, config.max_frames)
     captions = {k: example['captions'][k] for k in CAPTION_KEYS}
-    if with_concepts:
-      captions.update(concepts.caption_labels(
-          captions, *tables, config.num_verb_concepts,
-          config.num_noun_concepts))
-    return _video_features(example, config.max_frames), captions
+    for transform in transforms:
+      video, captions = transform(example, video, captions)
+    return video, captions
 
   videos = _read(builder, 'train', process_index, process_count)
   videos = videos.map(video_and_captions, num_parallel_calls=tf.data.AUTOTUNE)

@@ -56,10 +56,10 @@ def main(argv):
     # Missing data or checkpoints: the message says what to do, no traceback.
     sys.exit(f'Error: {e}')
   print(f'Test metrics ({FLAGS.workdir}/{train.TEST_METRICS_FILE}):')
-  print(metrics.format_table({FLAGS.config.model: results}))
+  print(metrics.format_table({FLAGS.config.model_name: results}))
   if FLAGS.config.binary_selection:
     print('Binary selection accuracy (%), true caption vs its twin:')
-    print(binary_selection.format_table({FLAGS.config.model: results}))
+    print(binary_selection.format_table({FLAGS.config.model_name: results}))
 
 
 if __name__ == '__main__':

@@ -19,11 +19,9 @@ from orbax.checkpoint import checkpoint_managers
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from data_pipelines import concepts
 from data_pipelines import input_pipeline
 from hgr_jax import binary_selection
 from hgr_jax import evaluate as evaluate_lib
-from hgr_jax import losses
 from hgr_jax import metrics as metrics_lib
 from hgr_jax import models
 from hgr_jax import sharding
@@ -53,32 +51,32 @@ def create_optimizer(config):
                      optax.adam(config.learning_rate))
 
 
-def dummy_batch(config, feature_dim, batch_size=2):
-  """Zero inputs with the shapes of a training batch, for initialisation."""
-  nodes = 1 + config.num_verbs + config.num_nouns
-  return {
-      'frames': np.zeros((batch_size, config.max_frames, feature_dim),
-                         np.float32),
-      'frame_mask': np.ones((batch_size, config.max_frames), bool),
-      'video_key': np.arange(batch_size, dtype=np.int32),
-      'token_ids': np.zeros((batch_size, config.max_words), np.int32),
-      'length': np.ones((batch_size,), np.int32),
-      'verb_masks': np.zeros((batch_size, config.num_verbs, config.max_words),
-                             bool),
-      'noun_masks': np.zeros((batch_size, config.num_nouns, config.max_words),
-                             bool),
-      'node_roles': np.zeros((batch_size, config.num_verbs + config.num_nouns),
-                             np.int32),
-      'adjacency': np.zeros((batch_size, nodes, nodes), np.float32),
-      **concepts.dummy_labels(config, batch_size),
-  }
+def zero_batch(element_spec, batch_size=2):
+  """Zeros with the shapes and dtypes of a batch spec, `batch_size` rows.
+
+  Args:
+    element_spec: dict of tf.TensorSpec (a dataset's element_spec) or of
+      anything with shape and dtype (arrays, jax.ShapeDtypeStruct); the
+      leading axis is the batch.
+  """
+  return jax.tree.map(
+      lambda spec: np.zeros((batch_size, *spec.shape[1:]),
+                            tf.dtypes.as_dtype(spec.dtype).as_numpy_dtype),
+      element_spec)
 
 
-def create_train_state(model, config, feature_dim, mesh):
-  """Initialises parameters and optimiser state, replicated over `mesh`."""
+def create_train_state(model, config, element_spec, mesh):
+  """Initialises parameters and optimiser state, replicated over `mesh`.
+
+  Args:
+    model: a `DualEncoder`.
+    config: the experiment config (seed, optimiser settings).
+    element_spec: the training dataset's element_spec (see `zero_batch`).
+    mesh: the device mesh.
+  """
   params_rng, dropout_rng = jax.random.split(jax.random.PRNGKey(config.seed))
   replicated = sharding.replicated(mesh)
-  init = lambda rng: model.init(rng, dummy_batch(config, feature_dim))
+  init = lambda rng: model.init(rng, zero_batch(element_spec))
   variables = jax.jit(init, out_shardings=replicated)(params_rng)
   # The optimiser state is built outside that jit on purpose: XLA:CPU
   # (jaxlib 0.10) deadlocks on one program holding both the orthogonal
@@ -89,42 +87,45 @@ def create_train_state(model, config, feature_dim, mesh):
   return jax.device_put(state, replicated)
 
 
-def loss_and_grads(params, batch_stats, batch, rng, model, config):
-  """Hinge loss on the batch's score matrices (plus the model's auxiliary
-  losses) and its gradient; batch norm uses and updates batch statistics.
+def train_batches(builder, model, config, epoch, local_batch):
+  """This host's training batches of `epoch`, with the model's extra fields
+  (`DualEncoder.extra_train_features`)."""
+  return input_pipeline.train_dataset(
+      builder, config, epoch, local_batch, jax.process_index(),
+      jax.process_count(), extra_features=model.extra_train_features())
+
+
+def loss_and_grads(params, batch_stats, batch, rng, model):
+  """The model's training loss (`DualEncoder.train_loss`) and its gradient;
+  batch norm uses and updates batch statistics.
 
   Returns:
     ((loss, (per-term losses, new batch_stats)), grads).
   """
   def loss_fn(params):
-    (scores, auxiliary), updates = model.apply(
-        {'params': params, 'batch_stats': batch_stats}, batch, train=True,
+    (loss, terms), updates = model.apply(
+        {'params': params, 'batch_stats': batch_stats}, batch,
         rngs={'dropout': rng}, mutable=['batch_stats'],
-        method=model.train_outputs)
-    same_video = batch['video_key'][:, None] == batch['video_key'][None, :]
-    loss, terms = losses.retrieval_loss(scores, same_video, config.margin,
-                                        config.loss_weights.to_dict())
-    loss = loss + sum(auxiliary.values())
-    return loss, ({**terms, **auxiliary},
-                  updates.get('batch_stats', batch_stats))
+        method=model.train_loss)
+    return loss, (terms, updates.get('batch_stats', batch_stats))
   return jax.value_and_grad(loss_fn, has_aux=True)(params)
 
 
-def train_step(state, batch, model, config):
+def train_step(state, batch, model):
   """One optimiser step; a pure function of (state, batch)."""
   rng = jax.random.fold_in(state.rng, state.step)
   (loss, (terms, batch_stats)), grads = loss_and_grads(
-      state.params, state.batch_stats, batch, rng, model, config)
+      state.params, state.batch_stats, batch, rng, model)
   metrics = {'loss': loss, 'grad_norm': optax.global_norm(grads),
              **{f'loss_{name}': value for name, value in terms.items()}}
   state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
   return state, metrics
 
 
-def compile_train_step(model, config, mesh, state):
+def compile_train_step(model, mesh, state):
   """`train_step` jitted with explicit shardings, the state donated."""
   state_sharding = jax.tree.map(lambda x: x.sharding, state)
-  return jax.jit(functools.partial(train_step, model=model, config=config),
+  return jax.jit(functools.partial(train_step, model=model),
                  in_shardings=(state_sharding, sharding.batch_sharded(mesh)),
                  out_shardings=(state_sharding, sharding.replicated(mesh)),
                  donate_argnums=0)
@@ -161,11 +162,10 @@ def setup(config):
   embedding_init = None
   if config.get('word_embeddings_file'):
     embedding_init = word_embeddings.glove_initializer(
-        config.word_embeddings_file, vocab, config.word_dim)
+        config.word_embeddings_file, vocab, config.model.word_dim)
   model = models.create_model(config, max(vocab.values()) + 1,
                               embedding_init=embedding_init)
-  feature_dim = builder.info.features['frames'].shape[-1]
-  return builder, model, feature_dim, sharding.data_mesh()
+  return builder, model, sharding.data_mesh()
 
 
 def _evaluator(model, config):
@@ -189,7 +189,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   Returns:
     The test metrics of the best checkpoint (also in WORKDIR/test_metrics.json).
   """
-  builder, model, feature_dim, mesh = setup(config)
+  builder, model, mesh = setup(config)
   process_count = jax.process_count()
   if config.batch_size % (jax.device_count()) or \
       config.batch_size % process_count:
@@ -197,7 +197,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
                      f'evenly over {jax.device_count()} devices.')
   local_batch = config.batch_size // process_count
 
-  state = create_train_state(model, config, feature_dim, mesh)
+  element_spec = train_batches(builder, model, config, 0,
+                               local_batch).element_spec
+  state = create_train_state(model, config, element_spec, mesh)
   manager = checkpoint_manager(workdir)
   start_epoch = 0
   if manager.latest_step() is not None:
@@ -205,7 +207,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     logging.info('Resumed from step %d (epoch %d).', manager.latest_step(),
                  start_epoch)
 
-  step_fn = compile_train_step(model, config, mesh, state)
+  step_fn = compile_train_step(model, mesh, state)
   evaluator = _evaluator(model, config)
   writer = metric_writers.create_default_writer(
       workdir, just_logging=jax.process_index() > 0)
@@ -223,9 +225,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   step = int(state.step)
   for epoch in range(start_epoch, config.num_epochs):
     train_metrics = []
-    batches = input_pipeline.train_dataset(
-        builder, config, epoch, local_batch, jax.process_index(),
-        process_count).take(steps_per_epoch)
+    batches = train_batches(builder, model, config, epoch,
+                            local_batch).take(steps_per_epoch)
     for batch in tfds.as_numpy(batches):
       state, metrics = step_fn(state, sharding.global_batch(batch, mesh))
       train_metrics.append(metrics)
@@ -252,13 +253,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
 
 def evaluate_workdir(config, workdir):
   """Tests the best checkpoint of `workdir`; see `_test_best`."""
-  builder, model, feature_dim, mesh = setup(config)
+  builder, model, mesh = setup(config)
   manager = checkpoint_manager(workdir)
   if manager.best_step() is None:
     raise FileNotFoundError(
         f'No checkpoint in {os.path.join(workdir, "checkpoints")}: train '
         f'first (python -m hgr_jax.main --config=... --workdir={workdir}).')
-  state = create_train_state(model, config, feature_dim, mesh)
+  element_spec = train_batches(
+      builder, model, config, 0,
+      config.batch_size // jax.process_count()).element_spec
+  state = create_train_state(model, config, element_spec, mesh)
   return _test_best(config, workdir, builder, model, manager, state)
 
 
@@ -281,8 +285,8 @@ def _test_best(config, workdir, builder, model, manager, state):
     with open(os.path.join(workdir, TEST_METRICS_FILE), 'w') as f:
       json.dump(results, f, indent=2, sort_keys=True)
   logging.info('Test metrics of step %d:\n%s', best_step,
-               metrics_lib.format_table({config.model: results}))
+               metrics_lib.format_table({config.model_name: results}))
   if config.binary_selection:
     logging.info('Binary selection accuracy (%%):\n%s',
-                 binary_selection.format_table({config.model: results}))
+                 binary_selection.format_table({config.model_name: results}))
   return results

@@ -2,7 +2,7 @@
 
 HGR and its VSE++ baseline start the word table from GloVe (the official code
 loads glove.42B.300d vectors for the release vocabulary). Any dimension works:
-it is read from the file and must equal config.word_dim.
+it is read from the file and must equal config.model.word_dim.
 """
 
 from typing import Mapping, Tuple
@@ -80,8 +80,8 @@ def glove_initializer(path: str, word2int: Mapping[str, int], word_dim: int,
   table, found = load_glove(path, word2int)
   if table.shape[1] != word_dim:
     raise EmbeddingFileError(
-        f'{path} holds {table.shape[1]}-d vectors but config.word_dim is '
-        f'{word_dim}: set --config.word_dim={table.shape[1]}.')
+        f'{path} holds {table.shape[1]}-d vectors but config.model.word_dim '
+        f'is {word_dim}: set --config.model.word_dim={table.shape[1]}.')
   logging.info('Word vectors: %d of %d vocabulary words found in %s (%.1f%%).',
                found.sum(), found.size, path, 100 * found.mean())
 

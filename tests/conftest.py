@@ -1,6 +1,7 @@
 """Shared fixtures: a tiny synthetic dataset and config that train in seconds."""
 
 import hgr_jax  # noqa: F401  (sets XLA flags before JAX starts)
+import numpy as np
 import pytest
 
 from configs import synthetic as synthetic_config
@@ -13,13 +14,40 @@ def tiny_config(model='hgr', data_dir=None):
   config.data_dir = data_dir
   config.synthetic.update(dict(feature_dim=32, num_train_videos=48,
                                num_validation_videos=16, num_test_videos=16))
-  config.update(dict(word_dim=16, hidden_size=32, batch_size=8, num_epochs=2,
-                     log_every_steps=5, eval_batch_size=16,
-                     learning_rate=1e-3))
+  config.update(dict(batch_size=8, num_epochs=2, log_every_steps=5,
+                     eval_batch_size=16, learning_rate=1e-3))
+  config.model.update(dict(word_dim=16, hidden_size=32))
   if model == 'hanet':
-    config.update(dict(num_verb_concepts=16, num_noun_concepts=32,
+    config.model.update(dict(num_verb_concepts=16, num_noun_concepts=32,
                        num_action_clips=4, num_entity_clips=8))
   return config
+
+
+def train_element_spec(config, model):
+  """The element_spec of `model`'s training batches of config's (prepared)
+  dataset, extra fields included: what `train.create_train_state` takes."""
+  return input_pipeline.train_dataset(
+      input_pipeline.get_builder(config), config, 0, config.batch_size,
+      extra_features=model.extra_train_features()).element_spec
+
+
+def zero_inputs(config, feature_dim, batch_size):
+  """Zero video and caption fields of a batch, without a dataset."""
+  nodes = 1 + config.num_verbs + config.num_nouns
+  return {
+      'frames': np.zeros((batch_size, config.max_frames, feature_dim),
+                         np.float32),
+      'frame_mask': np.ones((batch_size, config.max_frames), bool),
+      'token_ids': np.zeros((batch_size, config.max_words), np.int32),
+      'length': np.ones((batch_size,), np.int32),
+      'verb_masks': np.zeros((batch_size, config.num_verbs, config.max_words),
+                             bool),
+      'noun_masks': np.zeros((batch_size, config.num_nouns, config.max_words),
+                             bool),
+      'node_roles': np.zeros((batch_size, config.num_verbs + config.num_nouns),
+                             np.int32),
+      'adjacency': np.zeros((batch_size, nodes, nodes), np.float32),
+  }
 
 
 @pytest.fixture(scope='session')

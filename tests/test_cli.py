@@ -11,7 +11,8 @@ _TINY = ['--config.synthetic.feature_dim=32',
          '--config.synthetic.num_train_videos=48',
          '--config.synthetic.num_validation_videos=16',
          '--config.synthetic.num_test_videos=16',
-         '--config.word_dim=16', '--config.hidden_size=32',
+         '--config.model.word_dim=16',
+         '--config.model.hidden_size=32',
          '--config.batch_size=8', '--config.num_epochs=1',
          '--config.eval_batch_size=16']
 
@@ -80,7 +81,8 @@ def test_vatex_config_trains_on_a_release_layout(tmp_path):
                   f'--config.release_dir={release}',
                   f'--config.data_dir={tmp_path / "tfds"}',
                   f'--config.word_embeddings_file={glove}',
-                  '--config.word_dim=16', '--config.hidden_size=32',
+                  '--config.model.word_dim=16',
+                  '--config.model.hidden_size=32',
                   '--config.batch_size=32', '--config.num_epochs=1',
                   '--config.eval_batch_size=40')
   assert trained.returncode == 0, trained.stderr[-3000:]

@@ -12,6 +12,7 @@ from conftest import tiny_config
 from data_pipelines import concepts
 from data_pipelines import input_pipeline
 from data_pipelines import synthetic
+from hgr_jax import models
 
 
 def test_word_lemmas_use_the_lexicon_offline():
@@ -102,10 +103,26 @@ def test_prepared_vocabulary_counts_the_synthetic_roles(tiny_data_dir):
   assert noun_table[word2int['red']] == -1
 
 
+def test_only_requested_fields_are_added(tiny_data_dir):
+  config = tiny_config('hgr', data_dir=tiny_data_dir)
+  builder = input_pipeline.get_builder(config)
+  assert models.create_model(config, 50).extra_train_features() == {}
+  spec = input_pipeline.train_dataset(builder, config, 0, 8).element_spec
+  assert not any('concept' in name for name in spec)
+  with pytest.raises(ValueError, match=r"unknown training features "
+                     r"\['frames_view2'\]; add them to input_pipeline"):
+    input_pipeline.train_dataset(builder, config, 0, 8,
+                                 extra_features={'frames_view2': {}})
+
+
 def test_train_batches_carry_labels_of_their_captions(tiny_data_dir):
   config = tiny_config('hanet', data_dir=tiny_data_dir)
   builder = input_pipeline.get_builder(config)
-  batch = next(iter(input_pipeline.train_dataset(builder, config, 0, 8)))
+  extra = models.create_model(config, 50).extra_train_features()
+  assert extra == {'concept_labels': dict(num_verb_concepts=16,
+                                          num_noun_concepts=32)}
+  batch = next(iter(input_pipeline.train_dataset(builder, config, 0, 8,
+                                                 extra_features=extra)))
   verb_table, noun_table = concepts.load_tables(builder, 16, 32)
   for b in range(8):
     words = batch['token_ids'][b, :batch['length'][b]].numpy()

@@ -6,6 +6,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from conftest import tiny_config
+from conftest import train_element_spec
 from data_pipelines import input_pipeline
 from data_pipelines import role_graph
 from data_pipelines import synthetic
@@ -48,7 +49,7 @@ def tiny_model(tiny_data_dir):
   model = models.create_model(config, len(input_pipeline.vocabulary(builder)))
   mesh = sharding.data_mesh()
   variables = jax.device_get(train.create_train_state(
-      model, config, 32, mesh).variables)
+      model, config, train_element_spec(config, model), mesh).variables)
   evaluator = evaluate.Evaluator(model, mesh, batch_size=5,
                                  memory_budget_gb=1e-4)
   videos = list(tfds.as_numpy(input_pipeline.video_dataset(

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
+from conftest import zero_inputs
 from hgr_jax import models
-from hgr_jax import train
 
 
 def _batch(config, rng, batch_size=5, feature_dim=12):
-  batch = train.dummy_batch(config, feature_dim, batch_size)
+  batch = zero_inputs(config, feature_dim, batch_size)
   frames = rng.integers(4, config.max_frames + 1, batch_size)
   words = rng.integers(6, config.max_words + 1, batch_size)
   batch['frames'] = rng.normal(size=batch['frames'].shape).astype(np.float32)
@@ -90,14 +90,16 @@ def test_hgr_levels_and_fusion():
 
 def test_unknown_model_name():
   config = tiny_config('hgr')
-  config.model = 'nope'
-  with pytest.raises(ValueError, match="'hanet' or 'vsepp'"):
+  config.model_name = 'nope'
+  with pytest.raises(ValueError, match="'nope'; registered models: hanet, "
+                     'hgr, vsepp'):
     models.create_model(config, 50)
 
 
 def test_hanet_levels_fusion_and_batch_statistics():
   config = tiny_config('hanet')
-  config.text_dropout = config.video_dropout = config.gcn_dropout = 0.0
+  config.model.update(dict(text_dropout=0.0, video_dropout=0.0,
+                          gcn_dropout=0.0))
   rng = np.random.default_rng(2)
   batch = _batch(config, rng)
   model = models.create_model(config, 50)
@@ -112,15 +114,17 @@ def test_hanet_levels_fusion_and_batch_statistics():
     assert np.all((scores[level] >= 0) & (scores[level] <= 1))
 
   # Training updates the running statistics from valid positions only.
-  labels = train.dummy_batch(config, 12, 5)
-  train_batch = {**batch,
-                 **{k: v for k, v in labels.items() if 'concept' in k}}
+  train_batch = {**batch, 'video_key': np.arange(5, dtype=np.int32)}
+  for kind, size in (('verb', config.model.num_verb_concepts),
+                     ('noun', config.model.num_noun_concepts)):
+    train_batch[f'{kind}_concept_labels'] = np.zeros((5, size), bool)
+    train_batch[f'{kind}_concept_mask'] = np.ones((5, size), bool)
   def updated_stats(b):
-    (_, auxiliary), updates = model.apply(
-        variables, b, train=True, mutable=['batch_stats'],
-        method=model.train_outputs, rngs={'dropout': jax.random.PRNGKey(1)})
-    assert set(auxiliary) == {'video_verb_bce', 'video_noun_bce',
-                              'text_verb_bce', 'text_noun_bce'}
+    (_, terms), updates = model.apply(
+        variables, b, mutable=['batch_stats'], method=model.train_loss,
+        rngs={'dropout': jax.random.PRNGKey(1)})
+    assert set(terms) == {'matching', 'concept', 'video_verb_bce',
+                          'video_noun_bce', 'text_verb_bce', 'text_noun_bce'}
     return updates['batch_stats']
   stats = updated_stats(train_batch)
   noisy_stats = updated_stats(

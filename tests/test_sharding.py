@@ -17,15 +17,15 @@ _SCRIPT = textwrap.dedent('''
     assert jax.device_count() == 8, jax.devices()
     config = tiny_config(model=sys.argv[1], data_dir=sys.argv[2])
     builder = input_pipeline.get_builder(config)
-    batch = next(iter(tfds.as_numpy(input_pipeline.train_dataset(
-        builder, config, 0, config.batch_size))))
     model = models.create_model(config, len(input_pipeline.vocabulary(builder)))
+    batch = next(iter(tfds.as_numpy(input_pipeline.train_dataset(
+        builder, config, 0, config.batch_size,
+        extra_features=model.extra_train_features()))))
     results = []
     for devices in (jax.devices()[:1], jax.devices()):
       mesh = sharding.data_mesh(devices)
-      state = train.create_train_state(model, config, 32, mesh)
-      fn = jax.jit(functools.partial(train.loss_and_grads, model=model,
-                                     config=config),
+      state = train.create_train_state(model, config, batch, mesh)
+      fn = jax.jit(functools.partial(train.loss_and_grads, model=model),
                    in_shardings=(sharding.replicated(mesh),
                                  sharding.replicated(mesh),
                                  sharding.batch_sharded(mesh),
@@ -50,7 +50,7 @@ _EVAL_SCRIPT = textwrap.dedent('''
     import jax, numpy as np
     import tensorflow_datasets as tfds
     sys.path.insert(0, 'tests')
-    from conftest import tiny_config
+    from conftest import tiny_config, train_element_spec
     from data_pipelines import input_pipeline
     from hgr_jax import evaluate, models, sharding, train
 
@@ -68,7 +68,9 @@ _EVAL_SCRIPT = textwrap.dedent('''
       mesh = sharding.data_mesh(devices)
       if params is None:
         params = jax.device_get(
-            train.create_train_state(model, config, 32, mesh).variables)
+            train.create_train_state(model, config,
+                                     train_element_spec(config, model),
+                                     mesh).variables)
       evaluator = evaluate.Evaluator(model, mesh, 8, memory_budget_gb=1e-4)
       encoded = evaluator.encode_videos(params, videos)
       text = evaluator.encode_captions(params, captions)

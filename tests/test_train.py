@@ -9,6 +9,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from conftest import tiny_config
+from conftest import train_element_spec
 from data_pipelines import input_pipeline
 from hgr_jax import evaluate
 from hgr_jax import models
@@ -16,23 +17,25 @@ from hgr_jax import sharding
 from hgr_jax import train
 
 
-def _first_batch(config):
+def _model_and_first_batch(config):
   builder = input_pipeline.get_builder(config)
-  batches = input_pipeline.train_dataset(builder, config, epoch=0,
-                                         batch_size=config.batch_size)
-  return next(iter(tfds.as_numpy(batches))), builder
+  model = models.create_model(config, len(input_pipeline.vocabulary(builder)))
+  batches = input_pipeline.train_dataset(
+      builder, config, epoch=0, batch_size=config.batch_size,
+      extra_features=model.extra_train_features())
+  return model, next(iter(tfds.as_numpy(batches)))
 
 
 @pytest.mark.parametrize('name', ['hgr', 'hanet'])
 def test_train_steps_lower_the_loss_and_restore_exactly(tiny_data_dir,
                                                         tmp_path, name):
   config = tiny_config(name, data_dir=tiny_data_dir)
-  config.text_dropout = config.video_dropout = config.gcn_dropout = 0.0
-  batch, builder = _first_batch(config)
-  model = models.create_model(config, len(input_pipeline.vocabulary(builder)))
+  config.model.update(dict(text_dropout=0.0, video_dropout=0.0,
+                          gcn_dropout=0.0))
+  model, batch = _model_and_first_batch(config)
   mesh = sharding.data_mesh()
-  state = train.create_train_state(model, config, 32, mesh)
-  step = train.compile_train_step(model, config, mesh, state)
+  state = train.create_train_state(model, config, batch, mesh)
+  step = train.compile_train_step(model, mesh, state)
   batch = sharding.global_batch(batch, mesh)
   losses = []
   for _ in range(15):
@@ -47,7 +50,7 @@ def test_train_steps_lower_the_loss_and_restore_exactly(tiny_data_dir,
       progress=train.ocp.args.JsonSave({'epoch': 1})))
   manager.wait_until_finished()
   config.seed = 123  # A different initialisation, overwritten by the restore.
-  fresh = train.create_train_state(model, config, 32, mesh)
+  fresh = train.create_train_state(model, config, batch, mesh)
   restored, epoch = train.restore(train.checkpoint_manager(str(tmp_path)),
                                   int(state.step), fresh)
   assert epoch == 1
@@ -66,7 +69,8 @@ def test_evaluator_matches_direct_scoring(tiny_data_dir, name):
   builder = input_pipeline.get_builder(config)
   model = models.create_model(config, len(input_pipeline.vocabulary(builder)))
   mesh = sharding.data_mesh()
-  variables = train.create_train_state(model, config, 32, mesh).variables
+  spec = train_element_spec(config, model)
+  variables = train.create_train_state(model, config, spec, mesh).variables
   # Running statistics away from their initial values must be used.
   variables['batch_stats'] = jax.tree.map(lambda x: x + 0.5,
                                           variables['batch_stats'])
@@ -89,7 +93,7 @@ def test_evaluator_matches_direct_scoring(tiny_data_dir, name):
     np.testing.assert_allclose(tiled[level], direct[level], atol=1e-5,
                                err_msg=level)
   if name == 'hanet':
-    fresh = train.create_train_state(model, config, 32, mesh).variables
+    fresh = train.create_train_state(model, config, batch, mesh).variables
     assert not np.allclose(model.apply(fresh, {**videos, **captions})['fused'],
                            direct['fused'])
 

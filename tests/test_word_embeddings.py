@@ -55,8 +55,8 @@ def test_missing_file(tmp_path):
 def test_dimension_must_match_config(tmp_path):
   path = _write(tmp_path, 'man 1 2 3\n')
   with pytest.raises(word_embeddings.EmbeddingFileError,
-                     match='3-d vectors but config.word_dim is 16: set '
-                     '--config.word_dim=3'):
+                     match='3-d vectors but config.model.word_dim is 16: '
+                     'set --config.model.word_dim=3'):
     word_embeddings.glove_initializer(path, WORD2INT, 16)
 
 
@@ -66,7 +66,8 @@ def test_model_starts_from_the_vectors(tmp_path):
           enumerate(['man', 'tomato'])}
   path = _write(tmp_path, ''.join(
       f'{w} ' + ' '.join(map(str, v)) + '\n' for w, v in rows.items()))
-  init = word_embeddings.glove_initializer(path, WORD2INT, config.word_dim)
+  init = word_embeddings.glove_initializer(path, WORD2INT,
+                                          config.model.word_dim)
   model = models.create_model(config, len(WORD2INT), embedding_init=init)
   table = np.asarray(init(jax.random.key(0), (7, 16)))
   np.testing.assert_allclose(table[3], rows['man'], rtol=1e-6)
@@ -74,7 +75,7 @@ def test_model_starts_from_the_vectors(tmp_path):
   # Other rows keep the model's random initialisation.
   assert np.all(table[6] != 0) and abs(table[6]).max() < 1
   params = model.init(jax.random.key(0),
-                      train.dummy_batch(config, feature_dim=32))['params']
+                      conftest.zero_inputs(config, 32, 2))['params']
   embedding = [v for k, v in jax.tree_util.tree_leaves_with_path(params)
                if 'embedding' in jax.tree_util.keystr(k) and
                v.shape == (7, 16)]

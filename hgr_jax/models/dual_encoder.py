@@ -1,6 +1,8 @@
-"""What every retrieval model shares: a video and a text encoder, and scores."""
+"""What every retrieval model shares: two encoders, scores and the loss."""
 
 import flax.linen as nn
+
+from hgr_jax import losses
 
 
 class DualEncoder(nn.Module):
@@ -11,9 +13,23 @@ class DualEncoder(nn.Module):
   captions) matrices with at least 'fused', the score used for ranking;
   `matmul_dtype` (e.g. bfloat16) is the operand type of its products over
   the embedding axis, accumulated in float32. Keeping the encoders apart
-  lets evaluation encode each video and caption once. Models trained with
-  more than the hinge on their scores override `auxiliary_losses`.
+  lets evaluation encode each video and caption once.
+
+  The model owns its loss: subclasses declare the fields `margin` and
+  `loss_weights` that the default `loss` (the hinge) reads, and models
+  trained on more override `loss`, and `train_outputs` when the loss needs
+  more than the encodings and scores.
   """
+
+  @nn.nowrap
+  def extra_train_features(self):
+    """What the training batch needs beyond the standard fields.
+
+    Returns:
+      dict: names of `input_pipeline.EXTRA_TRAIN_FEATURES` -> their keyword
+      arguments; the input pipeline adds those fields to training batches.
+    """
+    return {}
 
   def encode_video(self, frames, frame_mask, train=False):
     """frames: (videos, frames, dim), frame_mask: (videos, frames) -> dict."""
@@ -26,16 +42,40 @@ class DualEncoder(nn.Module):
   def scores(self, video, text, matmul_dtype=None):
     raise NotImplementedError
 
-  def auxiliary_losses(self, video, text, batch):
-    """Weighted training losses besides the ranking hinge: name -> scalar."""
-    del video, text, batch
-    return {}
-
   def train_outputs(self, batch, train=True):
-    """(scores, auxiliary losses) of a training batch of pairs."""
+    """What `loss` reads of a training batch of (video, caption) pairs.
+
+    Returns:
+      dict: video and text, the encoders' outputs, and scores, the dict of
+      (batch, batch) score matrices.
+    """
     video = self.encode_video(batch['frames'], batch['frame_mask'], train)
     text = self.encode_text(batch, train)
-    return self.scores(video, text), self.auxiliary_losses(video, text, batch)
+    return {'video': video, 'text': text, 'scores': self.scores(video, text)}
+
+  def loss(self, outputs, batch):
+    """The VSE++ hinge (hardest negatives) on the score levels weighted by
+    `loss_weights`; captions of one video (same video_key) are never each
+    other's negatives.
+
+    Args:
+      outputs: from `train_outputs`.
+      batch: the training batch; video_key (batch,) int.
+
+    Returns:
+      (total scalar loss, dict of named scalar terms for logging).
+    """
+    same_video = batch['video_key'][:, None] == batch['video_key'][None, :]
+    return losses.retrieval_loss(outputs['scores'], same_video, self.margin,
+                                 dict(self.loss_weights))
+
+  def train_loss(self, batch):
+    """`loss` of `train_outputs` in training mode: what training applies.
+
+    Returns:
+      (total scalar loss, dict of named scalar terms).
+    """
+    return self.loss(self.train_outputs(batch, train=True), batch)
 
   def __call__(self, batch, train=False):
     """Scores of every video of `batch` against every caption of it."""

@@ -8,8 +8,9 @@ the role embedding), and their concept probabilities by soft Jaccard. The
 details follow the official code (github.com/Roc-Ng/HANet).
 """
 
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
+import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -19,6 +20,7 @@ from hgr_jax.models import concept_pooling
 from hgr_jax.models import dual_encoder
 from hgr_jax.models import layers
 from hgr_jax.models import matching
+from hgr_jax.models import registry
 from hgr_jax.models import text_encoders
 from hgr_jax.models import video_encoders
 
@@ -153,6 +155,7 @@ class ConceptTextEncoder(nn.Module):
     return encoded
 
 
+@registry.register('hanet')
 class HANet(dual_encoder.DualEncoder):
   """HGR's encoders with concept classifiers and three alignment levels."""
   vocab_size: int
@@ -169,6 +172,9 @@ class HANet(dual_encoder.DualEncoder):
   num_action_clips: int = 10
   num_entity_clips: int = 20
   concept_bce_weight: float = 0.01
+  margin: float = 0.2
+  loss_weights: Mapping[str, float] = flax.core.FrozenDict(matching=1.0,
+                                                           concept=0.1)
   embedding_init: Callable[..., Any] = nn.initializers.normal(stddev=0.1)
 
   def setup(self):
@@ -179,6 +185,12 @@ class HANet(dual_encoder.DualEncoder):
         self.vocab_size, self.word_dim, self.hidden_size, self.num_roles,
         self.gcn_layers, self.text_dropout, self.gcn_dropout,
         self.num_verb_concepts, self.num_noun_concepts, self.embedding_init)
+
+  @nn.nowrap
+  def extra_train_features(self):
+    """The caption concept labels and masks that the BCE losses need."""
+    return {'concept_labels': dict(num_verb_concepts=self.num_verb_concepts,
+                                   num_noun_concepts=self.num_noun_concepts)}
 
   def scores(self, video, text, matmul_dtype=None):
     """Encoded videos x encoded captions -> dict of (videos, captions) scores.
@@ -215,14 +227,16 @@ class HANet(dual_encoder.DualEncoder):
     scores['fused'] = (scores['matching'] + scores['concept']) / 2
     return scores
 
-  def auxiliary_losses(self, video, text, batch):
-    """The four masked concept BCE losses (videos and captions, verbs and
-    nouns) against the caption's concept labels, each weighted 0.01."""
-    return {
+  def loss(self, outputs, batch):
+    """The hinge of `DualEncoder.loss` plus the four masked concept BCE
+    losses (videos and captions, verbs and nouns) against the caption's
+    concept labels, each weighted by concept_bce_weight."""
+    total, terms = super().loss(outputs, batch)
+    bce = {
         f'{side}_{kind}_bce': self.concept_bce_weight *
         losses.masked_binary_cross_entropy(
-            encoded[f'{kind}_concepts'], batch[f'{kind}_concept_labels'],
-            batch[f'{kind}_concept_mask'])
-        for side, encoded in (('video', video), ('text', text))
-        for kind in ('verb', 'noun')
+            outputs[side][f'{kind}_concepts'],
+            batch[f'{kind}_concept_labels'], batch[f'{kind}_concept_mask'])
+        for side in ('video', 'text') for kind in ('verb', 'noun')
     }
+    return total + sum(bce.values()), {**terms, **bce}

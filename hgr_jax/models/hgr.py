@@ -1,15 +1,18 @@
 """HGR: Hierarchical Graph Reasoning (Chen et al., CVPR 2020)."""
 
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
+import flax
 import flax.linen as nn
 
 from hgr_jax.models import dual_encoder
 from hgr_jax.models import matching
+from hgr_jax.models import registry
 from hgr_jax.models import text_encoders
 from hgr_jax.models import video_encoders
 
 
+@registry.register('hgr')
 class HGR(dual_encoder.DualEncoder):
   """Role-graph text encoder + three-space video encoder, global and local matching."""
   vocab_size: int
@@ -21,6 +24,8 @@ class HGR(dual_encoder.DualEncoder):
   gcn_dropout: float = 0.5
   video_dropout: float = 0.2
   attention_sigma: float = 4.0
+  margin: float = 0.2
+  loss_weights: Mapping[str, float] = flax.core.FrozenDict(fused=1.0)
   embedding_init: Callable[..., Any] = nn.initializers.normal(stddev=0.1)
 
   def setup(self):

@@ -1,15 +1,18 @@
 """VSE++ global baseline (Faghri et al., BMVC 2018), as the HGR paper runs it."""
 
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
+import flax
 import flax.linen as nn
 
 from hgr_jax.models import dual_encoder
 from hgr_jax.models import matching
+from hgr_jax.models import registry
 from hgr_jax.models import text_encoders
 from hgr_jax.models import video_encoders
 
 
+@registry.register('vsepp')
 class VSEPP(dual_encoder.DualEncoder):
   """Mean-pooled frames -> linear; mean-pooled BiGRU text; cosine similarity."""
   vocab_size: int
@@ -17,6 +20,8 @@ class VSEPP(dual_encoder.DualEncoder):
   hidden_size: int = 1024
   text_dropout: float = 0.2
   video_dropout: float = 0.2
+  margin: float = 0.2
+  loss_weights: Mapping[str, float] = flax.core.FrozenDict(fused=1.0)
   embedding_init: Callable[..., Any] = nn.initializers.normal(stddev=0.1)
 
   def setup(self):

@@ -1,0 +1,32 @@
+"""Training HGR, VSE++ and HANet 3 steps gives the recorded parameters.
+
+Re-record after a deliberate change: python -m tests.model_reference --record
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+import model_reference
+
+
+@pytest.mark.parametrize('name', model_reference.MODELS)
+def test_three_steps_match_the_recorded_fingerprint(tiny_data_dir, name):
+  with open(model_reference.REFERENCE_FILE) as f:
+    expected = json.load(f)[name]
+  actual = model_reference.trained_fingerprint(name, tiny_data_dir)
+  for group in ('params', 'batch_stats'):
+    assert set(actual[group]) == set(expected[group]), group
+    for path, leaf in expected[group].items():
+      np.testing.assert_allclose(actual[group][path]['samples'],
+                                 leaf['samples'], rtol=1e-5, atol=1e-7,
+                                 err_msg=f'{group}/{path}')
+      np.testing.assert_allclose(actual[group][path]['sum'], leaf['sum'],
+                                 rtol=1e-5, atol=1e-5,
+                                 err_msg=f'{group}/{path} sum')
+  assert set(actual['metrics']) == set(expected['metrics'])
+  np.testing.assert_allclose(
+      [actual['metrics'][k] for k in sorted(expected['metrics'])],
+      [expected['metrics'][k] for k in sorted(expected['metrics'])],
+      rtol=1e-5)
