@@ -54,11 +54,6 @@ class ExportError(ValueError):
   """An export directory is missing, incomplete or was modified."""
 
 
-def model_name(config):
-  """The registry name of the config's model."""
-  return config.model
-
-
 def variables_hash(variables) -> str:
   """SHA-256 over every leaf's path, dtype, shape and bytes, in tree order."""
   digest = hashlib.sha256()
@@ -94,15 +89,19 @@ def best_variables(config, workdir):
 
   Only {'params', 'batch_stats'} are kept; the optimiser state is dropped.
   """
-  builder, model, feature_dim, mesh = train.setup(config)
+  builder, model, mesh = train.setup(config)
   manager = train.checkpoint_manager(workdir)
   step = manager.best_step()
   if step is None:
     raise FileNotFoundError(
         f'No checkpoint in {os.path.join(workdir, "checkpoints")}: train '
         f'first (python -m hgr_jax.main --config=... --workdir={workdir}).')
-  state = train.create_train_state(model, config, feature_dim, mesh)
+  element_spec = train.train_batches(
+      builder, model, config, 0,
+      config.batch_size // jax.process_count()).element_spec
+  state = train.create_train_state(model, config, element_spec, mesh)
   state, _ = train.restore(manager, step, state)
+  feature_dim = builder.info.features['frames'].shape[-1]
   return jax.device_get(state.variables), int(step), builder, feature_dim
 
 
@@ -138,7 +137,7 @@ def write_export(out, config, variables, tokenizer_metadata, feature_dim,
   vocab = dict(tokenizer_metadata['word2int'])
   manifest = {
       'format_version': FORMAT_VERSION,
-      'model_name': model_name(config),
+      'model_name': config.model_name,
       'feature_dim': int(feature_dim),
       'max_frames': config.max_frames,
       'max_words': config.max_words,

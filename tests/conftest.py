@@ -63,9 +63,10 @@ def search_config(data_dir):
   epochs (R@1 83% measured); the export and search tests query it."""
   config = tiny_config(data_dir=data_dir)
   config.synthetic.update(dict(feature_dim=64, num_train_videos=400))
-  config.update(dict(word_dim=32, hidden_size=64, batch_size=32,
-                     learning_rate=3e-3, text_dropout=0.0, video_dropout=0.0,
-                     gcn_dropout=0.0, binary_selection=False))
+  config.update(dict(batch_size=32, learning_rate=3e-3,
+                     binary_selection=False))
+  config.model.update(dict(word_dim=32, hidden_size=64, text_dropout=0.0,
+                           video_dropout=0.0, gcn_dropout=0.0))
   return config
 
 

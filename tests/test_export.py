@@ -17,8 +17,8 @@ from hgr_jax import metrics
 from hgr_jax import models
 from hgr_jax import search
 from hgr_jax import sharding
-from hgr_jax import train
 from conftest import tiny_config
+from conftest import zero_inputs
 
 
 @pytest.fixture(scope='module')
@@ -88,7 +88,7 @@ def test_a_modified_export_is_refused(exported_dir, tmp_path):
   path = os.path.join(copy, export.CONFIG_FILE)
   with open(path) as f:
     config = json.load(f)
-  config['attention_sigma'] = 5.0
+  config['model']['attention_sigma'] = 5.0
   with open(path, 'w') as f:
     json.dump(config, f)
   with pytest.raises(export.ExportError, match='modified after'):
@@ -109,8 +109,8 @@ def test_sentencepiece_tokenizer_travels_with_the_export(tmp_path):
   metadata.set_sentencepiece(piece_tokenizer)
   vocab_size = max(metadata['word2int'].values()) + 1
   model = models.create_model(config, vocab_size)
-  variables = jax.jit(model.init)(jax.random.PRNGKey(0), train.dummy_batch(
-      config, config.synthetic.feature_dim))
+  variables = jax.jit(model.init)(jax.random.PRNGKey(0), zero_inputs(
+      config, config.synthetic.feature_dim, 2))
   out = str(tmp_path / 'export')
   export.write_export(out, config, variables, metadata,
                       config.synthetic.feature_dim)

@@ -253,11 +253,9 @@ def test_command_line_chain(trained_workdir, test_captions, tmp_path):
 def _overrides(config):
   """The command-line flags that turn configs/synthetic.py into `config`."""
   return [('data_dir', config.data_dir),
-          ('synthetic.feature_dim', config.synthetic.feature_dim),
-          ('synthetic.num_train_videos', config.synthetic.num_train_videos),
-          ('synthetic.num_validation_videos',
-           config.synthetic.num_validation_videos),
-          ('synthetic.num_test_videos', config.synthetic.num_test_videos),
-          ('word_dim', config.word_dim), ('hidden_size', config.hidden_size),
-          ('text_dropout', 0.0), ('video_dropout', 0.0),
-          ('gcn_dropout', 0.0)]
+          *((f'synthetic.{k}', config.synthetic[k]) for k in (
+              'feature_dim', 'num_train_videos', 'num_validation_videos',
+              'num_test_videos')),
+          *((f'model.{k}', config.model[k]) for k in (
+              'word_dim', 'hidden_size', 'text_dropout', 'video_dropout',
+              'gcn_dropout'))]
