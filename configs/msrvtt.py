@@ -26,4 +26,6 @@ from configs import release_base
 
 def get_config(variant='hgr'):
   """variant: a model name of configs/synthetic.py ('hgr', 'vsepp', 'hanet')."""
-  return release_base.release_config(variant, 'msrvtt', ('resnet152.pth',))
+  return release_base.release_config(
+      # ResNet-152 features of the release.
+      variant, 'msrvtt', ('resnet152.pth',), feature_dim_hint=2048)

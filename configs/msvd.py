@@ -25,4 +25,6 @@ from configs import release_base
 
 def get_config(variant='hgr'):
   """variant: a model name of configs/synthetic.py ('hgr', 'vsepp')."""
-  return release_base.release_config(variant, 'msvd', ('resnet152.pth',))
+  return release_base.release_config(
+      # ResNet-152 features of the release.
+      variant, 'msvd', ('resnet152.pth',), feature_dim_hint=2048)

@@ -13,7 +13,7 @@ import ml_collections
 from configs import synthetic
 
 
-def release_config(variant, dataset, feature_names):
+def release_config(variant, dataset, feature_names, feature_dim_hint):
   """The paper's settings for `variant` on the release of `dataset`.
 
   Args:
@@ -21,6 +21,9 @@ def release_config(variant, dataset, feature_names):
     dataset: name of the dataset (names its prepared TFRecords).
     feature_names: folders of ordered_feature/SA/ whose features are
       concatenated, e.g. ('resnet152.pth',).
+    feature_dim_hint: the size of those features in the release. The model
+      takes its input size from the prepared dataset; this only documents it
+      and lets tests build the model at its real size without the data.
   """
   config = synthetic.get_config(variant)
   del config.synthetic
@@ -28,6 +31,7 @@ def release_config(variant, dataset, feature_names):
   # Root of the release: annotation/RET/, public_split/, ordered_feature/.
   config.release_dir = ml_collections.config_dict.placeholder(str)
   config.feature_names = tuple(feature_names)
+  config.feature_dim_hint = feature_dim_hint
   # A GloVe text file (the official code uses glove.42B.300d); None: random.
   config.word_embeddings_file = ml_collections.config_dict.placeholder(str)
   config.cache_train_videos = False  # Real datasets need not fit in memory.

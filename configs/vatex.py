@@ -28,7 +28,9 @@ from configs import release_base
 
 def get_config(variant='hgr'):
   """variant: a model name of configs/synthetic.py ('hgr', 'vsepp', 'hanet')."""
-  config = release_base.release_config(variant, 'vatex', ('i3d',))
+  config = release_base.release_config(
+      # I3D features of the release.
+      variant, 'vatex', ('i3d',), feature_dim_hint=1024)
   if variant == 'hanet':
     config.max_frames = 30
   return config

@@ -217,10 +217,10 @@ def caption_dataset(builder, split, batch_size):
 
   Returns:
     tf.data.Dataset of dicts: the fields of `CAPTION_KEYS` with a leading
-    (batch,) axis, and video_index (batch,).
+    (batch,) axis, video_index (batch,) and text (batch,) bytes.
   """
   def captions_of(index, example):
-    captions = {k: example['captions'][k] for k in CAPTION_KEYS}
+    captions = {k: example['captions'][k] for k in CAPTION_KEYS + ('text',)}
     count = tf.shape(captions['length'])[0]
     captions['video_index'] = tf.fill([count], tf.cast(index, tf.int32))
     return tf.data.Dataset.from_tensor_slices(captions)

@@ -51,6 +51,31 @@ def synthetic_twins(builder, split, config):
           for kind, (captions, rows) in twins.items()}
 
 
+def drop_identical_twins(captions, twins):
+  """Leaves out twins whose words equal their true caption's.
+
+  Such a twin (the role swap of "a car passes a car") is the true sentence
+  with its graph's node slots permuted: the pair cannot be won, ties count as
+  failures, and float rounding decides it.
+
+  Args:
+    captions: CAPTION_KEYS arrays with a leading (captions,) axis.
+    twins: {type: (twin CAPTION_KEYS arrays, (twins,) row of the true
+      caption)}, as `perturbations.perturb_split` returns them.
+
+  Returns:
+    (twins without those, {type: number left out}).
+  """
+  kept, dropped = {}, {}
+  for kind, (twin_captions, rows) in twins.items():
+    same = ((twin_captions['length'] == captions['length'][rows]) &
+            (twin_captions['token_ids'] ==
+             captions['token_ids'][rows]).all(-1))
+    kept[kind] = ({k: v[~same] for k, v in twin_captions.items()}, rows[~same])
+    dropped[kind] = int(same.sum())
+  return kept, dropped
+
+
 def accuracies(true_scores, twin_scores):
   """{type: (pairs,) true, (pairs,) twin} -> {binary_<type>: accuracy %}."""
   out = {}
@@ -64,7 +89,9 @@ def evaluate(evaluator, params, builder, split, config):
   """Binary selection accuracy of each type on `split`, by the fused score.
 
   Returns:
-    {binary_<type>: accuracy in %, binary_<type>_pairs: number of pairs}.
+    {binary_<type>: accuracy in %, binary_<type>_pairs: number of pairs
+    scored, binary_<type>_identical: twins left out because their words
+    equal the true caption's}.
   """
   batch = evaluator.batch_size
   videos = evaluator.encode_videos(params, tfds.as_numpy(
@@ -78,6 +105,7 @@ def evaluate(evaluator, params, builder, split, config):
     twins = synthetic_twins(builder, split, config)
   else:
     twins = perturbations.perturb_split(captions, caption_video, config.seed)
+  twins, identical = drop_identical_twins(captions, twins)
   true_scores, twin_scores = {}, {}
   for kind, (twin_captions, rows) in twins.items():
     if not rows.size:
@@ -88,15 +116,20 @@ def evaluate(evaluator, params, builder, split, config):
         params, videos, pair_videos, [true])['fused']
     twin_scores[kind] = evaluator.pair_scores(
         params, videos, pair_videos, [twin_captions])['fused']
-  return accuracies(true_scores, twin_scores)
+  results = accuracies(true_scores, twin_scores)
+  results.update({f'binary_{kind}_identical': count
+                  for kind, count in identical.items()})
+  return results
 
 
 def format_table(rows):
-  """{name: metrics} -> text table of binary selection accuracies."""
+  """{name: metrics} -> text table of binary selection accuracies, each
+  followed by the number of pairs scored."""
   width = max([len('model')] + [len(name) for name in rows])
-  lines = ['  '.join([f"{'model':<{width}}"] + [f'{t:>9}' for t in TYPES])]
+  lines = ['  '.join([f"{'model':<{width}}"] +
+                     [f'{t:>9} {"pairs":>6}' for t in TYPES])]
   for name, metrics in rows.items():
-    cells = [f"{metrics.get(f'binary_{t}', float('nan')):>9.1f}"
-             for t in TYPES]
+    cells = [f"{metrics.get(f'binary_{t}', float('nan')):>9.1f} "
+             f"{metrics.get(f'binary_{t}_pairs', 0):>6d}" for t in TYPES]
     lines.append('  '.join([f'{name:<{width}}'] + cells))
   return '\n'.join(lines)

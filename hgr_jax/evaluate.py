@@ -7,6 +7,7 @@ from a memory budget: the compiled scorer's own temporaries, measured by XLA
 on a small probe tile, scaled to the largest tile that fits.
 """
 
+import functools
 import math
 
 import jax
@@ -290,11 +291,15 @@ class Evaluator:
     caption_batches = list(tfds.as_numpy(
         input_pipeline.caption_dataset(builder, split, self.batch_size)))
     caption_video = np.concatenate([b['video_index'] for b in caption_batches])
+    sentences = np.concatenate([b['text'] for b in caption_batches])
     captions = self.encode_captions(variables, caption_batches)
     scores = self.score_matrix(variables, videos, captions)
-    results = metrics_lib.retrieval_metrics(scores['fused'], caption_video)
+    rank = functools.partial(metrics_lib.retrieval_metrics,
+                             caption_video=caption_video,
+                             protocol=config.eval_protocol,
+                             sentences=sentences)
+    results = rank(scores['fused'])
     for level, level_scores in scores.items():
       if level != 'fused':
-        results[f'{level}_rsum'] = metrics_lib.retrieval_metrics(
-            level_scores, caption_video)['rsum']
+        results[f'{level}_rsum'] = rank(level_scores)['rsum']
     return results

@@ -78,13 +78,15 @@ def create_train_state(model, config, element_spec, mesh):
   replicated = sharding.replicated(mesh)
   init = lambda rng: model.init(rng, zero_batch(element_spec))
   variables = jax.jit(init, out_shardings=replicated)(params_rng)
-  # The optimiser state is built outside that jit on purpose: XLA:CPU
-  # (jaxlib 0.10) deadlocks on one program holding both the orthogonal
-  # initialisers and the Adam state at width 1024.
-  state = TrainState.create(apply_fn=model.apply, params=variables['params'],
-                            tx=create_optimizer(config), rng=dropout_rng,
-                            batch_stats=variables.get('batch_stats', {}))
-  return jax.device_put(state, replicated)
+  # The optimiser state is built by a second program: XLA:CPU (jaxlib 0.10)
+  # deadlocked on one program holding both the orthogonal initialisers and
+  # the Adam state at width 1024. Jitted, not eager: one compilation instead
+  # of one per parameter and moment.
+  create = lambda variables, rng: TrainState.create(
+      apply_fn=model.apply, params=variables['params'],
+      tx=create_optimizer(config), rng=rng,
+      batch_stats=variables.get('batch_stats', {}))
+  return jax.jit(create, out_shardings=replicated)(variables, dropout_rng)
 
 
 def train_batches(builder, model, config, epoch, local_batch):

@@ -8,13 +8,14 @@ import pytest
 from data_pipelines import perturbations
 from data_pipelines import role_graph
 from data_pipelines import synthetic
+from hgr_jax import binary_selection
 
 SMALL = synthetic.SyntheticParams(feature_dim=16, num_test_videos=40)
 VERB_ACTIONS = {form: action
                 for action, forms in synthetic.ACTION_FORMS.items()
                 for form in forms}
 WORD2INT = role_graph.build_word2int(
-    ['a man chases the dog is chased by an old cat feeds'])
+    ['a man chases the dog is chased by an old cat feeds car passes'])
 
 
 def _heads(graph):
@@ -172,3 +173,32 @@ def test_perturb_split_on_synthetic_captions():
       for row, word in zip(rows, new):
         same_video = stacked['token_ids'][caption_video == caption_video[row]]
         assert word not in same_video
+
+
+def test_identical_twins_are_left_out():
+  # The role swap of "a car passes a car" has the true caption's words.
+  texts_nodes = [
+      ('a car passes a car', [('V', [2]), ('ARG0', [0, 1]), ('ARG1', [3, 4])]),
+      ('a man chases the dog',
+       [('V', [2]), ('ARG0', [0, 1]), ('ARG1', [3, 4])]),
+      ('the dog chases the dog',
+       [('V', [2]), ('ARG0', [0, 1]), ('ARG1', [3, 4])]),
+  ]
+  captions = [_encode(text, _graph(text.split(), nodes))
+              for text, nodes in texts_nodes]
+  stacked = {k: np.stack([c[k] for c in captions]) for k in captions[0]}
+  twins = perturbations.perturb_split(stacked, np.array([0, 1, 2]), seed=0)
+  np.testing.assert_array_equal(twins['role_swap'][1], [0, 1, 2])
+  kept, dropped = binary_selection.drop_identical_twins(stacked, twins)
+  assert dropped['role_swap'] == 2
+  np.testing.assert_array_equal(kept['role_swap'][1], [1])
+  want = _encode('the dog chases a man', _graph(
+      'the dog chases a man'.split(),
+      [('V', [2]), ('ARG1', [3, 4]), ('ARG0', [0, 1])]))
+  for key, value in want.items():
+    np.testing.assert_array_equal(kept['role_swap'][0][key][0], value)
+  # Replacing a head always changes a word: nothing of those is left out.
+  for kind in ('action', 'entity'):
+    assert dropped[kind] == 0
+    np.testing.assert_array_equal(kept[kind][1], twins[kind][1])
+

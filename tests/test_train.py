@@ -93,7 +93,7 @@ def test_evaluator_matches_direct_scoring(tiny_data_dir, name):
     np.testing.assert_allclose(tiled[level], direct[level], atol=1e-5,
                                err_msg=level)
   if name == 'hanet':
-    fresh = train.create_train_state(model, config, batch, mesh).variables
+    fresh = train.create_train_state(model, config, spec, mesh).variables
     assert not np.allclose(model.apply(fresh, {**videos, **captions})['fused'],
                            direct['fused'])
 

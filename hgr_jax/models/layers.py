@@ -66,10 +66,17 @@ class AttentionPool(nn.Module):
 
 
 def _orthogonal_per_direction(key, shape, dtype=jnp.float32):
-  """Orthogonal init of each (in, out) matrix of a (directions, in, out) stack."""
-  keys = jax.random.split(key, shape[0])
+  """Orthogonal init of each (in, out) matrix of a (directions, in, out) stack.
+
+  One unbatched QR per direction, not a vmap: jaxlib 0.10's batched LAPACK
+  QR blocks its XLA:CPU worker thread until the batch's tasks, queued on the
+  same thread pool, are done. Two such QRs running at once on a 2-thread
+  pool wait for each other forever (HANet's init at width 1024 with 2048-d
+  features; benchmarks/xla_cpu_hang.py).
+  """
   init = nn.initializers.orthogonal()
-  return jax.vmap(lambda k: init(k, shape[1:], dtype))(keys)
+  return jnp.stack([init(k, shape[1:], dtype)
+                    for k in jax.random.split(key, shape[0])])
 
 
 def reverse_valid(x, lengths):

@@ -1,0 +1,97 @@
+"""Every shipped config and variant initialises at its real sizes.
+
+A new user's first command builds the model of a release config at the
+paper's width on real feature sizes; XLA:CPU programs that deadlock there
+(issue 17) must fail here, within the per-test timeout, not hang at start-up.
+"""
+
+import glob
+import importlib
+import os
+
+import hgr_jax  # noqa: F401  (sets XLA flags before JAX starts)
+import jax
+import numpy as np
+import pytest
+
+from configs import synthetic
+from hgr_jax import models
+from hgr_jax import sharding
+from hgr_jax import train
+
+# Vocabulary size of the model under test: MSR-VTT's word2int holds about
+# 10k words; the embedding's size does not change the init program's shape.
+VOCAB_SIZE = 10_000
+
+
+# Config fields that say where the data is, not what the model is.
+DATA_LOCATION_FIELDS = ('dataset', 'feature_names', 'release_dir', 'data_dir')
+
+
+def shipped_configs():
+  """(config file, variant) of every config module under configs/."""
+  root = os.path.join(os.path.dirname(__file__), '..', 'configs')
+  names = sorted(os.path.basename(path)[:-3]
+                 for path in glob.glob(os.path.join(root, '*.py')))
+  return [(name, variant) for name in names
+          if hasattr(importlib.import_module(f'configs.{name}'), 'get_config')
+          for variant in synthetic.VARIANTS]
+
+
+def get_config(name, variant):
+  return importlib.import_module(f'configs.{name}').get_config(variant)
+
+
+def distinct_models():
+  """{'name:variant': (name, variant)}, one per distinct model config.
+
+  Configs that differ only in where their data is (MSR-VTT, TGIF and MSVD
+  share the ResNet-152 sizes) build the same init program; the id lists them
+  all, and each is initialised once, to keep CI cheap.
+  """
+  groups = {}
+  for name, variant in shipped_configs():
+    config = get_config(name, variant).to_dict()
+    for field in DATA_LOCATION_FIELDS:
+      config.pop(field, None)
+    groups.setdefault(repr(sorted(config.items())), []).append(
+        (name, variant))
+  return {'+'.join(f'{n}:{v}' for n, v in members): members[0]
+          for members in groups.values()}
+
+
+def feature_dim(config):
+  """The frame feature size the config's dataset has."""
+  if 'synthetic' in config:
+    return config.synthetic.feature_dim
+  return config.feature_dim_hint
+
+
+def test_every_config_module_is_listed():
+  names = {name for name, _ in shipped_configs()}
+  assert {'synthetic', 'vatex', 'msrvtt', 'tgif', 'msvd'} <= names
+
+
+def test_configs_of_one_program_differ_only_in_data_location():
+  groups = distinct_models()
+  assert len(groups) < len(shipped_configs())
+  covered = [tuple(member.split(':')) for key in groups
+             for member in key.split('+')]
+  assert sorted(covered) == sorted(shipped_configs())
+
+
+# Init takes seconds on an idle 2-core machine; the margin is for a loaded
+# one. A deadlocked program (issue 17) fails here instead of stalling CI.
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize('name,variant', list(distinct_models().values()),
+                         ids=list(distinct_models()))
+def test_create_train_state_at_real_sizes(name, variant):
+  config = get_config(name, variant)
+  model = models.create_model(config, VOCAB_SIZE)
+  state = train.create_train_state(model, config, feature_dim(config),
+                                   sharding.data_mesh())
+  leaves = jax.tree.leaves(state.params)
+  assert sum(leaf.size for leaf in leaves) > 0
+  assert all(np.isfinite(np.asarray(leaf)).all() for leaf in leaves)
+  assert all(np.isfinite(np.asarray(leaf)).all()
+             for leaf in jax.tree.leaves(state.opt_state))
