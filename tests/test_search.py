@@ -7,13 +7,19 @@ import subprocess
 import sys
 
 import h5py
+import jax
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from conftest import tiny_config
+from conftest import zero_inputs
 from data_pipelines import input_pipeline
+from data_pipelines import synthetic
+from data_pipelines import tokenizers
 from hgr_jax import export
+from hgr_jax import models
 from hgr_jax import search
 
 
@@ -259,3 +265,41 @@ def _overrides(config):
           *((f'model.{k}', config.model[k]) for k in (
               'word_dim', 'hidden_size', 'text_dropout', 'video_dropout',
               'gcn_dropout'))]
+
+
+@pytest.mark.parametrize('name', ['hanet', 'vsepp'])  # HGR: above.
+def test_every_registered_model_searches(name, tmp_path):
+  """Random weights: export -> HDF5 index -> two-stage and exhaustive search
+  agree, and --explain reads each model's attention."""
+  config = tiny_config(name)
+  feature_dim = config.synthetic.feature_dim
+  metadata = tokenizers.TokenizerMetadata(word2int=synthetic.word2int())
+  model = models.create_model(config, max(synthetic.word2int().values()) + 1)
+  variables = jax.jit(model.init)(jax.random.PRNGKey(0),
+                                  zero_inputs(config, feature_dim, 2))
+  export.write_export(str(tmp_path / 'export'), config, variables, metadata,
+                      feature_dim)
+  exported = export.load(str(tmp_path / 'export'))
+  rng = np.random.default_rng(0)
+  features = str(tmp_path / 'features.hdf5')
+  with h5py.File(features, 'w') as f:
+    for i in range(11):
+      f[f'clip_{i:02d}'] = rng.normal(size=(rng.integers(3, 30),
+                                            feature_dim)).astype(np.float32)
+  search.build_index(exported, search.hdf5_source(features),
+                     str(tmp_path / 'index'), chunk_size=4, progress=False)
+  index = search.Index(str(tmp_path / 'index'), exported)
+  searcher = search.Searcher(exported, index)
+  queries = search.QueryEncoder(exported).encode(
+      ['a man throws a ball to a dog', 'a woman rides a horse'])
+  text = searcher.encode(queries)
+  exhaustive = searcher.search(text, 3, 0)
+  two_stage = searcher.search(text, 3, len(index))
+  for a, b in zip(exhaustive, two_stage):
+    assert [h.video_id for h in a] == [h.video_id for h in b]
+    assert [h.scores['fused'] for h in a] == pytest.approx(
+        [h.scores['fused'] for h in b], abs=1e-5)
+  hits = exhaustive[0]
+  searcher.explain(hits, {k: v[0] for k, v in text.items()})
+  expected = set(search.hooks_for(name).attention)
+  assert all(set(hit.attention) == expected for hit in hits)
