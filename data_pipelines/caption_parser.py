@@ -8,29 +8,53 @@ then `srl_import.augment`), so both paths produce the same format:
 
 * every content verb is a V node; auxiliaries and copulas are not, and
   phrasal-verb particles join the verb's span;
-* subject -> ARG0, passive subject and direct object -> ARG1, passive agent
-  ("by ...", kept in the span) -> ARG0, dative -> ARG2, clausal complement
-  -> ARG1, modal -> ARGM-MOD, "not" -> ARGM-NEG;
-* prepositional phrases by preposition: in/on/at/near/... -> ARGM-LOC,
-  to/into/toward/across/through/... -> ARGM-DIR, with -> ARGM-COM for a
-  person or animal and ARGM-MNR otherwise, before/after/during -> ARGM-TMP,
-  for -> ARGM-PRP, of -> none (it modifies nouns), others -> ARGM-ADV;
-  while/when/as/... clauses -> ARGM-TMP; manner adverbs (-ly) -> ARGM-MNR,
-  directional adverbs -> ARGM-DIR, locative ones -> ARGM-LOC;
-* coordinated verbs and coordinated noun phrases get a node each; a
-  coordinated verb without its own subject shares its head's subject (and a
-  verb left without an object before "and" shares the next verb's object),
-  and a shared (span, role) is one node with an edge to each verb;
+* verb repair: a verb form the small model tagged as a noun or adjective
+  ("a guy diving into the pool", `misparsed_verbs`) is parsed again with a
+  stand-in verb in its place, keeping the caption's words;
+* subject -> ARG0, or ARG1 for a passive and for the unaccusative verbs of
+  PropBank (sit, stand, lie, fall, go, come, ...: `subject_role`); direct
+  object -> ARG1; passive agent ("by ...", kept in the span, only after a
+  passive participle) -> ARG0; dative -> ARG2; clausal complement -> ARG1;
+  modal -> ARGM-MOD; "not" -> ARGM-NEG; relative pronoun -> R-ARG0/R-ARG1;
+* prepositional phrases: first the numbered role that the verb's PropBank
+  roleset gives the preposition (`NUMBERED_PREPOSITIONS`: recipients of
+  give/throw/show/talk ... to, destinations of put/place/add ... in/on,
+  ARG3 of pour, sources ... from, instruments ... with); then by
+  preposition: in/on/at/near/... -> ARGM-LOC (ARGM-TMP for "at night",
+  ARGM-MNR for "in circles"), to/into/toward/across/through/... ->
+  ARGM-DIR, with -> ARGM-COM for a person or animal and ARGM-MNR otherwise,
+  before/after/during -> ARGM-TMP, for -> ARGM-PRP, by + gerund ->
+  ARGM-MNR, of -> none (it modifies nouns), others -> ARGM-ADV;
+  while/when/as/... clauses -> ARGM-TMP, bare participle clauses
+  ("sits on a bench playing a guitar") -> ARGM-ADV; manner adverbs (-ly,
+  "together") -> ARGM-MNR, directional adverbs -> ARGM-DIR, locative ones
+  -> ARGM-LOC;
+* a coordinated noun phrase is one argument, as in PropBank; coordinated
+  verbs get a node each; a verb without its own subject shares the subject
+  of the verb it is coordinated with, controlled by, or an adverbial clause,
+  gerund or participle of ("tries to open", "while riding", "after doing",
+  "is seen cutting"; `_subject_source`), the object after "train/teach/help
+  ... to" (`OBJECT_CONTROL_VERBS`); a verb left without an object before
+  "and" shares the next verb's object unless it is intransitive ("singing
+  and playing the guitar"); a shared (span, role) is one node with an edge
+  to each verb;
 * a noun modified by a participle or relative clause ("a man riding a
-  horse") is that verb's ARG0 (ARG1 for a past participle);
+  horse") is that verb's subject; a finite verb parsed as modifying a noun
+  of its own subject ("two men with microphones sing") has the whole noun
+  phrase as subject, and a participle after a copula's place ("people are
+  in a church waving flags") the copula's subject;
 * locative, directional, temporal and instrumental phrases that the parser
   attached to an object noun (or to the noun of an argument PP) are attached
   to the verb, as SRL does.
+
+Measured against 300 MSVD captions annotated by hand (tests/data/, see
+benchmarks/parse_quality.py).
 
 spaCy is an optional dependency (``pip install -e '.[parse]'``); importing
 this module does not need it, `load_pipeline` does.
 """
 
+import functools
 import time
 from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional,
                     Sequence, Tuple)
@@ -47,12 +71,13 @@ _DISABLED_PIPES = ('ner', 'lemmatizer')
 
 LOCATION_PREPOSITIONS = frozenset((
     'in', 'on', 'at', 'near', 'inside', 'outside', 'under', 'underneath',
-    'beneath', 'over', 'above', 'below', 'beside', 'besides', 'behind',
+    'beneath', 'above', 'below', 'beside', 'besides', 'behind',
     'between', 'among', 'amongst', 'upon', 'within', 'next', 'by', 'atop',
     'alongside', 'against', 'opposite', 'amid'))
 DIRECTION_PREPOSITIONS = frozenset((
     'to', 'into', 'onto', 'toward', 'towards', 'across', 'through',
-    'throughout', 'from', 'down', 'up', 'along', 'around', 'round', 'past',
+    'throughout', 'from', 'down', 'up', 'along', 'over', 'around', 'round',
+    'past',
     'off', 'out', 'via', 'away', 'back', 'beyond', 'unto', 'thru'))
 TIME_PREPOSITIONS = frozenset(('before', 'after', 'during', 'until', 'till',
                                'since'))
@@ -61,7 +86,8 @@ TIME_MARKERS = frozenset(('while', 'when', 'whilst', 'as', 'before', 'after',
 DIRECTION_ADVERBS = frozenset((
     'away', 'back', 'around', 'down', 'up', 'out', 'off', 'over', 'along',
     'forward', 'forwards', 'backward', 'backwards', 'home', 'upward',
-    'downward', 'across', 'through', 'in', 'aside', 'apart', 'together'))
+    'downward', 'across', 'through', 'in', 'aside', 'apart', 'downhill',
+    'uphill'))
 LOCATION_ADVERBS = frozenset(('here', 'there', 'outside', 'inside',
                               'outdoors', 'indoors', 'nearby', 'somewhere',
                               'everywhere', 'upstairs', 'downstairs',
@@ -77,7 +103,136 @@ ANIMATE_NOUNS = frozenset((
     'birds', 'puppy', 'puppies', 'kitten', 'kittens', 'animal', 'animals',
     'monkey', 'monkeys', 'cow', 'cows', 'pet', 'pets', 'him', 'her', 'them',
     'me', 'us', 'himself', 'herself', 'themselves', 'each', 'other', 'teacher',
-    'student', 'students', 'girlfriend', 'boyfriend', 'wife', 'husband'))
+    'student', 'students', 'girlfriend', 'boyfriend', 'wife', 'husband',
+    'rabbit', 'rabbits', 'hamster', 'hamsters', 'turtle', 'turtles',
+    'elephant', 'elephants', 'panda', 'pandas', 'lion', 'lions', 'tiger',
+    'tigers', 'bear', 'bears', 'duck', 'ducks', 'goat', 'goats', 'pig',
+    'pigs', 'chicken', 'chickens', 'parrot', 'parrots', 'fish', 'owl',
+    'mouse', 'mice', 'rat', 'rats', 'squirrel', 'squirrels', 'fox',
+    'sheep', 'deer', 'chimpanzee', 'gorilla', 'doll', 'dolls', 'toddler',
+    'toddlers', 'cop', 'officer', 'audience', 'trainer', 'owner', 'human',
+    'humans', 'lamb', 'lambs', 'calf', 'goat', 'giraffe', 'zebra', 'camel',
+    'infant', 'class', 'crowd', 'kitty', 'bunny', 'hedgehog', 'otter',
+    'sloth', 'koala', 'seal', 'penguin', 'deer', 'cub', 'cubs'))
+# Verbs whose object is the subject of their infinitive ("trains a dog to
+# sit"); after other verbs the infinitive shares the subject ("uses a
+# knife to cut").
+OBJECT_CONTROL_VERBS = frozenset((
+    'train', 'teach', 'help', 'ask', 'tell', 'want', 'allow', 'force', 'let',
+    'encourage', 'order', 'invite', 'cause', 'get', 'make', 'persuade'))
+
+# Verb lemmas whose PropBank rolesets (propbank-frames, frames/<lemma>.xml)
+# number a prepositional argument that captions use often: lemma ->
+# {preposition: role}. Everything else falls back to the ARGM rules.
+_TO = ('to',)
+_AT = ('at',)
+_PLACES = ('in', 'into', 'on', 'onto', 'inside', 'over', 'under', 'upon',
+           'atop', 'to')
+NUMBERED_PREPOSITIONS: Dict[str, Dict[str, str]] = {}
+
+
+def _number(lemmas: str, prepositions: Sequence[str], role: str) -> None:
+  for lemma in lemmas.split():
+    NUMBERED_PREPOSITIONS.setdefault(lemma, {}).update(
+        {p: role for p in prepositions})
+
+
+# Recipient, hearer or audience (give.01, throw.01, talk.01, show.01, ...).
+_number('give hand pass throw show feed serve talk speak sing say '
+        'explain teach read ask bring send', _TO, 'ARG2')
+_number('throw shoot bark shout yell', _AT, 'ARG2')
+# Destination of throw.01 ("thrown at, to, over"), push.01, pull.01,
+# drag.01, move.01, bring.01; end point of lift.01.
+_number('throw', ('into', 'onto', 'over', 'in', 'on', 'across'), 'ARG2')
+_number('push pull drag move bring', ('into', 'onto', 'toward', 'towards'),
+        'ARG2')
+_number('lift', ('onto', 'into', 'to'), 'ARG4')
+# Destination (put.01, place.01, add.02, lay.01, sprinkle.01, rub.01, ...).
+_number('put place add lay set sprinkle drizzle spread rub roll insert',
+        _PLACES, 'ARG2')
+_number('pour', _PLACES, 'ARG3')  # pour.01: ARG2 is the source.
+_number('drop fall', _PLACES, 'ARG4')  # drop.01, fall.01: end point.
+_number('go come', _TO + ('into', 'onto'), 'ARG4')
+_number('go come', ('from',), 'ARG3')
+# Source (drink.01, take.01, remove.01, cut.01, slice.01, wipe.01).
+_number('drink take remove cut slice wipe', ('from',), 'ARG2')
+# Instrument or second ingredient (hit.01, chop.01, mix.01, fill.01, ...).
+_number('hit beat chop grate season kick mix fill cover wash play', ('with',),
+        'ARG2')
+_number('cut rub spread wipe', ('with',), 'ARG3')
+# Location of a posture (sit.01, stand.01, lay.01 used for lie).
+_number('sit stand lie', LOCATION_PREPOSITIONS - {'by'}, 'ARG2')
+_number('pour', ('from',), 'ARG2')
+# dip.02, transfer.01, attach.01, tie.01, lean.01, hang.01/02.
+_number('dip transfer attach tie lean hang', _PLACES + ('against',), 'ARG2')
+_number('hang', ('from',), 'ARG2')
+_number('combine', ('with',), 'ARG2')
+# The target of point.01, aim.02, smile.01, laugh.01, wave.01.
+_number('point aim smile laugh wave', _AT + _TO, 'ARG2')
+_number('stir coat decorate wrap paint', ('with',), 'ARG2')
+_number('spray', _PLACES, 'ARG2')
+# Hearer and partner (talk.01, speak.01, dance.01): people too.
+_number('talk speak dance', ('with',), 'ARG2')
+# Prepositional objects (look.01 "at", ask.02 "for", talk.01 "about",
+# chew.01 "on", fight.01 "with").
+_number('look stare glance gaze', _AT, 'ARG1')
+_number('ask', ('for',), 'ARG1')
+_number('talk speak', ('about',), 'ARG1')
+_number('chew nibble', ('on',), 'ARG1')
+_number('fight', ('with',), 'ARG1')
+# Verbs whose numbered "with" role is a person as often as a thing.
+_WITH_PEOPLE_VERBS = frozenset(('talk', 'speak', 'dance', 'fight'))
+# Verbs whose animate object is the student (teach.01, train.01): ARG2.
+# feed.01's eater is ARG2 too, but the synthetic captions (and often SRL
+# output) label "feeds the dog" ARG1, so feed keeps the default.
+_RECIPIENT_OBJECT_VERBS = frozenset(('teach', 'train'))
+
+# Verbs whose subject, without an object, is the thing moving or in a
+# position: ARG1 in their PropBank rolesets (sit.01, fall.01, go.01, ...).
+UNACCUSATIVE_VERBS = frozenset((
+    'sit', 'stand', 'lie', 'lay', 'fall', 'go', 'come', 'float', 'move',
+    'roll', 'slide', 'wave', 'gather', 'wake', 'fail', 'become', 'seat',
+    'happen', 'swing', 'bounce', 'hang'))
+# Verbs whose adjective or noun complement is ARG2 (become.01, get.03).
+_STATE_VERBS = frozenset(('become', 'get', 'turn', 'grow'))
+# Objects of "in"/"at"/"on" that make the phrase temporal or manner.
+TIME_NOUNS = frozenset((
+    'night', 'day', 'morning', 'evening', 'afternoon', 'time', 'christmas',
+    'moment', 'end', 'beginning', 'start', 'weekend', 'season', 'summer',
+    'winter', 'spring', 'autumn', 'fall'))
+MANNER_NOUNS = frozenset((
+    'circle', 'circles', 'half', 'way', 'ways', 'motion', 'unison',
+    'style', 'fashion', 'manner', 'turns', 'order'))
+# "throws a ball at the lake": a place, not a target.
+PLACE_NOUNS = frozenset((
+    'lake', 'beach', 'park', 'street', 'kitchen', 'garden', 'field', 'yard',
+    'backyard', 'pool', 'room', 'house', 'home', 'stage', 'road', 'gym',
+    'school', 'river', 'sea', 'ocean', 'snow', 'store', 'shop', 'restaurant',
+    'zoo', 'forest', 'woods', 'office', 'court', 'track', 'party', 'table',
+    'bar', 'beach', 'station', 'airport', 'church', 'hospital', 'mall',
+    'market', 'farm', 'playground', 'studio', 'desk', 'window', 'door'))
+# Means of communication: "talks on the phone" is manner, not a place.
+MEANS_NOUNS = frozenset(('phone', 'telephone', 'cellphone', 'radio',
+                         'microphone', 'mic', 'walkie', 'skype', 'webcam'))
+# ride.01's steed ("rides on a horse"): ARG1, like "rides a horse".
+STEED_NOUNS = frozenset((
+    'horse', 'horses', 'bike', 'bicycle', 'motorcycle', 'motorbike',
+    'scooter', 'skateboard', 'elephant', 'camel', 'donkey', 'pony',
+    'unicycle', 'tricycle', 'surfboard', 'snowboard', 'sled', 'boat',
+    'bull', 'ostrich', 'tractor'))
+MANNER_ADVERBS = frozenset(('together', 'alone', 'hard', 'fast', 'well'))
+TIME_ADVERBS = frozenset(('simultaneously', 'continuously', 'again',
+                          'repeatedly', 'constantly', 'now', 'finally'))
+# "is seen V-ing": the clause is C-ARG1 of the perception verb.
+_PERCEPTION_VERBS = frozenset(('see', 'show', 'shown', 'watch', 'hear'))
+
+# Verbs that do not share the object of a verb coordinated after them
+# ("is singing and playing the guitar").
+INTRANSITIVE_VERBS = frozenset((
+    'sing', 'dance', 'run', 'walk', 'jump', 'swim', 'talk', 'speak', 'laugh',
+    'cry', 'smile', 'sit', 'stand', 'lie', 'fall', 'go', 'come', 'bark',
+    'fly', 'sleep', 'fight', 'skate', 'dive', 'crawl', 'climb', 'shout',
+    'scream', 'wave', 'nod', 'pose', 'hop', 'march', 'race', 'roll'))
 
 _SUBJECTS = ('nsubj', 'nsubjpass', 'csubj', 'csubjpass', 'expl')
 _CLAUSE_LINKS = ('acl', 'relcl')
@@ -116,8 +271,97 @@ def _is_verb(token) -> bool:
   return token.pos_ == 'VERB' and token.dep_ not in ('aux', 'auxpass', 'amod')
 
 
-def _preposition_role(preposition, object_token) -> Optional[str]:
+def _word(token) -> str:
+  """The caption's word at `token` (verb repair parses a stand-in there)."""
+  words = token.doc.user_data.get('caption_words')
+  return words[token.i].lower() if words else token.lower_
+
+
+def _lemminflect():
+  # Imported when first needed: it imports spaCy too, if installed.
+  import lemminflect  # pylint: disable=g-import-not-at-top
+  return lemminflect
+
+
+@functools.lru_cache(maxsize=65536)
+def verb_lemma(word: str) -> str:
+  """The verb lemma of a word form ("pours" -> "pour"), or the word."""
+  lemmas = _lemminflect().getAllLemmas(word, 'VERB').get('VERB')
+  return lemmas[0] if lemmas else word
+
+
+def _lemma(verb) -> str:
+  return verb_lemma(_word(verb))
+
+
+def _is_passive(verb) -> bool:
+  """A passive auxiliary and a participle ("is placed", not "is play")."""
+  return verb.tag_ not in ('VB', 'VBG', 'VBP', 'VBZ') and any(
+      c.dep_ == 'auxpass' for c in verb.children)
+
+
+def _has_subject(verb) -> bool:
+  return any(c.dep_ in _SUBJECTS for c in verb.children)
+
+
+def _has_object(verb) -> bool:
+  return any(c.dep_ in ('dobj', 'obj', 'dative') for c in verb.children)
+
+
+def subject_role(verb) -> str:
+  """ARG1 for the subject of a passive or an unaccusative verb, else ARG0.
+
+  "gets ready" is unaccusative too (get.03: ARG1 becomes ARG2).
+  """
+  lemma = _lemma(verb)
+  if _is_passive(verb) or (lemma in UNACCUSATIVE_VERBS and
+                           not _has_object(verb)):
+    return 'ARG1'
+  if lemma in _STATE_VERBS and any(
+      c.dep_ in ('acomp', 'xcomp') and c.pos_ == 'ADJ' for c in verb.children):
+    return 'ARG1'
+  return 'ARG0'
+
+
+def numbered_preposition_role(verb, preposition, object_token
+                              ) -> Optional[str]:
+  """The numbered role a verb's PropBank roleset gives a preposition, if any.
+
+  "puts a cup on the table": ARG2 (put.01's destination); "plays with a
+  ball": ARG2 (play.01's equipment) but "with a dog" is a companion.
+  """
+  if verb is None:
+    return None
+  lemma = _lemma(verb)
+  if (lemma == 'ride' and preposition.lower_ in ('on', 'in', 'atop') and
+      object_token is not None and object_token.lower_ in STEED_NOUNS):
+    return 'ARG1'
+  role = NUMBERED_PREPOSITIONS.get(lemma, {}).get(preposition.lower_)
+  if role is not None and object_token is not None and (
+      (preposition.lower_ == 'with' and object_token.lower_ in ANIMATE_NOUNS
+       and lemma not in _WITH_PEOPLE_VERBS)
+      or ((preposition.lower_ == 'at' or lemma == 'throw') and
+          object_token.lower_ in PLACE_NOUNS)):
+    return None
+  return role
+
+
+def _preposition_role(preposition, object_token, verb=None) -> Optional[str]:
   word = preposition.lower_
+  numbered = numbered_preposition_role(verb, preposition, object_token)
+  if numbered is not None:
+    return numbered
+  if object_token is not None:
+    if word in ('at', 'in', 'on', 'during') and (
+        object_token.lower_ in TIME_NOUNS):
+      return 'ARGM-TMP'
+    if word == 'in' and object_token.lower_ in MANNER_NOUNS:
+      return 'ARGM-MNR'
+    if word in ('on', 'over', 'through') and (
+        object_token.lower_ in MEANS_NOUNS):
+      return 'ARGM-MNR'
+    if word == 'by' and object_token.tag_ == 'VBG':  # "by kicking them"
+      return 'ARGM-MNR'
   if word in LOCATION_PREPOSITIONS:
     return 'ARGM-LOC'
   if word in DIRECTION_PREPOSITIONS:
@@ -155,6 +399,8 @@ def _liftable(preposition) -> bool:
   if word == 'with':
     return _preposition_role(
         preposition, _prepositional_object(preposition)) == 'ARGM-MNR'
+  if _prepositional_object(preposition) is None:
+    return False  # "a potato with the skin on": part of the noun phrase.
   return word in (LOCATION_PREPOSITIONS | DIRECTION_PREPOSITIONS |
                   TIME_PREPOSITIONS) - {'by'}
 
@@ -171,8 +417,11 @@ def _is_run_on_clause(verb) -> bool:
       for c in verb.children)
 
 
-def _noun_phrases(head, lift: bool) -> Tuple[List[Tuple[int, ...]], List[Any]]:
-  """Spans of a noun phrase and its conjuncts, and PPs lifted off them.
+def _noun_phrase(head, lift: bool) -> Tuple[Tuple[int, ...], List[Any]]:
+  """The span of a noun phrase with its conjuncts, and PPs lifted off it.
+
+  Coordinated noun phrases are one argument, as in PropBank ("[ARG1 an
+  onion and a tomato]").
 
   Args:
     head: the first conjunct of a noun phrase.
@@ -180,8 +429,21 @@ def _noun_phrases(head, lift: bool) -> Tuple[List[Tuple[int, ...]], List[Any]]:
       (for objects; a subject keeps its modifiers, as in SRL).
 
   Returns:
-    one span per conjunct, and the lifted preposition tokens.
+    the span, and the lifted preposition tokens.
   """
+  spans, lifted = _conjunct_spans(head, lift)
+  doc = head.doc
+  joined = sorted({i for span in spans for i in span})
+  # The "and" and commas between conjuncts belong to the phrase.
+  inner = {t.i for t in doc[joined[0]:joined[-1] + 1]
+           if t.dep_ in ('cc', 'punct', 'preconj') and t.head in
+           _conjuncts(head)}
+  return tuple(sorted(set(joined) | inner)), lifted
+
+
+def _conjunct_spans(head, lift: bool
+                    ) -> Tuple[List[Tuple[int, ...]], List[Any]]:
+  """One span per conjunct of a noun phrase, and the PPs lifted off them."""
   conjuncts = _conjuncts(head)
   lifted = []
   spans = []
@@ -208,12 +470,22 @@ class _FrameBuilder:
     self.subjects: List[Tuple[str, Tuple[int, ...]]] = []
     self.objects: List[Tuple[str, Tuple[int, ...]]] = []
     self.complements = []  # ccomp tokens, resolved in `sentence_frames`.
+    self.run_on = False  # A clause misparsed as depending on another.
 
   def add(self, role, spans):
     if spans:
       self.arguments.append((role, tuple(spans)))
 
   def add_preposition(self, preposition):
+    clause = _prepositional_object(preposition)
+    if clause is not None and clause.tag_ == 'VBG' and _is_verb(clause):
+      # "by kicking them": manner; "with a man explaining ...": a clause.
+      if preposition.lower_ == 'by' and not _is_passive(self.verb):
+        self.add('ARGM-MNR', _subtree(preposition))
+        return
+      if preposition.lower_ == 'with':
+        self.add('ARGM-ADV', _subtree(preposition))
+        return
     if any(c.dep_ == 'conj' for c in preposition.children):
       # "in the park and on the beach": one node per phrase.
       parts = _conjuncts(preposition)
@@ -221,7 +493,7 @@ class _FrameBuilder:
       parts = [preposition]
     for part in parts:
       pobj = _prepositional_object(part)
-      role = _preposition_role(part, pobj)
+      role = _preposition_role(part, pobj, self.verb)
       if role is None:
         continue
       # "plays with a dog in the yard": the location is the verb's.
@@ -241,64 +513,68 @@ class _FrameBuilder:
 def _build_frame(verb) -> _FrameBuilder:
   """The verb's own arguments, from its dependents."""
   builder = _FrameBuilder(verb)
-  passive = any(c.dep_ == 'auxpass' for c in verb.children)
+  passive = _is_passive(verb)
   for child in verb.children:
     dep = child.dep_
     if dep == 'prt':
       builder.verb_spans.append(child.i)
-    elif dep in ('nsubj', 'csubj', 'expl'):
+    elif dep in ('nsubj', 'csubj', 'expl', 'nsubjpass', 'csubjpass'):
+      role = subject_role(verb)
       if child.lower_ in _RELATIVE_PRONOUNS:
-        continue  # The relative clause's head noun is the subject.
-      role = 'ARG1' if passive else 'ARG0'
-      for span in _noun_phrases(child, lift=False)[0]:
-        builder.subjects.append((role, span))
-    elif dep in ('nsubjpass', 'csubjpass'):
-      if child.lower_ in _RELATIVE_PRONOUNS:
+        # "a man who is running": the head noun is the subject (below).
+        builder.add('R-' + role, (child.i,))
         continue
-      for span in _noun_phrases(child, lift=False)[0]:
-        builder.subjects.append(('ARG1', span))
+      builder.subjects.append((role, _noun_phrase(child, lift=False)[0]))
     elif dep in ('dobj', 'obj', 'attr', 'oprd'):
-      spans, lifted = _noun_phrases(child, lift=True)
-      for span in spans:
-        builder.objects.append(('ARG1', span))
+      span, lifted = _noun_phrase(child, lift=True)
+      builder.objects.append((_object_role(verb, child), span))
       for preposition in lifted:
         builder.add_preposition(preposition)
     elif dep == 'dative':
       if child.pos_ == 'ADP':  # "gives a bone to the dog"
         builder.add('ARG2', _subtree(child))
       else:
-        for span in _noun_phrases(child, lift=False)[0]:
-          builder.add('ARG2', span)
+        builder.add('ARG2', _noun_phrase(child, lift=False)[0])
     elif dep == 'agent':
       pobj = _prepositional_object(child)
       if pobj is None:
         continue
-      # "by a man and a woman": one node per conjunct, "by" in the first.
-      spans, lifted = _noun_phrases(pobj, lift=True)
-      builder.add('ARG0', (child.i,) + spans[0])
-      for span in spans[1:]:
-        builder.add('ARG0', span)
+      if not passive:  # "a man walks by a woman"
+        builder.add_preposition(child)
+        continue
+      span, lifted = _noun_phrase(pobj, lift=True)
+      builder.add('ARG0', (child.i,) + span)
       for preposition in lifted:
         builder.add_preposition(preposition)
     elif dep == 'prep':
-      builder.add_preposition(child)
-    elif dep == 'xcomp':
-      if _is_verb(child) or child.pos_ in ('ADJ', 'NOUN'):
-        builder.add('ARG1' if child.pos_ == 'VERB' else 'ARGM-PRD',
-                    _subtree(child))
+      if _prepositional_object(child) is not None:
+        builder.add_preposition(child)
+      elif child.i == verb.i + 1 and not child.children:
+        # "is putting on makeup": a particle parsed as a preposition.
+        builder.verb_spans.append(child.i)
+    elif dep in ('xcomp', 'acomp'):
+      role = _complement_role(verb, child)
+      if role is not None:
+        builder.add(role, _subtree(child))
     elif dep == 'ccomp':
       builder.complements.append(child)
     elif dep == 'advcl':
-      marks = [c for c in child.children if c.dep_ == 'mark']
-      if marks and marks[0].lower_ in TIME_MARKERS:
-        builder.add('ARGM-TMP', _subtree(child))
+      role = _adverbial_clause_role(child)
+      if role is not None:
+        builder.add(role, _subtree(child))
     elif dep == 'aux' and child.tag_ == 'MD':
       builder.add('ARGM-MOD', (child.i,))
     elif dep == 'neg':
       builder.add('ARGM-NEG', (child.i,))
     elif dep == 'advmod':
       word = child.lower_
-      if word in DIRECTION_ADVERBS:
+      if word == 'how':
+        builder.add('ARGM-MNR', (child.i,))
+      elif word in MANNER_ADVERBS:
+        builder.add('ARGM-MNR', _subtree(child))
+      elif word in TIME_ADVERBS:
+        builder.add('ARGM-TMP', _subtree(child))
+      elif word in DIRECTION_ADVERBS:
         builder.add('ARGM-DIR', _subtree(child))
       elif word in LOCATION_ADVERBS:
         builder.add('ARGM-LOC', _subtree(child))
@@ -307,13 +583,8 @@ def _build_frame(verb) -> _FrameBuilder:
   # A participle or relative clause modifies the noun it describes.
   if (verb.dep_ in _CLAUSE_LINKS and not _is_run_on_clause(verb) and
       verb.head.pos_ in ('NOUN', 'PROPN', 'PRON')):
-    noun = verb.head
-    span = _subtree(noun, [verb] + [c for c in noun.children
-                                    if c.dep_ in ('conj', 'cc')])
-    # Keep only the part of the noun phrase before the clause.
-    span = tuple(i for i in span if i < verb.left_edge.i) or (noun.i,)
-    role = 'ARG1' if (verb.tag_ == 'VBN' or passive) else 'ARG0'
-    builder.subjects.append((role, span))
+    role = 'ARG1' if verb.tag_ == 'VBN' else subject_role(verb)
+    builder.subjects.append((role, _modified_noun_span(verb)))
   # "an old ball kicks the horse" is sometimes parsed with "ball" as a
   # compound of "kicks" and the determiner and adjective on the verb.
   if not builder.subjects:
@@ -323,6 +594,93 @@ def _build_frame(verb) -> _FrameBuilder:
       builder.subjects.append(('ARG1' if passive else 'ARG0', tuple(sorted(
           i for c in left for i in _subtree(c)))))
   return builder
+
+
+def _object_role(verb, noun) -> str:
+  """ARG1, or ARG2 for "becomes a teenager" and "trains a dog"."""
+  lemma = _lemma(verb)
+  if noun.dep_ == 'attr' and lemma in _STATE_VERBS:
+    return 'ARG2'
+  if lemma in _RECIPIENT_OBJECT_VERBS and noun.lower_ in ANIMATE_NOUNS:
+    return 'ARG2'
+  return 'ARG1'
+
+
+def _complement_role(verb, complement) -> Optional[str]:
+  """The role of an open complement (xcomp/acomp) of `verb`, if any.
+
+  "tries to open": ARG1; "gets ready", "becomes angry": ARG2 (get.03,
+  become.01); "is seen striking a lamp": C-ARG1 (the seen event is split
+  around the verb); other adjectives and nouns: ARGM-PRD.
+  """
+  if _is_verb(complement):
+    if (complement.tag_ == 'VBG' and _is_passive(verb) and
+        _lemma(verb) in _PERCEPTION_VERBS):
+      return 'C-ARG1'
+    if complement.dep_ != 'xcomp':
+      return None
+    return 'ARG2' if _lemma(verb) == 'use' else 'ARG1'  # use.01: purpose
+  if complement.pos_ in ('ADJ', 'NOUN'):
+    if _lemma(verb) in _STATE_VERBS:
+      return 'ARG2'
+    return 'ARGM-PRD' if complement.dep_ == 'xcomp' else None
+  return None
+
+
+def _adverbial_clause_role(clause) -> Optional[str]:
+  """ARGM-TMP for while/when/as clauses, ARGM-ADV for bare participles.
+
+  "when" is often an advmod of the clause's verb rather than its mark.
+  """
+  markers = [c for c in clause.children if c.dep_ == 'mark' or (
+      c.dep_ == 'advmod' and c.lower_ in TIME_MARKERS and c.i < clause.i)]
+  if markers:
+    return 'ARGM-TMP' if markers[0].lower_ in TIME_MARKERS else None
+  if clause.tag_ == 'VBG' and _is_verb(clause) and not _has_subject(clause):
+    return 'ARGM-ADV'  # "sits on a bench playing a guitar"
+  return None
+
+
+def _modified_noun_span(verb) -> Tuple[int, ...]:
+  """The noun phrase a participle or relative clause modifies, before it.
+
+  A participle attached to the object of a locative preposition of the
+  clause ("people are in a church waving flags") describes the clause's
+  subject, not the place.
+  """
+  noun = verb.head
+  headline = _headline_subject(verb)
+  if headline is not None:
+    return headline
+  preposition = noun.head
+  if (noun.dep_ == 'pobj' and preposition.lower_ in LOCATION_PREPOSITIONS and
+      verb.tag_ == 'VBG' and preposition.dep_ == 'prep' and
+      preposition.head.pos_ == 'AUX'):
+    subjects = [c for c in preposition.head.children if c.dep_ == 'nsubj']
+    if subjects:
+      return _noun_phrase(subjects[0], lift=False)[0]
+  span = _subtree(noun, [verb] + [c for c in noun.children
+                                  if c.dep_ in ('conj', 'cc')])
+  # Keep only the part of the noun phrase before the clause.
+  return tuple(i for i in span if i < verb.left_edge.i) or (noun.i,)
+
+
+def _headline_subject(verb) -> Optional[Tuple[int, ...]]:
+  """The subject of a finite verb parsed as modifying a noun of its subject.
+
+  "two young men with microphones sing on stage" is often parsed as a noun
+  phrase headed by "men" with "sing" modifying "microphones"; a finite verb
+  without a subject there is the main verb, and the whole noun phrase
+  before it its subject.
+  """
+  if verb.tag_ not in ('VBZ', 'VBP', 'VBD') or _has_subject(verb):
+    return None
+  root = verb
+  while root.head.i != root.i:
+    root = root.head
+  if root.pos_ not in ('NOUN', 'PROPN') or root.i >= verb.i:
+    return None
+  return tuple(i for i in _subtree(root) if i < verb.left_edge.i)
 
 
 def _verbs(doc) -> List[Any]:
@@ -336,31 +694,35 @@ def sentence_frames(doc) -> List[Frame]:
     doc: a spaCy ``Doc`` with tags and dependencies.
   """
   builders = {verb.i: _build_frame(verb) for verb in _verbs(doc)}
-  # Coordinated and controlled verbs share arguments, left to right so that
-  # chains ("runs, jumps and swims") propagate.
+  # Coordinated, controlled and adverbial-clause verbs share their subject,
+  # left to right so that chains ("runs, jumps and swims") propagate.
   for index in sorted(builders):
     builder = builders[index]
     verb = builder.verb
-    head = builders.get(verb.head.i)
-    if head is None or head is builder:
+    head = builders.get(_subject_source(verb).i)
+    if head is None or head is builder or builder.subjects:
       continue
-    if verb.dep_ == 'conj' and not builder.subjects:
-      stolen = _subject_misparsed_as_object(verb, head)
-      if stolen is not None:
-        _make_subject(builder, stolen)
-      else:
-        builder.subjects.extend(head.subjects)
-    elif verb.dep_ == 'xcomp' and not builder.subjects:
-      # "a man tries to open a door": the man opens it.
+    stolen = (_subject_misparsed_as_object(verb, head)
+              if verb.dep_ in ('conj', 'ccomp', 'advcl') else None)
+    if stolen is not None:
+      _make_subject(builder, stolen, head)
+    elif (verb.dep_ == 'xcomp' and _has_object(head.verb) and
+          _lemma(head.verb) in OBJECT_CONTROL_VERBS):
+      continue  # "trains a dog to sit": the dog sits, see below.
+    else:
       builder.subjects.extend(
-          (role, span) for role, span in head.subjects if role == 'ARG0')
+          _inherited_subjects(verb, head.verb, head.subjects))
+  for builder in builders.values():
+    _object_control(builder, builders)
   for index in sorted(builders, reverse=True):
     builder = builders[index]
     conj = [c for c in builder.verb.children
             if c.dep_ == 'conj' and c.i in builders]
-    # "cutting and slicing an onion": the onion is cut too.
-    if conj and not builder.objects and not any(
-        span[0] > builder.verb.i for _, span in builder.arguments):
+    # "cutting and slicing an onion": the onion is cut too; but not
+    # "singing and playing the guitar".
+    if (conj and not builder.objects and
+        _lemma(builder.verb) not in INTRANSITIVE_VERBS and not any(
+            span[0] > builder.verb.i for _, span in builder.arguments)):
       builder.objects.extend(builders[conj[0].i].objects)
   for builder in builders.values():
     _resolve_complements(builder, builders)
@@ -371,6 +733,57 @@ def sentence_frames(doc) -> List[Frame]:
     builder.arguments.extend(builder.objects)
     frames.append(builder.frame(doc))
   return frames
+
+
+def _subject_source(verb):
+  """The verb whose subject a subjectless `verb` shares.
+
+  Coordinated verbs, controlled infinitives ("tries to open"), adverbial
+  clauses ("while riding", "sits on a bench playing a guitar"), gerunds
+  after a preposition ("after doing a flip", "by kicking them") and
+  participle complements ("is sobbing resting his head") share the
+  subject of the verb they hang from.
+  """
+  head = verb.head
+  if verb.dep_ in ('conj', 'xcomp', 'advcl'):
+    return head
+  if verb.dep_ == 'ccomp' and verb.tag_ == 'VBG':
+    return head
+  if verb.dep_ == 'pcomp' and head.dep_ == 'prep':
+    return head.head
+  return verb
+
+
+def _inherited_subjects(verb, head, subjects):
+  """`head`'s subjects as the subjects of `verb`, with `verb`'s own role.
+
+  "a dog is running and falls": ARG0 of "running", ARG1 of "falls"; a
+  participle coordinated with a passive ("is broken and dropped") is
+  passive too.
+  """
+  role = subject_role(verb)
+  if (verb.dep_ == 'conj' and verb.tag_ == 'VBN' and _is_passive(head)):
+    role = 'ARG1'
+  return [(role, span) for subject_role_, span in subjects
+          if subject_role_ in ('ARG0', 'ARG1')]
+
+
+def _object_control(builder, builders) -> None:
+  """"trains a dog to sit": the object of the head is the subject.
+
+  The trainee of train.01/teach.01 is ARG2 and the infinitive ARG1.
+  """
+  verb = builder.verb
+  head = builders.get(verb.head.i)
+  if (verb.dep_ != 'xcomp' or head is None or builder.subjects or
+      not head.objects):
+    return
+  if _lemma(head.verb) not in OBJECT_CONTROL_VERBS:
+    return
+  role, span = head.objects[0]
+  builder.subjects.append((subject_role(verb), span))
+  if _lemma(head.verb) in ('train', 'teach'):
+    head.objects[0] = ('ARG2', span)
 
 
 def _subject_misparsed_as_object(verb, head):
@@ -395,15 +808,38 @@ def _subject_misparsed_as_object(verb, head):
   return None
 
 
-def _make_subject(builder, stolen) -> None:
+def split_last_conjunct(doc, spans: Tuple[int, ...]
+                        ) -> Tuple[Tuple[int, ...], Tuple[int, ...]]:
+  """(the phrase without its last conjunct, the last conjunct).
+
+  "a man and a bird" -> ("a man", "a bird"); the "and" goes with neither.
+  """
+  inside = set(spans)
+  last = max((t for t in (doc[i] for i in spans)
+              if t.dep_ == 'conj' and t.head.i in inside), key=lambda t: t.i)
+  conjunct = tuple(i for i in _subtree(last) if i in inside)
+  rest = _trim(doc, tuple(i for i in spans if i < conjunct[0]))
+  return rest, conjunct
+
+
+def _make_subject(builder, stolen, head) -> None:
   """Moves a misparsed argument (`_subject_misparsed_as_object`) to subject.
 
-  It is the agent (ARG0) of an active verb, the patient (ARG1) of a passive.
+  The last conjunct of the argument is the verb's subject, with the verb's
+  subject role; the rest stays the head verb's argument. The clause is a
+  clause of its own, no argument of the head.
   """
-  arguments, argument = stolen
-  arguments.remove(argument)
-  passive = any(c.dep_ == 'auxpass' for c in builder.verb.children)
-  builder.subjects.append(('ARG1' if passive else 'ARG0', argument[1]))
+  arguments, (role, spans) = stolen
+  rest, conjunct = split_last_conjunct(builder.verb.doc, spans)
+  index = arguments.index((role, spans))
+  if rest:
+    arguments[index] = (role, rest)
+  else:
+    del arguments[index]
+  builder.subjects.append((subject_role(builder.verb), conjunct))
+  builder.run_on = True
+  clause = _subtree(builder.verb)
+  head.arguments[:] = [a for a in head.arguments if a[1] != clause]
 
 
 def _resolve_complements(builder, builders) -> None:
@@ -417,26 +853,138 @@ def _resolve_complements(builder, builders) -> None:
   complement of a verb that already has an object, or that starts with
   "then", is a run-on clause too.
   """
+  doc = builder.verb.doc
   for complement in builder.complements:
     inner = builders.get(complement.i)
     stolen = None
     if inner is not None and not inner.subjects:
       stolen = _subject_misparsed_as_object(complement, builder)
     if stolen is not None:
-      _make_subject(inner, stolen)
+      _make_subject(inner, stolen, builder)
+      continue
+    if inner is not None and inner.run_on:
       continue
     subjects = sorted(inner.subjects, key=lambda s: s[1][0]) if inner else []
-    if len(subjects) >= 2 and not builder.objects:
+    if len(subjects) == 1 and not builder.objects and any(
+        doc[i].dep_ == 'conj' and doc[i].head.i in subjects[0][1]
+        for i in subjects[0][1]):
+      # The same, with the two noun phrases parsed as one coordination.
+      (role, spans), = subjects
+      rest, conjunct = split_last_conjunct(doc, spans)
+      inner.subjects[inner.subjects.index((role, spans))] = (role, conjunct)
+      builder.objects.append(('ARG1', rest))
+    elif len(subjects) >= 2 and not builder.objects:
       inner.subjects.remove(subjects[0])
       builder.objects.append(('ARG1', subjects[0][1]))
+    elif (complement.tag_ == 'VBG' and not _has_subject(complement) and
+          complement.i > builder.verb.i):
+      # "is sobbing resting his head ...": a participle clause.
+      builder.add('ARGM-ADV', _subtree(complement))
     elif (not builder.objects and complement.i > builder.verb.i and
           complement.left_edge.lower_ not in ('then', 'and')):
       builder.add('ARG1', _subtree(complement))
 
 
+# Verb forms the small model often tags as nouns or adjectives are parsed
+# again with this verb in their place ("a guy diving into the pool" is
+# parsed as "a guy playing into the pool"): common, transitive and
+# intransitive, and never tagged as anything else.
+_STAND_IN_VERB = 'play'
+_VERB_FORM_TAGS = ('VBG', 'VBZ', 'VBD', 'VBN', 'VB')
+_VERBAL_DEPS = frozenset(('ROOT', 'acl', 'advcl', 'relcl', 'ccomp', 'xcomp',
+                          'pcomp', 'conj', 'acomp'))
+_BE_FORMS = frozenset(('is', 'are', 'was', 'were', 'be', 'been', 'am'))
+
+
+@functools.lru_cache(maxsize=65536)
+def verb_form_tag(word: str) -> Optional[str]:
+  """The Penn tag of `word` as a known verb form ("dives" -> "VBZ"), or None.
+
+  Only words lemminflect's lexicon lists as verb forms count: a typo or an
+  unknown word is never repaired.
+  """
+  lemmas = _lemminflect().getAllLemmas(word, 'VERB').get('VERB')
+  if not lemmas:
+    return None
+  for tag in _VERB_FORM_TAGS:
+    if word in _lemminflect().getInflection(lemmas[0], tag):
+      return tag
+  return None
+
+
+def misparsed_verbs(doc) -> List[int]:
+  """Indices of verbs the tagger took for nouns or adjectives.
+
+  * an -ing or -s form in a clause position ("a guy diving into the pool",
+    "while a puppy chews on his ear");
+  * a base form right after "is"/"was" and before more words ("a man is
+    open the door", "was practice in the gym");
+  * in a sentence without any verb, an -s form right after a noun ("a girl
+    in a pool stares straight ahead").
+  """
+  has_verb = any(_is_verb(t) for t in doc)
+  found = []
+  for token in doc:
+    if token.pos_ in ('VERB', 'AUX') or token.i == 0:
+      continue
+    tag = verb_form_tag(token.lower_)
+    previous = doc[token.i - 1]
+    if tag in ('VBG', 'VBZ') and token.dep_ in _VERBAL_DEPS and (
+        token.dep_ != 'ROOT' or any(c.dep_ in ('nsubj', 'dobj')
+                                    for c in token.children)):
+      found.append(token.i)
+    elif (tag == 'VB' and previous.lower_ in _BE_FORMS and
+          token.i + 1 < len(doc) and token.dep_ in ('acomp', 'attr')):
+      found.append(token.i)
+    elif (not has_verb and tag == 'VBZ' and
+          previous.pos_ in ('NOUN', 'PROPN')):
+      found.append(token.i)
+    elif (tag == 'VBZ' and token.dep_ == 'nsubj' and
+          token.head.tag_ in ('VB', 'VBP') and token.head.i == token.i + 1):
+      # "an individual cleans snow off a car": "snow" taken for the verb.
+      found.append(token.i)
+  return found
+
+
+def repair_verbs(nlp, docs: Sequence[Any], batch_size: int = 256
+                 ) -> List[Any]:
+  """Parses again, with a stand-in verb, sentences with misparsed verbs.
+
+  A repaired parse is kept when every stand-in is parsed as a verb; it
+  keeps the caption's words in ``doc.user_data['caption_words']``.
+  """
+  docs = list(docs)
+  repairs = {}
+  for index, doc in enumerate(docs):
+    verbs = misparsed_verbs(doc)
+    if verbs:
+      words = [t.text for t in doc]
+      for i in verbs:
+        words[i] = _lemminflect().getInflection(
+            _STAND_IN_VERB, verb_form_tag(doc[i].lower_))[0]
+      repairs[index] = (verbs, words)
+  reparsed = parse_words(nlp, [words for _, words in repairs.values()],
+                         batch_size)
+  for (index, (verbs, _)), doc in zip(repairs.items(), reparsed,
+                                      strict=True):
+    if all(doc[i].pos_ == 'VERB' for i in verbs):
+      doc.user_data['caption_words'] = [t.text for t in docs[index]]
+      docs[index] = doc
+  return docs
+
+
+def parse_and_repair(nlp, sentences: Sequence[Sequence[str]],
+                     batch_size: int = 256) -> Iterator[Any]:
+  """`parse_words`, then `repair_verbs`, a batch at a time."""
+  for start in range(0, len(sentences), batch_size):
+    batch = sentences[start:start + batch_size]
+    yield from repair_verbs(nlp, parse_words(nlp, batch, batch_size),
+                            batch_size)
+
+
 def doc_to_graph(doc) -> srl_import.Graph:
   """The role graph of a parsed sentence (frames, then augmentation)."""
-  words = [t.text for t in doc]
+  words = doc.user_data.get('caption_words') or [t.text for t in doc]
   graph = srl_import.frames_to_graph(words, sentence_frames(doc))
   return srl_import.augment(graph, doc)
 
@@ -473,7 +1021,7 @@ def parse_captions(sentences: Sequence[str], nlp=None, batch_size: int = 256,
   """Role graphs of captions, split on whitespace as the example format.
 
   Args:
-    sentences: captions; duplicates are parsed once.
+    sentences: captions; duplicates are parsed once, empty ones skipped.
     nlp: a loaded spaCy pipeline; `load_pipeline()` if None.
     batch_size: sentences per `nlp.pipe` batch.
     log_every: log progress every this many sentences.
@@ -483,10 +1031,10 @@ def parse_captions(sentences: Sequence[str], nlp=None, batch_size: int = 256,
     sentence -> graph in the HGR release format.
   """
   nlp = nlp or load_pipeline()
-  unique = list(dict.fromkeys(sentences))
+  unique = list(dict.fromkeys(s for s in sentences if s.strip()))
   graphs = {}
   start = time.perf_counter()
-  docs = parse_words(nlp, [s.split() for s in unique], batch_size)
+  docs = parse_and_repair(nlp, [s.split() for s in unique], batch_size)
   for count, (sentence, doc) in enumerate(zip(unique, docs, strict=True), 1):
     graphs[sentence] = doc_to_graph(doc)
     if count % log_every == 0 or count == len(unique):

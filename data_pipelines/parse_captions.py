@@ -9,17 +9,29 @@
       [--captions=ref_captions.json] --out=sent2rolegraph.augment.json
 
 `--captions` is the HGR release's ``ref_captions.json``: video id -> list of
-captions. The output maps every distinct caption to ``[nodes, edges]`` in
-the release format (see `role_graph`).
+captions. Captions are normalised as the release's are (lower-case, no
+punctuation, see `caption_text`; `--no_normalise` keeps them as they are),
+and the output maps every distinct normalised caption to ``[nodes, edges]``
+in the release format (see `role_graph`); the dataset builders look graphs
+up by the normalised caption. Empty captions are skipped and counted. A
+summary (sentences without a frame, verbs without a subject, nodes per role
+next to the official release) ends the run.
+
+Imports spaCy, lemminflect and the project's graph code only: no
+TensorFlow, no JAX (see the light install in the README).
 """
 
 import json
+import os
+import sys
 
 from absl import app
 from absl import flags
 from absl import logging
 
 from data_pipelines import caption_parser
+from data_pipelines import caption_text
+from data_pipelines import graph_summary
 from data_pipelines import srl_import
 
 _CAPTIONS = flags.DEFINE_string(
@@ -31,61 +43,110 @@ _MODEL = flags.DEFINE_string('model', caption_parser.DEFAULT_MODEL,
                              'Installed spaCy English pipeline.')
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 256,
                                    'Sentences per nlp.pipe batch.')
+_NO_NORMALISE = flags.DEFINE_bool(
+    'no_normalise', False, 'Parse captions as they are, instead of '
+    'lower-casing them and removing punctuation as the HGR release does.')
+
+
+class InputError(ValueError):
+  """An input or output file that cannot be used; the message says why."""
+
+
+def _load_json(path, what):
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except FileNotFoundError:
+    raise InputError(f'{path}: no such file (the {what}).') from None
+  except json.JSONDecodeError as e:
+    raise InputError(f'{path} is not valid JSON ({e}); pass the {what}.'
+                     ) from None
+  except (OSError, UnicodeDecodeError) as e:
+    raise InputError(f'{path} cannot be read as the {what}: {e}.') from None
 
 
 def read_captions(path):
-  """Distinct captions of a ref_captions.json file, in file order."""
-  with open(path) as f:
-    ref_captions = json.load(f)
+  """Captions of a ref_captions.json file, in file order."""
+  ref_captions = _load_json(path, 'ref_captions.json of the release')
   if not isinstance(ref_captions, dict) or not all(
       isinstance(v, list) and all(isinstance(s, str) for s in v)
       for v in ref_captions.values()):
-    raise ValueError(
+    raise InputError(
         f'{path} must map each video id to a list of caption strings, like '
         'the HGR release\'s annotation/RET/ref_captions.json.')
-  return list(dict.fromkeys(s for v in ref_captions.values() for s in v))
+  return [s for v in ref_captions.values() for s in v]
 
 
 def read_srl(path):
   """sentence -> AllenNLP SRL prediction, checked for the expected keys."""
-  with open(path) as f:
-    sent2srl = json.load(f)
+  sent2srl = _load_json(path, 'AllenNLP SRL output')
   for sentence, srl in (sent2srl.items() if isinstance(sent2srl, dict)
                         else [(None, None)]):
     if not isinstance(srl, dict) or not {'words', 'verbs'} <= set(srl):
-      raise ValueError(
+      raise InputError(
           f'{path} must map each sentence to an AllenNLP SRL prediction '
           '{"words": [...], "verbs": [{"verb": ..., "tags": [...]}]}; '
           f'the entry for {sentence!r} is not one.')
   return sent2srl
 
 
+def check_writable(path):
+  """Raises InputError unless `path` can be written (before any parsing)."""
+  folder = os.path.dirname(os.path.abspath(path))
+  if os.path.isdir(path):
+    raise InputError(f'--out={path} is a folder; name the JSON file to '
+                     'write.')
+  if not os.path.isdir(folder):
+    raise InputError(f'--out={path}: the folder {folder} does not exist; '
+                     'create it first.')
+  if not os.access(folder, os.W_OK) or (
+      os.path.exists(path) and not os.access(path, os.W_OK)):
+    raise InputError(f'--out={path} cannot be written (permission denied).')
+
+
+def distinct_sentences(captions, normalise=True):
+  """(distinct non-empty sentences in order, number of empty captions)."""
+  if normalise:
+    captions = [caption_text.normalise(c) for c in captions]
+  sentences = [' '.join(c.split()) for c in captions]
+  empty = sum(not s for s in sentences)
+  return list(dict.fromkeys(s for s in sentences if s)), empty
+
+
 def main(argv):
   del argv
   if not _OUT.value or not (_CAPTIONS.value or _SRL.value):
     raise app.UsageError('Pass --out and --captions and/or --srl.')
+  try:
+    check_writable(_OUT.value)
+    sent2srl = read_srl(_SRL.value) if _SRL.value else {}
+    captions = read_captions(_CAPTIONS.value) if _CAPTIONS.value else []
+  except InputError as e:
+    sys.exit(f'parse_captions: {e}')
   graphs = {}
-  nlp = None
-  if _SRL.value:
-    sent2srl = read_srl(_SRL.value)
-    nlp = caption_parser.load_pipeline(_MODEL.value)
+  nlp = caption_parser.load_pipeline(_MODEL.value)
+  if sent2srl:
     graphs = srl_import.srl_to_graphs(
         sent2srl, lambda words: caption_parser.parse_words(
             nlp, words, _BATCH_SIZE.value))
     logging.info('Converted the SRL output of %d sentences.', len(graphs))
-  if _CAPTIONS.value:
-    captions = read_captions(_CAPTIONS.value)
-    missing = [s for s in captions if s not in graphs]
-    if _SRL.value and missing:
-      logging.warning('%d of %d captions have no SRL output; parsing them.',
-                      len(missing), len(captions))
-    nlp = nlp or caption_parser.load_pipeline(_MODEL.value)
-    graphs.update(caption_parser.parse_captions(
-        missing, nlp, batch_size=_BATCH_SIZE.value))
+  sentences, empty = distinct_sentences(captions, not _NO_NORMALISE.value)
+  missing = [s for s in sentences if s not in graphs]
+  if sent2srl and missing:
+    logging.warning('%d of %d captions have no SRL output; parsing them.',
+                    len(missing), len(sentences))
+  graphs.update(caption_parser.parse_captions(
+      missing, nlp, batch_size=_BATCH_SIZE.value))
   with open(_OUT.value, 'w') as f:
     json.dump(graphs, f)
   logging.info('Wrote %d role graphs to %s.', len(graphs), _OUT.value)
+  print(graph_summary.describe(graph_summary.summarise(graphs, empty)))
+
+
+def run():
+  """Console entry point (hgr-parse-captions)."""
+  app.run(main)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  run()

@@ -110,10 +110,11 @@ class ReleaseVideoText(tfds.core.GeneratorBasedBuilder):
     read_frames = release_layout.FrameReader(root, split, config.feature_names)
     try:
       for name in names:
-        captions = annotations.captions[name]
+        captions, graphs = zip(*(
+            release_layout.find_graph(annotations.graphs, c)
+            for c in annotations.captions[name]))
         yield name, example_format.make_example(
-            name, read_frames(name), captions,
-            [annotations.graphs[c] for c in captions], tokenizer,
+            name, read_frames(name), list(captions), list(graphs), tokenizer,
             config.max_words, config.num_verbs, config.num_nouns)
     finally:
       read_frames.close()

@@ -12,6 +12,13 @@ The layout (Chen et al., CVPR 2020, github cshizhe/hgr_v2t; reused by HANet):
   ordered_feature/MP/<feature>/{trn,val,tst}_ft.npy
       (num_videos, dim) mean-pooled features in split order
 
+The graphs are looked up by caption, and if a caption is not a key as it
+is, by its normalised form (`caption_text.normalise`: lower-case, no
+punctuation, the form the release and `parse_captions` write): a release
+whose ref_captions.json keeps raw captions ("A Man Is Running.") finds the
+graph of "a man is running", and the example then holds the normalised
+caption, whose words the graph's spans index.
+
 Every problem found is raised as a `ReleaseError` that names the file and
 says how to fix it, before anything is written.
 """
@@ -24,6 +31,8 @@ from typing import Dict, List, Sequence, Tuple
 
 import h5py
 import numpy as np
+
+from data_pipelines import caption_text
 
 
 # Split of the project -> file prefix of the release.
@@ -185,6 +194,17 @@ def load_annotations(root) -> Annotations:
       word2int=word2int)
 
 
+def find_graph(graphs, caption) -> Tuple[str, list]:
+  """(the caption as its graph knows it, the graph), or (caption, None).
+
+  The caption itself if it is a key, else its normalised form.
+  """
+  if caption in graphs:
+    return caption, graphs[caption]
+  normalised = caption_text.normalise(caption)
+  return normalised, graphs.get(normalised)
+
+
 def check_split(root, split, feature_names, annotations) -> Tuple[
     List[str], SplitSummary]:
   """Checks that every video of `split` can be read, before anything is written.
@@ -206,11 +226,11 @@ def check_split(root, split, feature_names, annotations) -> Tuple[
         'captions or remove them from the split.')
   no_graph = []
   for name in names:
-    for sentence in annotations.captions[name]:
+    for caption in annotations.captions[name]:
       summary.captions += 1
-      graph = annotations.graphs.get(sentence)
+      sentence, graph = find_graph(annotations.graphs, caption)
       if graph is None:
-        no_graph.append(sentence)
+        no_graph.append(caption)
         continue
       if not (isinstance(graph, list) and len(graph) == 2 and
               isinstance(graph[0], dict)):

@@ -25,6 +25,7 @@ This module does not need spaCy; step 4 takes any parsed document with
 ``text`` and ``tag_`` (Penn Treebank tags), such as a spaCy ``Doc``.
 """
 
+import re
 from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple
 
 Spans = Tuple[int, ...]
@@ -57,6 +58,51 @@ def decode_tags(tags: Sequence[str]) -> List[Tuple[str, Spans]]:
       spans[-1][1].append(index)
     previous_role = role
   return [(role, tuple(indices)) for role, indices in spans]
+
+
+_BRACKET = re.compile(r'\[(\S+) ([^\[\]]+)\]|(\S+)')
+
+
+def bracketed_to_tags(text: str) -> Tuple[List[str], List[str]]:
+  """Words and BIO tags of one frame written in bracket notation.
+
+  "[ARG0 a man] is [V riding] [ARG1 a horse]" -> words "a man is riding a
+  horse", tags B-ARG0 I-ARG0 O B-V B-ARG1 I-ARG1 (the notation of the
+  CoNLL SRL papers and of AllenNLP's demo; unbracketed words are O).
+  """
+  words, tags = [], []
+  for match in _BRACKET.finditer(text):
+    role, phrase, word = match.groups()
+    if word is not None:
+      if '[' in word or ']' in word:
+        raise ValueError(f'Unbalanced bracket at {word!r} in {text!r}.')
+      words.append(word)
+      tags.append('O')
+      continue
+    phrase_words = phrase.split()
+    words.extend(phrase_words)
+    tags.extend(['B-' + role] + ['I-' + role] * (len(phrase_words) - 1))
+  return words, tags
+
+
+def bracketed_to_srl(frames: Sequence[str]) -> Dict[str, Any]:
+  """An AllenNLP SRL prediction from frames in bracket notation.
+
+  Args:
+    frames: one `bracketed_to_tags` string per verb, all over the same words.
+
+  Returns:
+    ``{'words': [...], 'verbs': [{'verb': str, 'tags': [...]}, ...]}``.
+  """
+  words, verbs = None, []
+  for text in frames:
+    frame_words, tags = bracketed_to_tags(text)
+    if words is not None and frame_words != words:
+      raise ValueError(f'Frame {text!r} is not over the words {words}.')
+    words = frame_words
+    verb = [w for w, t in zip(frame_words, tags) if t.endswith('-V')]
+    verbs.append(dict(verb=' '.join(verb), tags=tags))
+  return dict(words=words or [], verbs=verbs)
 
 
 def frames_from_srl(srl: Mapping[str, Any]) -> List[Frame]:

@@ -24,7 +24,6 @@ instead, streaming the shards through `retrieval.streaming_top_k`.
 import dataclasses
 import json
 import os
-import re
 import shutil
 import sys
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
@@ -41,6 +40,7 @@ import numpy as np
 import tqdm
 
 from data_pipelines import caption_parser
+from data_pipelines import caption_text
 from data_pipelines import input_pipeline
 from data_pipelines import release_layout
 from data_pipelines import role_graph
@@ -396,8 +396,8 @@ class Query:
 
 
 def query_words(text):
-  """Lower-cased words without punctuation, as the captions are stored."""
-  return re.findall(r"[\w']+", text.lower())
+  """The query's words, normalised as the release's captions."""
+  return caption_text.normalise(text).split()
 
 
 class QueryEncoder:

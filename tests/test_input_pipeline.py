@@ -65,6 +65,8 @@ def test_evaluation_order_and_caption_video_index(tiny_data_dir):
   expected = np.concatenate([[i] * len(g['captions'])
                              for i, g in enumerate(generated)])
   np.testing.assert_array_equal(video_index, expected)
+  texts = [t.decode() for b in captions for t in b['text']]
+  assert texts == [text for g in generated for text in g['captions']]
 
 
 def test_train_epoch_covers_every_pair_once(tiny_data_dir):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from data_pipelines import caption_text
 from data_pipelines import export_release
 from data_pipelines import input_pipeline
 from data_pipelines import release_dataset
@@ -418,3 +419,28 @@ def test_release_config_name_depends_on_settings(tmp_path):
   b = release_dataset.make_config('msrvtt', release, ('resnet152.pth',), 20,
                                   4, 6)
   assert a.name != b.name and a.feature_dim == DIM
+
+
+def test_raw_captions_find_the_graphs_of_their_normalised_form(tmp_path):
+  # ref_captions.json with raw captions, graphs keyed as the release (and
+  # parse_captions) write them: the example holds the normalised caption.
+  raw = 'A Man Cuts, a TOMATO!'
+  assert caption_text.normalise(raw) == SHORT
+  splits = dict(SPLITS, train={'vid1': [raw, PREFIXED],
+                               'folder/vid2': [NO_VERB, MANY_VERBS],
+                               'vid3': [LONG]})
+  release = write_release(str(tmp_path / 'release'), splits=splits)
+  train = _examples(prepare(release, str(tmp_path / 'tfds')), 'train')
+  c = train['vid1']['captions']
+  assert [t.decode() for t in c['text']] == [SHORT, PREFIXED]
+  np.testing.assert_array_equal(c['token_ids'][0][:6], [3, 4, 5, 3, 6, 1])
+  np.testing.assert_array_equal(c['verb_masks'][0], _mask(4, {0: [2]}))
+
+
+def test_find_graph_prefers_the_caption_as_written():
+  graphs = {'A Dog': ['as written'], 'a dog': ['normalised']}
+  assert release_layout.find_graph(graphs, 'A Dog') == ('A Dog',
+                                                        ['as written'])
+  assert release_layout.find_graph(graphs, 'A DOG.') == ('a dog',
+                                                         ['normalised'])
+  assert release_layout.find_graph(graphs, 'a cat') == ('a cat', None)

@@ -14,6 +14,7 @@ import jax
 import numpy as np
 import pytest
 
+from conftest import zero_inputs
 from configs import synthetic
 from hgr_jax import models
 from hgr_jax import sharding
@@ -67,6 +68,24 @@ def feature_dim(config):
   return config.feature_dim_hint
 
 
+def train_element_spec(config, model, batch_size=2):
+  """The element_spec of the config's training batches, without its data:
+  the standard fields at the config's sizes plus the model's extra ones."""
+  batch = zero_inputs(config, feature_dim(config), batch_size)
+  batch['video_key'] = np.zeros((batch_size,), np.int32)
+  for name, sizes in model.extra_train_features().items():
+    assert name == 'concept_labels', f'add the fields of {name} here'
+    for kind in ('verb', 'noun'):
+      for field in ('labels', 'mask'):
+        batch[f'{kind}_concept_{field}'] = np.zeros(
+            (batch_size, sizes[f'num_{kind}_concepts']), bool)
+  return {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in batch.items()}
+
+
+def test_every_registered_model_is_a_variant():
+  assert set(synthetic.VARIANTS) == set(models.registry.MODELS)
+
+
 def test_every_config_module_is_listed():
   names = {name for name, _ in shipped_configs()}
   assert {'synthetic', 'vatex', 'msrvtt', 'tgif', 'msvd'} <= names
@@ -80,15 +99,17 @@ def test_configs_of_one_program_differ_only_in_data_location():
   assert sorted(covered) == sorted(shipped_configs())
 
 
-# Init takes seconds on an idle 2-core machine; the margin is for a loaded
-# one. A deadlocked program (issue 17) fails here instead of stalling CI.
-@pytest.mark.timeout(300)
+# A deadlocked program (issue 17) fails here instead of stalling CI. Init
+# takes seconds of CPU, but HANet's at 1024 x 2048 took 372 s of wall time
+# on the 2-core development machine shared by ~20 busy processes.
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize('name,variant', list(distinct_models().values()),
                          ids=list(distinct_models()))
 def test_create_train_state_at_real_sizes(name, variant):
   config = get_config(name, variant)
   model = models.create_model(config, VOCAB_SIZE)
-  state = train.create_train_state(model, config, feature_dim(config),
+  state = train.create_train_state(model, config,
+                                   train_element_spec(config, model),
                                    sharding.data_mesh())
   leaves = jax.tree.leaves(state.params)
   assert sum(leaf.size for leaf in leaves) > 0
