@@ -8,8 +8,8 @@ paper's width 1024 on 2048-d ResNet features) in two subprocesses, each
 under --timeout seconds:
 - batched: the BiGRU kernels' orthogonal init vmapped over the two
   directions, i.e. one batched LAPACK QR per kernel (the code before the fix);
-- per_direction: `layers._orthogonal_per_direction`, one unbatched QR per
-  direction (the fix).
+- per_direction: `initializers.torch_orthogonal_per_direction`, one
+  unbatched QR per direction (the fix).
 jaxlib 0.10's batched QR blocks its XLA:CPU worker thread until the batch's
 tasks, queued on the same thread pool, are done; with two such QRs running at
 once on a 2-thread pool (2 cores) both threads wait and nothing runs them.
@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hgr_jax import models
-from hgr_jax.models import layers
+from hgr_jax.models import initializers
 
 _TIMEOUT = flags.DEFINE_integer('timeout', 600, 'Seconds per variant.')
 _CONFIG = flags.DEFINE_string('config', 'configs/msrvtt.py:hanet',
@@ -74,7 +74,7 @@ def zero_inputs(config, feature_dim, batch_size=2):
 def run_child(variant):
   """Initialises the model in this process with the `variant` initialiser."""
   if variant == 'batched':
-    layers._orthogonal_per_direction = _batched_orthogonal
+    initializers.torch_orthogonal_per_direction = _batched_orthogonal
   path, _, config_variant = _CONFIG.value.partition(':')
   module = importlib.import_module(path[:-3].replace('/', '.'))
   config = module.get_config(*([config_variant] if config_variant else []))

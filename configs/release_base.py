@@ -5,7 +5,9 @@ official code (cshizhe/hgr_v2t, t2vretrieval/driver/configs): batch 64, Adam
 lr 1e-4, 50 epochs, margin 0.2, 20 frames, 30 words, 4 verbs, 6 nouns, width
 1024, 300-d GloVe-initialised words. The official VSE++ baseline trains with
 batch 128. HANet (Wu et al., ACM MM 2021) keeps these values (its
-data/<dataset>/model.json) without gradient clipping; VATEX uses 30 frames.
+data/<dataset>/model.json); VATEX uses 30 frames. As both official codes:
+no gradient clipping, all pairs shuffled globally every epoch, and
+same-video captions count as negatives.
 """
 
 import ml_collections
@@ -34,7 +36,10 @@ def release_config(variant, dataset, feature_names, feature_dim_hint):
   config.feature_dim_hint = feature_dim_hint
   # A GloVe text file (the official code uses glove.42B.300d); None: random.
   config.word_embeddings_file = ml_collections.config_dict.placeholder(str)
-  config.cache_train_videos = False  # Real datasets need not fit in memory.
+  # The official reader's order; --config.pair_order=video_buffer streams
+  # features that do not fit in memory (VATEX needs about 2 GB).
+  config.pair_order = 'global'
+  config.cache_train_videos = False
 
   config.max_frames = 20
   config.max_words = 30
@@ -46,8 +51,11 @@ def release_config(variant, dataset, feature_names, feature_dim_hint):
   config.learning_rate = 1e-4
   config.batch_size = 128 if variant == 'vsepp' else 64
   config.num_epochs = 50
-  # HANet's official code (Roc-Ng/HANet) does not clip gradients.
-  config.grad_clip_norm = float('inf') if variant == 'hanet' else 2.0
+  # Neither official code (hgr_v2t: HGR and VSE++; Roc-Ng/HANet) clips
+  # gradients; inf leaves the clip out of the optimiser.
+  config.grad_clip_norm = float('inf')
+  # The official loss: same-video captions are negatives too.
+  config.model.mask_same_video_negatives = False
   config.log_every_steps = 200
   config.eval_batch_size = 300
   return config

@@ -6,6 +6,10 @@ official HGR reader; evaluation encodes every video once and every caption
 once, in the split's stored order.
 """
 
+import dataclasses
+
+from absl import logging
+import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -153,9 +157,30 @@ def _extra_transforms(builder, extra_features):
           for name, kwargs in extra_features.items()]
 
 
+def _train_examples(builder, config, process_index, process_count,
+                    extra_features):
+  """This host's training videos as (video features, captions of the video),
+  with the fields that `extra_features` add."""
+  transforms = _extra_transforms(builder, extra_features or {})
+
+  def video_and_captions(example):
+    video = _video_features(example, config.max_frames)
+    captions = {k: example['captions'][k] for k in CAPTION_KEYS}
+    for transform in transforms:
+      video, captions = transform(example, video, captions)
+    return video, captions
+
+  videos = _read(builder, 'train', process_index, process_count)
+  return videos.map(video_and_captions, num_parallel_calls=tf.data.AUTOTUNE)
+
+
 def train_dataset(builder, config, epoch, batch_size, process_index=0,
                   process_count=1, extra_features=None):
-  """One epoch of shuffled (video, caption) pair batches for this host.
+  """One epoch of (video, caption) pair batches in 'video_buffer' order.
+
+  Videos are shuffled, expanded to their pairs and the pairs shuffled in a
+  buffer of config.pair_shuffle_buffer, so a batch holds more captions of one
+  video than a global shuffle would (see `InMemoryPairs` for that).
 
   Args:
     builder: prepared tfds builder.
@@ -173,17 +198,8 @@ def train_dataset(builder, config, epoch, batch_size, process_index=0,
     that `extra_features` add (e.g. 'concept_labels': HANet's concept labels
     and masks of `concepts.caption_labels`).
   """
-  transforms = _extra_transforms(builder, extra_features or {})
-
-  def video_and_captions(example):
-    video = _video_features(example, config.max_frames)
-    captions = {k: example['captions'][k] for k in CAPTION_KEYS}
-    for transform in transforms:
-      video, captions = transform(example, video, captions)
-    return video, captions
-
-  videos = _read(builder, 'train', process_index, process_count)
-  videos = videos.map(video_and_captions, num_parallel_calls=tf.data.AUTOTUNE)
+  videos = _train_examples(builder, config, process_index, process_count,
+                           extra_features)
   if config.cache_train_videos:
     videos = videos.cache()
   seed = config.seed * 100_003 + epoch
@@ -197,6 +213,101 @@ def train_dataset(builder, config, epoch, batch_size, process_index=0,
 
   ds = videos.flat_map(pairs).shuffle(config.pair_shuffle_buffer, seed=seed)
   return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def _concatenate_batches(ds):
+  """Concatenates a batched dataset's NumPy dicts along the first axis."""
+  parts = list(tfds.as_numpy(ds))
+  return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+@dataclasses.dataclass(frozen=True)
+class InMemoryPairs:
+  """A host's training pairs held in memory, batched in a global order.
+
+  As the official HGR reader (every feature in memory, a DataLoader shuffling
+  all (video, caption) pairs of the split each epoch). Frames are stored
+  once per video, already cut to max_frames; a batch gathers its rows.
+
+  Attributes:
+    videos: frames (videos, max_frames, dim), frame_mask, video_key.
+    captions: the caption fields (and concept labels) with a leading
+      (pairs,) axis.
+    pair_video: (pairs,) index into `videos` of each caption's video.
+  """
+  videos: dict
+  captions: dict
+  pair_video: np.ndarray
+
+  @classmethod
+  def load(cls, builder, config, process_index=0, process_count=1,
+           extra_features=None):
+    """Reads this host's slice of the training split.
+
+    The split is read twice, once for the videos and once for the pairs, so
+    that only the kept frames, not the stored ones, are ever held.
+    """
+    examples = lambda: _train_examples(builder, config, process_index,
+                                       process_count, extra_features)
+    videos = _concatenate_batches(examples().map(lambda v, c: v).batch(256))
+
+    def pairs_of(index, example):
+      _, captions = example
+      count = tf.shape(captions['length'])[0]
+      return tf.data.Dataset.from_tensor_slices(
+          {**captions, 'pair_video': tf.fill([count], tf.cast(index,
+                                                              tf.int32))})
+
+    captions = _concatenate_batches(
+        examples().enumerate().flat_map(pairs_of).batch(4096))
+    pair_video = captions.pop('pair_video')
+    pairs = cls(videos, captions, pair_video)
+    logging.info('Training pairs in memory: %d videos, %d pairs, %.2f GB.',
+                 len(videos['frames']), len(pair_video), pairs.nbytes / 1e9)
+    return pairs
+
+  @property
+  def nbytes(self):
+    arrays = [*self.videos.values(), *self.captions.values(), self.pair_video]
+    return sum(a.nbytes for a in arrays)
+
+  @property
+  def num_pairs(self):
+    return len(self.pair_video)
+
+  def order(self, seed, epoch):
+    """The epoch's permutation of all pairs, a function of (seed, epoch)."""
+    return np.random.default_rng([seed, epoch]).permutation(self.num_pairs)
+
+  def batches(self, seed, epoch, batch_size):
+    """Yields the epoch's full batches of pairs, dicts as `train_dataset`'s."""
+    order = self.order(seed, epoch)
+    for start in range(0, self.num_pairs - batch_size + 1, batch_size):
+      pairs = order[start:start + batch_size]
+      videos = self.pair_video[pairs]
+      yield {**{k: v[videos] for k, v in self.videos.items()},
+             **{k: v[pairs] for k, v in self.captions.items()}}
+
+
+def epoch_batches(builder, config, batch_size, process_index=0,
+                  process_count=1, extra_features=None):
+  """A function epoch -> iterator of this host's NumPy training batches.
+
+  config.pair_order 'global': every pair of the host's slice in a
+  permutation seeded by (config.seed, epoch), features held in memory (the
+  official reader's order). 'video_buffer': `train_dataset`, streamed.
+  Batches hold the fields of `train_dataset` either way.
+  """
+  if config.pair_order == 'global':
+    pairs = InMemoryPairs.load(builder, config, process_index, process_count,
+                               extra_features)
+    return lambda epoch: pairs.batches(config.seed, epoch, batch_size)
+  if config.pair_order == 'video_buffer':
+    return lambda epoch: tfds.as_numpy(train_dataset(
+        builder, config, epoch, batch_size, process_index, process_count,
+        extra_features))
+  raise ValueError(f"config.pair_order={config.pair_order!r}: use 'global' "
+                   "or 'video_buffer'.")
 
 
 def video_dataset(builder, split, config, batch_size):

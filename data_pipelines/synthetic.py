@@ -68,6 +68,7 @@ _JOINERS = ('and', 'then', 'while', 'after')
 _FUNCTION_WORDS = ('a', 'an', 'the', 'is', 'by')
 # Bounds the search for distinct captions when params leave little variety.
 _CAPTION_ATTEMPTS_PER_CAPTION = 50
+_CONFUSER_ATTEMPTS = 20
 
 # Row offsets of each concept family in the code table.
 _AGENT = 0
@@ -80,6 +81,8 @@ _NUM_CODES = _LOCATION + len(LOCATIONS)
 
 # Keys: agent, agent_attribute, action, patient, patient_attribute, location.
 Event = Dict[str, str]
+# Keys: entity, role ('agent' or 'patient'), start, end (frame fractions).
+Distractor = Dict[str, Any]
 Chunk = Tuple[Optional[str], List[str]]  # (role or None, words)
 
 
@@ -104,6 +107,16 @@ class SyntheticParams:
     single_event_caption_prob: probability that a caption of a two-event
       video describes only one of them.
     definite_article_prob: probability of "the" rather than "a"/"an".
+    code_overlap: share of each code's squared norm that comes from a
+      nonlinear mix of a low-dimensional latent; the same concept in two
+      roles (or two phases of an action) shares its latent, so their codes
+      have cosine ~code_overlap, and other concepts overlap at random.
+      0 gives independent codes.
+    latent_dim: size of each concept's latent.
+    num_distractors: unmentioned entities per video, each shown in a random
+      role over a random run of frames; never part of an event or caption.
+    extra_confusers: confusers added to each validation/test group on top of
+      the 2-3 that every group gets, all distinct from the group's videos.
   """
   seed: int = 0
   feature_dim: int = 1024
@@ -124,6 +137,10 @@ class SyntheticParams:
   drop_location_prob: float = 0.4
   single_event_caption_prob: float = 0.15
   definite_article_prob: float = 0.3
+  code_overlap: float = 0.0
+  latent_dim: int = 8
+  num_distractors: int = 0
+  extra_confusers: int = 0
 
   def __post_init__(self):
     if not 2 * self.min_event_frames <= self.min_frames <= self.max_frames:
@@ -134,6 +151,13 @@ class SyntheticParams:
     if not 1 <= self.min_captions <= self.max_captions:
       raise ValueError('Need 1 <= min_captions <= max_captions, got '
                        f'{self.min_captions}, {self.max_captions}.')
+    if not 0 <= self.code_overlap < 1:
+      raise ValueError(f'Need 0 <= code_overlap < 1, got {self.code_overlap}.')
+    # Two events use up to 4 entities, and an entity binary selection twin
+    # needs one that is nowhere in the video.
+    if not 0 <= self.num_distractors <= len(ENTITIES) - 5:
+      raise ValueError(f'Need 0 <= num_distractors <= {len(ENTITIES) - 5}, '
+                       f'got {self.num_distractors}.')
 
 
 def vocabulary(params: Optional[SyntheticParams] = None) -> List[str]:
@@ -175,6 +199,7 @@ def generate_split(
       captions: list of distinct str.
       graphs: role graph of each caption, HGR release format.
       events: list of `Event` dicts in temporal order.
+      distractors: list of `Distractor` dicts (unmentioned entities).
   """
   if split not in SPLITS:
     raise ValueError(f'Unknown split {split!r}, expected one of {SPLITS}.')
@@ -184,23 +209,25 @@ def generate_split(
 def _generate(split: str, params: SyntheticParams) -> Iterator[Dict[str, Any]]:
   for video in _videos(split, params):
     yield {k: video[k] for k in ('video_id', 'frames', 'captions', 'graphs',
-                                 'events')}
+                                 'events', 'distractors')}
 
 
 def _videos(split: str, params: SyntheticParams) -> Iterator[Dict[str, Any]]:
   """`generate_split`'s videos plus each caption's `_CaptionPlan` (plans)."""
-  codes = _concept_codes(params)
+  codes = concept_codes(params)
   num_videos = getattr(params, f'num_{split}_videos')
   all_events = itertools.islice(
       _split_events(split, _rng(params, split), params), num_videos)
   for index, events in enumerate(all_events):
     # A stream per video keeps events fixed when rendering params change.
     rng = _rng(params, split, index)
-    frames = _render_frames(events, codes, rng, params)
+    distractors = _distractors(events, _rng(params, split, index,
+                                            'distractors'), params)
+    frames = _render_frames(events, distractors, codes, rng, params)
     captions, graphs, plans = _captions(events, rng, params)
     yield dict(video_id=f'synthetic_{split}_{index:06d}', frames=frames,
-               captions=captions, graphs=graphs, events=events, plans=plans,
-               index=index)
+               captions=captions, graphs=graphs, events=events,
+               distractors=distractors, plans=plans, index=index)
 
 
 def _rng(params: SyntheticParams, *stream: Any) -> np.random.Generator:
@@ -211,11 +238,52 @@ def _rng(params: SyntheticParams, *stream: Any) -> np.random.Generator:
       np.random.SeedSequence(params.seed, spawn_key=key))
 
 
-def _concept_codes(params: SyntheticParams) -> np.ndarray:
-  """Unit-norm random codes, float32 (_NUM_CODES, feature_dim)."""
+def concept_codes(params: SyntheticParams) -> np.ndarray:
+  """Unit-norm codes of the role-bound concepts, float32 (codes, feature_dim).
+
+  A frame's features are a weighted sum of the codes of the concepts it
+  shows (rows: `code_rows`) plus noise.
+  """
   codes = _rng(params, 'codes').standard_normal(
       (_NUM_CODES, params.feature_dim), dtype=np.float32)
+  codes /= np.linalg.norm(codes, axis=1, keepdims=True)
+  if not params.code_overlap:
+    return codes
+  overlap = np.float32(params.code_overlap)
+  codes = (np.sqrt(1 - overlap) * codes +
+           np.sqrt(overlap) * _shared_codes(params)[_code_concepts()])
   return codes / np.linalg.norm(codes, axis=1, keepdims=True)
+
+
+def _code_concepts() -> np.ndarray:
+  """The concept (entity, attribute, action, location) of each code row."""
+  entities = np.arange(len(ENTITIES))
+  attributes = len(ENTITIES) + np.arange(len(ATTRIBUTES))
+  actions = attributes[-1] + 1 + np.arange(len(ACTIONS))
+  locations = actions[-1] + 1 + np.arange(len(LOCATIONS))
+  return np.concatenate([entities, entities, attributes, attributes,
+                         np.repeat(actions, NUM_PHASES), locations])
+
+
+def _shared_codes(params: SyntheticParams) -> np.ndarray:
+  """Unit-norm nonlinear mixes of per-concept latents, (concepts, dim).
+
+  A random two-layer tanh network maps low-dimensional Gaussian latents to
+  the features, so concepts overlap in a way no linear map undoes.
+  """
+  rng = _rng(params, 'latent')
+  num_concepts = _code_concepts().max() + 1
+  hidden = 4 * params.latent_dim
+  latents = rng.standard_normal((num_concepts, params.latent_dim),
+                                dtype=np.float32)
+  first = rng.standard_normal((params.latent_dim, hidden), dtype=np.float32)
+  second = rng.standard_normal((hidden, params.feature_dim), dtype=np.float32)
+  # Explicit sums rather than matmuls keep the codes bit-identical across
+  # BLAS builds.
+  hidden_units = np.tanh(
+      (latents[:, :, None] * first).sum(axis=1) / math.sqrt(params.latent_dim))
+  shared = (hidden_units[:, :, None] * second).sum(axis=1)
+  return shared / np.linalg.norm(shared, axis=1, keepdims=True)
 
 
 # Events and confusers.
@@ -303,7 +371,7 @@ _ROLE_CONFUSERS = (_swap_roles, _other_action, _other_entity)
 
 def _confuser_group(rng: np.random.Generator,
                     params: SyntheticParams) -> List[List[Event]]:
-  """A base video's events followed by those of 2-3 confusers."""
+  """A base video's events followed by those of its confusers."""
   base = _random_events(rng, params)
   order = rng.permutation(len(_ROLE_CONFUSERS))
   if len(base) == 1:
@@ -313,7 +381,16 @@ def _confuser_group(rng: np.random.Generator,
     # every two-event group gets one.
     makers = [_rebind] + [_ROLE_CONFUSERS[i]
                           for i in order[:rng.integers(1, 3)]]
-  return [base] + [make(base, rng) for make in makers]
+  group = [base] + [make(base, rng) for make in makers]
+  makers = _ROLE_CONFUSERS + ((_rebind,) if len(base) == 2 else ())
+  for _ in range(params.extra_confusers):
+    # Bounded, as a group can hold every confuser some bases allow.
+    for _ in range(_CONFUSER_ATTEMPTS):
+      confuser = makers[rng.integers(len(makers))](base, rng)
+      if confuser not in group:
+        group.append(confuser)
+        break
+  return group
 
 
 def _split_events(split: str, rng: np.random.Generator,
@@ -339,22 +416,67 @@ def _event_lengths(num_frames: int, num_events: int,
   return params.min_event_frames + np.diff(cuts, prepend=0)
 
 
+def code_rows(event: Event) -> Tuple[List[int], List[int]]:
+  """Rows of `concept_codes` that show an event.
+
+  Args:
+    event: an `Event`; keys other than action may be missing (a caption that
+      leaves the concept out).
+
+  Returns:
+    The rows of its static concepts (agent, patient, their attributes,
+    location; those present) and the rows of its action's phases, in order.
+  """
+  families = (('agent', _AGENT, ENTITIES), ('patient', _PATIENT, ENTITIES),
+              ('agent_attribute', _AGENT_ATTRIBUTE, ATTRIBUTES),
+              ('patient_attribute', _PATIENT_ATTRIBUTE, ATTRIBUTES),
+              ('location', _LOCATION, LOCATIONS))
+  static = [offset + names.index(event[key])
+            for key, offset, names in families if key in event]
+  first_phase = _ACTION + NUM_PHASES * ACTIONS.index(event['action'])
+  return static, list(range(first_phase, first_phase + NUM_PHASES))
+
+
 def _event_code_ids(event: Event, num_frames: int) -> np.ndarray:
   """Code table rows present in each frame of an event, (num_frames, 6)."""
-  static = [_AGENT + ENTITIES.index(event['agent']),
-            _PATIENT + ENTITIES.index(event['patient']),
-            _AGENT_ATTRIBUTE + ATTRIBUTES.index(event['agent_attribute']),
-            _PATIENT_ATTRIBUTE + ATTRIBUTES.index(
-                event['patient_attribute']),
-            _LOCATION + LOCATIONS.index(event['location'])]
+  static, phases = code_rows(event)
   # Frame t is at relative position t / num_frames of the event.
-  phase = NUM_PHASES * np.arange(num_frames) // num_frames
-  action = _ACTION + NUM_PHASES * ACTIONS.index(event['action']) + phase
+  action = np.asarray(phases)[NUM_PHASES * np.arange(num_frames) // num_frames]
   return np.concatenate(
       [np.tile(static, (num_frames, 1)), action[:, None]], axis=1)
 
 
-def _render_frames(events: Sequence[Event], codes: np.ndarray,
+def _distractors(events: Sequence[Event], rng: np.random.Generator,
+                 params: SyntheticParams) -> List[Distractor]:
+  """Entities no event uses, each in a role over a fraction of the video."""
+  used = {e[r] for e in events for r in ('agent', 'patient')}
+  unused = [x for x in ENTITIES if x not in used]
+  chosen = rng.choice(len(unused), size=params.num_distractors, replace=False)
+  distractors = []
+  for i in chosen:
+    start, end = np.sort(rng.uniform(0, 1, 2))
+    distractors.append(dict(entity=unused[i],
+                            role=('agent', 'patient')[rng.integers(2)],
+                            start=float(start), end=float(end)))
+  return distractors
+
+
+def _distractor_code_ids(distractors: Sequence[Distractor],
+                         num_frames: int) -> np.ndarray:
+  """(num_frames, len(distractors)) code rows, -1 where one is absent."""
+  code_ids = np.full((num_frames, len(distractors)), -1)
+  for j, d in enumerate(distractors):
+    row = (_AGENT if d['role'] == 'agent' else _PATIENT) + ENTITIES.index(
+        d['entity'])
+    # At least one frame, so that every distractor is shown.
+    start = min(int(d['start'] * num_frames), num_frames - 1)
+    end = max(int(round(d['end'] * num_frames)), start + 1)
+    code_ids[start:end, j] = row
+  return code_ids
+
+
+def _render_frames(events: Sequence[Event],
+                   distractors: Sequence[Distractor], codes: np.ndarray,
                    rng: np.random.Generator,
                    params: SyntheticParams) -> np.ndarray:
   """float32 (num_frames, feature_dim) features of consecutive events."""
@@ -367,6 +489,13 @@ def _render_frames(events: Sequence[Event], codes: np.ndarray,
   # An explicit weighted sum rather than a matmul keeps the output
   # bit-identical across BLAS builds.
   frames = (codes[code_ids] * amplitudes[..., None]).sum(axis=1)
+  if distractors:
+    extra = _distractor_code_ids(distractors, num_frames)
+    extra_amplitudes = rng.uniform(params.min_amplitude, params.max_amplitude,
+                                   extra.shape).astype(np.float32)
+    extra_amplitudes[extra < 0] = 0
+    frames += (codes[np.maximum(extra, 0)] *
+               extra_amplitudes[..., None]).sum(axis=1)
   dim = params.feature_dim
   noise = rng.standard_normal((num_frames, dim), dtype=np.float32)
   background = rng.standard_normal(dim, dtype=np.float32)
@@ -500,13 +629,14 @@ PERTURBATIONS = ('role_swap', 'action', 'entity')
 
 
 def _perturb_event(events: Sequence[Event], index: int, kind: str,
-                   rng: np.random.Generator) -> List[Event]:
+                   rng: np.random.Generator,
+                   distractors: Sequence[Distractor] = ()) -> List[Event]:
   """`events` with event `index` changed so that no event matches it.
 
   role_swap exchanges agent and patient (with their attributes; they are
   distinct entities, so the caption changes); action picks one the video
   does not show; entity replaces the agent or the patient by an entity that
-  is nowhere in the video.
+  is nowhere in the video, neither in an event nor as a distractor.
   """
   e = events[index]
   if kind == 'role_swap':
@@ -521,6 +651,7 @@ def _perturb_event(events: Sequence[Event], index: int, kind: str,
                           action=actions[rng.integers(len(actions))])
   if kind == 'entity':
     used = {x[r] for x in events for r in ('agent', 'patient')}
+    used.update(d['entity'] for d in distractors)
     entities = [x for x in ENTITIES if x not in used]
     role = ('agent', 'patient')[rng.integers(2)]
     return _replace_event(events, index,
@@ -560,7 +691,8 @@ def perturbed_captions(
     for plan in video['plans']:
       for kind in PERTURBATIONS:
         target = plan.described[rng.integers(len(plan.described))]
-        events = _perturb_event(video['events'], target, kind, rng)
+        events = _perturb_event(video['events'], target, kind, rng,
+                                video['distractors'])
         wording = np.random.default_rng()
         wording.bit_generator.state = plan.wording_state
         perturbed[kind].append(_render_caption(events, plan, wording, params))

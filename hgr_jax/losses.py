@@ -4,19 +4,18 @@ import jax
 import jax.numpy as jnp
 
 
-def hardest_negative_hinge(scores, same_video, margin):
+def hardest_negative_hinge(scores, excluded, margin):
   """Hinge loss on the hardest negative caption and the hardest negative video.
 
   As the official HGR `ContrastiveLoss(max_violation=True, direction='bi')`,
-  averaged over the batch, except that a caption of the same video is never
-  used as a negative (the official code would, when two captions of one video
-  share a batch).
+  averaged over the batch.
 
   Args:
     scores: (batch, batch); scores[i, j] is video i against caption j, and
       pairs on the diagonal are positives.
-    same_video: (batch, batch) bool, True where video i and caption j come
-      from the same video (the diagonal included).
+    excluded: (batch, batch) bool, True where (video i, caption j) is never a
+      negative: the diagonal (the official code), or every pair of the same
+      video.
     margin: hinge margin (0.2 in HGR).
 
   Returns:
@@ -27,26 +26,35 @@ def hardest_negative_hinge(scores, same_video, margin):
   caption_costs = jax.nn.relu(margin + scores - positives[:, None])
   # ... and caption j against other videos (video retrieval).
   video_costs = jax.nn.relu(margin + scores - positives[None, :])
-  caption_costs = jnp.where(same_video, 0.0, caption_costs)
-  video_costs = jnp.where(same_video, 0.0, video_costs)
+  caption_costs = jnp.where(excluded, 0.0, caption_costs)
+  video_costs = jnp.where(excluded, 0.0, video_costs)
   return jnp.mean(jnp.max(caption_costs, axis=1)) + jnp.mean(
       jnp.max(video_costs, axis=0))
 
 
-def retrieval_loss(scores, same_video, margin, weights):
+def retrieval_loss(scores, same_video, margin, weights,
+                   mask_same_video_negatives=False):
   """Weighted sum of the hinge loss over score levels.
 
   Args:
     scores: dict of (batch, batch) score matrices ('fused', 'global', ...).
-    same_video: (batch, batch) bool.
+    same_video: (batch, batch) bool, True where video i and caption j come
+      from the same video (the diagonal included).
     margin: hinge margin.
     weights: dict level -> weight; levels with weight 0 or absent from
       `scores` are skipped (HGR trains on 'fused' alone by default).
+    mask_same_video_negatives: False (the official code): another caption of
+      the same video in the batch is a negative like any other. True: it is
+      never one.
 
   Returns:
     (loss, dict of per-level losses).
   """
-  per_level = {level: hardest_negative_hinge(scores[level], same_video, margin)
+  if mask_same_video_negatives:
+    excluded = same_video
+  else:
+    excluded = jnp.eye(same_video.shape[0], dtype=bool)
+  per_level = {level: hardest_negative_hinge(scores[level], excluded, margin)
                for level, weight in weights.items()
                if weight and level in scores}
   total = sum(weights[level] * value for level, value in per_level.items())

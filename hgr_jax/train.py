@@ -1,7 +1,9 @@
 """Training loop: sharded train step, per-epoch validation, orbax checkpoints."""
 
 import functools
+import itertools
 import json
+import math
 import os
 from typing import Any
 
@@ -17,7 +19,6 @@ import optax
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 import tensorflow as tf
-import tensorflow_datasets as tfds
 
 from data_pipelines import input_pipeline
 from hgr_jax import binary_selection
@@ -46,9 +47,13 @@ class TrainState(train_state.TrainState):
 
 
 def create_optimizer(config):
-  """Adam (HGR: lr 1e-4) after global-norm gradient clipping."""
-  return optax.chain(optax.clip_by_global_norm(config.grad_clip_norm),
-                     optax.adam(config.learning_rate))
+  """Adam (HGR: lr 1e-4), after global-norm gradient clipping unless
+  config.grad_clip_norm is None or inf (the official codes do not clip)."""
+  adam = optax.adam(config.learning_rate)
+  clip = config.grad_clip_norm
+  if clip is None or math.isinf(clip):
+    return adam
+  return optax.chain(optax.clip_by_global_norm(clip), adam)
 
 
 def zero_batch(element_spec, batch_size=2):
@@ -90,8 +95,9 @@ def create_train_state(model, config, element_spec, mesh):
 
 
 def train_batches(builder, model, config, epoch, local_batch):
-  """This host's training batches of `epoch`, with the model's extra fields
-  (`DualEncoder.extra_train_features`)."""
+  """This host's streamed training batches of `epoch`, with the model's extra
+  fields (`DualEncoder.extra_train_features`); its element_spec describes
+  the batches of either pair order."""
   return input_pipeline.train_dataset(
       builder, config, epoch, local_batch, jax.process_index(),
       jax.process_count(), extra_features=model.extra_train_features())
@@ -224,12 +230,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   logging.info('%d steps per epoch, %d epochs, %d devices.', steps_per_epoch,
                config.num_epochs, jax.device_count())
 
+  batches_of_epoch = input_pipeline.epoch_batches(
+      builder, config, local_batch, jax.process_index(), process_count,
+      model.extra_train_features())
   step = int(state.step)
   for epoch in range(start_epoch, config.num_epochs):
     train_metrics = []
-    batches = train_batches(builder, model, config, epoch,
-                            local_batch).take(steps_per_epoch)
-    for batch in tfds.as_numpy(batches):
+    batches = itertools.islice(batches_of_epoch(epoch), steps_per_epoch)
+    for batch in batches:
       state, metrics = step_fn(state, sharding.global_batch(batch, mesh))
       train_metrics.append(metrics)
       step += 1

@@ -8,9 +8,10 @@ it is read from the file and must equal config.model.word_dim.
 from typing import Mapping, Tuple
 
 from absl import logging
-from flax import linen as nn
 import jax.numpy as jnp
 import numpy as np
+
+from hgr_jax.models import initializers
 
 
 class EmbeddingFileError(ValueError):
@@ -72,8 +73,11 @@ def load_glove(path: str, word2int: Mapping[str, int]) -> Tuple[
 
 
 def glove_initializer(path: str, word2int: Mapping[str, int], word_dim: int,
-                      base_init=nn.initializers.normal(stddev=0.1)):
+                      base_init=None):
   """A flax initializer: GloVe rows where found, `base_init` elsewhere.
+
+  `base_init` defaults to the official uniform word embedding, which the
+  official code overwrites with GloVe rows the same way.
 
   Logs how many vocabulary words the file covers.
   """
@@ -84,6 +88,8 @@ def glove_initializer(path: str, word2int: Mapping[str, int], word_dim: int,
         f'is {word_dim}: set --config.model.word_dim={table.shape[1]}.')
   logging.info('Word vectors: %d of %d vocabulary words found in %s (%.1f%%).',
                found.sum(), found.size, path, 100 * found.mean())
+
+  base_init = base_init or initializers.torch_word_embedding(word_dim)
 
   def init(key, shape, dtype=jnp.float32):
     if tuple(shape) != table.shape:

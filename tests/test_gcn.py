@@ -24,7 +24,7 @@ def _numpy_gcn(params, nodes, adjacency):
       w = np.exp(logits[i, sources] - logits[i, sources].max())
       context = (w / w.sum()) @ nodes[sources]
     x = nodes[i] + context @ p['context']['kernel']
-    x = (x - x.mean()) / np.sqrt(x.var() + 1e-6)
+    x = (x - x.mean()) / np.sqrt(x.var() + 1e-5)  # nn.LayerNorm eps
     out[i] = x * p['norm']['scale'] + p['norm']['bias']
   return out
 

@@ -125,3 +125,70 @@ def test_every_host_gets_the_same_number_of_steps(tiny_data_dir):
     batches = input_pipeline.train_dataset(builder, config, 0, 4, host, 3)
     # Each host could run at least that many full batches.
     assert sum(1 for _ in batches) >= steps
+
+
+def _pair_ids(batches):
+  return [(int(k), tuple(t)) for b in batches
+          for k, t in zip(b['video_key'], b['token_ids'])]
+
+
+def test_global_order_visits_every_pair_once_with_its_video(tiny_data_dir):
+  config = tiny_config('hanet', data_dir=tiny_data_dir)
+  builder = input_pipeline.get_builder(config)
+  # HANet's concept labels: a caption's mask depends on its video's other
+  # captions, so they must be computed before the pairs are flattened.
+  extra = {'concept_labels': dict(num_verb_concepts=16, num_noun_concepts=32)}
+  pairs = input_pipeline.InMemoryPairs.load(builder, config,
+                                            extra_features=extra)
+  batches = list(pairs.batches(config.seed, 0, batch_size=1))
+  total = sum(len(g['captions']) for g in _generated(config, 'train'))
+  assert pairs.num_pairs == total and len(batches) == total
+  streamed = list(tfds.as_numpy(input_pipeline.train_dataset(
+      builder, config, epoch=0, batch_size=1, extra_features=extra)))
+  assert sorted(_pair_ids(batches)) == sorted(_pair_ids(streamed))
+  # Each pair comes with its own video's frames and caption fields.
+  by_pair = {_pair_ids([b])[0]: b for b in streamed}
+  assert 'verb_concept_mask' in batches[0]
+  for batch in batches[:40]:
+    expected = by_pair[_pair_ids([batch])[0]]
+    assert batch.keys() == expected.keys()
+    for key in batch:
+      np.testing.assert_array_equal(batch[key], expected[key], err_msg=key)
+
+
+def test_global_order_is_seeded_by_epoch(tiny_data_dir):
+  config = tiny_config(data_dir=tiny_data_dir)
+  builder = input_pipeline.get_builder(config)
+  epochs = input_pipeline.epoch_batches(builder, config, batch_size=8)
+  again = input_pipeline.epoch_batches(builder, config, batch_size=8)
+  first = _pair_ids(epochs(0))
+  assert first == _pair_ids(again(0))  # A resumed run sees the same order.
+  assert first != _pair_ids(epochs(1))
+  # Full batches only; no pair twice.
+  assert len(first) == (input_pipeline.count_pairs(builder, 'train') // 8) * 8
+  assert len(set(first)) == len(first)
+
+
+def test_global_order_mixes_videos_like_a_global_shuffle(tiny_data_dir):
+  config = tiny_config(data_dir=tiny_data_dir)
+  builder = input_pipeline.get_builder(config)
+  pairs = input_pipeline.InMemoryPairs.load(builder, config)
+  batch_size, epochs = 8, 12
+  counts = np.bincount(pairs.pair_video)
+  n = pairs.num_pairs
+  # Expected pairs of captions of one video in a batch of a uniform shuffle.
+  expected = (batch_size * (batch_size - 1) / 2 *
+              np.sum(counts * (counts - 1)) / (n * (n - 1)))
+  same = []
+  for epoch in range(epochs):
+    for batch in pairs.batches(config.seed, epoch, batch_size):
+      keys = batch['video_key']
+      same.append((np.sum(keys[:, None] == keys[None, :]) - batch_size) / 2)
+  assert abs(np.mean(same) - expected) < 0.3 * expected
+
+
+def test_unknown_pair_order(tiny_data_dir):
+  config = tiny_config(data_dir=tiny_data_dir)
+  config.pair_order = 'random'
+  with pytest.raises(ValueError, match='config.pair_order'):
+    input_pipeline.epoch_batches(input_pipeline.get_builder(config), config, 8)

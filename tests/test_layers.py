@@ -98,10 +98,3 @@ def test_attention_pool_ignores_masked_positions():
   np.testing.assert_allclose(pool.apply(params, x, mask)[0],
                              weights @ x[0, :2], rtol=1e-5)
 
-
-def test_orthogonal_per_direction_is_orthogonal_and_differs_by_direction():
-  kernels = np.asarray(layers._orthogonal_per_direction(
-      jax.random.PRNGKey(0), (2, 6, 18)))
-  for kernel in kernels:  # (6, 18): orthonormal rows.
-    np.testing.assert_allclose(kernel @ kernel.T, np.eye(6), atol=1e-5)
-  assert not np.allclose(kernels[0], kernels[1])

@@ -36,6 +36,28 @@ def test_hand_worked_example():
   np.testing.assert_allclose(got, 0.3, rtol=1e-6)
 
 
+def test_same_video_captions_are_negatives_unless_masked():
+  # Captions 0 and 1 belong to video A (rows 0 and 1 are the same video).
+  scores = np.array([[0.9, 0.8, 0.0],
+                     [0.8, 0.9, 0.0],
+                     [0.0, 0.0, 0.9]], np.float32)
+  same = np.array([[1, 1, 0], [1, 1, 0], [0, 0, 1]], bool)
+  official, _ = losses.retrieval_loss({'fused': scores}, same, 0.2,
+                                      {'fused': 1.0})
+  masked, _ = losses.retrieval_loss({'fused': scores}, same, 0.2,
+                                    {'fused': 1.0},
+                                    mask_same_video_negatives=True)
+  # Official: rows/columns 0 and 1 each violate by 0.2 + 0.8 - 0.9 = 0.1 in
+  # both directions, (4 x 0.1) / 3; masked: nothing violates.
+  np.testing.assert_allclose(official, 0.4 / 3, rtol=1e-6)
+  np.testing.assert_allclose(masked, 0.0, atol=1e-7)
+  keys = np.array([0, 0, 1])
+  np.testing.assert_allclose(masked, _numpy_hinge(scores, keys, 0.2),
+                             atol=1e-7)
+  np.testing.assert_allclose(official, _numpy_hinge(scores, np.arange(3), 0.2),
+                             rtol=1e-6)
+
+
 def test_weights_select_levels():
   scores = {'fused': np.array([[0.9, 0.8], [0.1, 0.5]], np.float32),
             'global': np.zeros((2, 2), np.float32)}

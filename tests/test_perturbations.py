@@ -1,6 +1,7 @@
 """Binary selection twins: synthetic templates and encoded role graphs."""
 
 import collections
+import dataclasses
 
 import numpy as np
 import pytest
@@ -29,11 +30,18 @@ def synthetic_twins():
   return list(synthetic.perturbed_captions('test', SMALL))
 
 
-def test_synthetic_twins_change_one_concept(synthetic_twins):
-  videos = {v['video_id']: v for v in synthetic.generate_split('test', SMALL)}
+@pytest.mark.parametrize('num_distractors', [0, 3])
+def test_synthetic_twins_change_one_concept(synthetic_twins, num_distractors):
+  params = dataclasses.replace(SMALL, num_distractors=num_distractors)
+  if num_distractors:
+    synthetic_twins = synthetic.perturbed_captions('test', params)
+  videos = {v['video_id']: v
+            for v in synthetic.generate_split('test', params)}
   for twin in synthetic_twins:
     video = videos[twin['video_id']]
     entities = {e[r] for e in video['events'] for r in ('agent', 'patient')}
+    distractors = {d['entity'] for d in video['distractors']}
+    assert len(distractors) == num_distractors
     actions = {e['action'] for e in video['events']}
     assert twin['captions'] == video['captions']
     for i, (caption, graph) in enumerate(zip(video['captions'],
@@ -60,7 +68,7 @@ def test_synthetic_twins_change_one_concept(synthetic_twins):
         else:
           ((role, old),), ((new_role, new),) = removed, added
           assert role == new_role and role in ('ARG0', 'ARG1')
-          assert old in entities and new not in entities
+          assert old in entities and new not in entities | distractors
 
 
 def test_synthetic_twins_keep_the_wording():

@@ -1,12 +1,14 @@
 """Tests for data_pipelines.synthetic."""
 
 import dataclasses
+import hashlib
 import re
 import time
 
 import numpy as np
 import pytest
 
+from configs import synthetic as synthetic_config
 from data_pipelines import synthetic
 
 SMALL = synthetic.SyntheticParams(feature_dim=64, num_train_videos=80,
@@ -282,10 +284,126 @@ def test_agent_is_linearly_recoverable():
   assert np.mean(predicted == patients_test) < 0.05
 
 
-def test_default_generation_is_fast():
-  start = time.perf_counter()
-  params = synthetic.SyntheticParams()
+def _config_params(variant):
+  return synthetic.SyntheticParams(
+      **synthetic_config.get_config(variant).synthetic.to_dict())
+
+
+@pytest.mark.parametrize('variant', ['hgr', 'easy'])
+def test_config_generation_is_fast(variant):
+  # CPU time: the test machine is shared.
+  start = time.process_time()
+  params = _config_params(variant)
   num_videos = sum(len(list(synthetic.generate_split(split, params)))
                    for split in synthetic.SPLITS)
-  assert num_videos == 1800
-  assert time.perf_counter() - start < 10
+  assert num_videos == sum(getattr(params, f'num_{split}_videos')
+                           for split in synthetic.SPLITS)
+  assert time.process_time() - start < 10
+
+
+def test_easy_config_is_the_first_dataset():
+  assert _config_params('vsepp,easy') == synthetic.SyntheticParams()
+  assert _config_params('hanet') == _config_params('hgr')
+  assert _config_params('hgr') != synthetic.SyntheticParams()
+  with pytest.raises(ValueError, match='unknown variant'):
+    synthetic_config.get_config('hard')
+
+
+def _digest(videos):
+  digest = hashlib.sha256()
+  for video in videos:
+    digest.update(video['frames'].tobytes())
+    digest.update(repr((video['captions'], video['graphs'],
+                        video['events'])).encode())
+  return digest.hexdigest()
+
+
+def test_easy_data_unchanged():
+  # Recorded with the generator before the difficulty knobs existed.
+  params = synthetic.SyntheticParams(num_train_videos=20,
+                                     num_validation_videos=0,
+                                     num_test_videos=20)
+  assert _digest(synthetic.generate_split('train', params)) == (
+      '50205ee2d88616061e524334bebb80ccfd6e93590b5df4439cb36899c6c7274a')
+  assert _digest(synthetic.generate_split('test', params)) == (
+      'd29f137d4983c0ea5b4d47558adea84c2091474ca63cc34484a1badd68d4b769')
+
+
+HARD = dataclasses.replace(_config_params('hgr'), num_train_videos=40,
+                           num_validation_videos=0, num_test_videos=60)
+
+
+def test_hard_data_deterministic_and_different():
+  for split in ('train', 'test'):
+    first = list(synthetic.generate_split(split, HARD))
+    assert all(video['frames'].dtype == np.float32 for video in first)
+    _assert_same(first, list(synthetic.generate_split(split, HARD)))
+    assert _digest(first) != _digest(synthetic.generate_split(
+        split, dataclasses.replace(HARD, seed=1)))
+
+
+@pytest.mark.parametrize('overlap', [0.0, 0.3, 0.8])
+def test_code_overlap(overlap):
+  params = dataclasses.replace(SMALL, feature_dim=2048, code_overlap=overlap)
+  codes = synthetic.concept_codes(params)
+  assert codes.dtype == np.float32
+  np.testing.assert_allclose(np.linalg.norm(codes, axis=1), 1, rtol=1e-5)
+  num = len(synthetic.ENTITIES)
+  agents, patients = codes[:num], codes[num:2 * num]
+  # The random parts are nearly orthogonal (cosine ~ 1 / sqrt(2048)), the
+  # shared latent parts identical.
+  same_entity = np.sum(agents * patients, axis=1)
+  np.testing.assert_allclose(same_entity, overlap, atol=0.08)
+  # Distinct entities overlap through their latents, on average by less.
+  cosines = agents @ agents.T
+  other = np.abs(cosines[~np.eye(num, dtype=bool)])
+  assert other.mean() < max(0.5 * overlap, 0.03)
+  if overlap:
+    assert other.max() > 0.1
+  if not overlap:
+    np.testing.assert_array_equal(
+        codes, synthetic.concept_codes(dataclasses.replace(
+            params, latent_dim=3)))
+
+
+def test_distractors():
+  params = dataclasses.replace(HARD, num_distractors=3)
+  videos = list(synthetic.generate_split('test', params))
+  roles = set()
+  for video in videos:
+    assert len(video['distractors']) == 3
+    used = {e[r] for e in video['events'] for r in ('agent', 'patient')}
+    entities = [d['entity'] for d in video['distractors']]
+    assert len(set(entities)) == 3 and not used & set(entities)
+    words = {w for caption in video['captions'] for w in caption.split()}
+    assert not words & set(entities)
+    roles.update(d['role'] for d in video['distractors'])
+    for d in video['distractors']:
+      assert 0 <= d['start'] <= d['end'] <= 1
+  assert roles == {'agent', 'patient'}
+  assert all(not v['distractors'] for v in synthetic.generate_split(
+      'test', dataclasses.replace(params, num_distractors=0)))
+
+
+def test_distractor_frames():
+  distractors = [dict(entity='cat', role='patient', start=0.5, end=0.75),
+                 dict(entity='dog', role='agent', start=0.99, end=0.99)]
+  code_ids = synthetic._distractor_code_ids(distractors, 8)
+  cat = len(synthetic.ENTITIES) + synthetic.ENTITIES.index('cat')
+  dog = synthetic.ENTITIES.index('dog')
+  np.testing.assert_array_equal(code_ids[:, 0], [-1] * 4 + [cat] * 2 + [-1] * 2)
+  np.testing.assert_array_equal(code_ids[:, 1], [-1] * 7 + [dog])
+
+
+@pytest.mark.parametrize('extra', [0, 2, 5])
+def test_extra_confusers(extra):
+  params = dataclasses.replace(SMALL, extra_confusers=extra)
+  rng = np.random.default_rng(0)
+  sizes = []
+  for _ in range(100):
+    group = synthetic._confuser_group(rng, params)
+    assert all(a != b for i, a in enumerate(group) for b in group[:i])
+    assert all(_confuser_kind(group[0], other) for other in group[1:])
+    sizes.append(len(group))
+  assert min(sizes) >= 3 + extra
+  assert max(sizes) == 4 + extra

@@ -5,6 +5,7 @@ import os
 
 import jax
 import numpy as np
+import optax
 import pytest
 import tensorflow_datasets as tfds
 
@@ -114,3 +115,17 @@ def test_train_and_evaluate_resumes(tiny_data_dir, tmp_path):
                                       second['checkpoint_step']}
   with open(os.path.join(workdir, train.TEST_METRICS_FILE)) as f:
     assert json.load(f)['rsum'] == second['rsum']
+
+
+def test_optimizer_clips_only_with_a_finite_norm():
+  config = tiny_config()
+  params = {'w': np.zeros(3, np.float32)}
+  adam_state = optax.adam(config.learning_rate).init(params)
+  structure = lambda tx: jax.tree.structure(tx.init(params))
+  for unclipped in (float('inf'), None):
+    config.grad_clip_norm = unclipped
+    assert structure(train.create_optimizer(config)) == jax.tree.structure(
+        adam_state)
+  config.grad_clip_norm = 2.0
+  assert structure(train.create_optimizer(config)) != jax.tree.structure(
+      adam_state)

@@ -15,8 +15,9 @@ class DualEncoder(nn.Module):
   the embedding axis, accumulated in float32. Keeping the encoders apart
   lets evaluation encode each video and caption once.
 
-  The model owns its loss: subclasses declare the fields `margin` and
-  `loss_weights` that the default `loss` (the hinge) reads, and models
+  The model owns its loss: subclasses declare the fields `margin`,
+  `loss_weights` and `mask_same_video_negatives` that the default `loss`
+  (the hinge) reads, and models
   trained on more override `loss`, and `train_outputs` when the loss needs
   more than the encodings and scores.
   """
@@ -55,8 +56,9 @@ class DualEncoder(nn.Module):
 
   def loss(self, outputs, batch):
     """The VSE++ hinge (hardest negatives) on the score levels weighted by
-    `loss_weights`; captions of one video (same video_key) are never each
-    other's negatives.
+    `loss_weights`; with `mask_same_video_negatives`, captions of one video
+    (same video_key) are never each other's negatives (the official code
+    uses them).
 
     Args:
       outputs: from `train_outputs`.
@@ -67,7 +69,8 @@ class DualEncoder(nn.Module):
     """
     same_video = batch['video_key'][:, None] == batch['video_key'][None, :]
     return losses.retrieval_loss(outputs['scores'], same_video, self.margin,
-                                 dict(self.loss_weights))
+                                 dict(self.loss_weights),
+                                 self.mask_same_video_negatives)
 
   def train_loss(self, batch):
     """`loss` of `train_outputs` in training mode: what training applies.

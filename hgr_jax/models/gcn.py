@@ -5,6 +5,7 @@ import math
 import flax.linen as nn
 import jax.numpy as jnp
 
+from hgr_jax.models import initializers
 from hgr_jax.models import layers
 
 
@@ -26,12 +27,15 @@ class AttentionGCNLayer(nn.Module):
     incoming edge only goes through the residual path.
     """
     dim = nodes.shape[-1]
-    query = nn.Dense(self.attention_size, name='query')(nodes)
-    key = nn.Dense(self.attention_size, name='key')(nodes)
+    query = initializers.torch_dense(self.attention_size, dim,
+                                     name='query')(nodes)
+    key = initializers.torch_dense(self.attention_size, dim, name='key')(nodes)
     logits = jnp.einsum('bia,bja->bij', query, key) / math.sqrt(
         self.attention_size)
     weights = layers.masked_softmax(logits, adjacency > 0)
-    context = nn.Dense(dim, use_bias=False, name='context')(
+    context = initializers.torch_dense(dim, dim, use_bias=False,
+                                       name='context')(
         jnp.einsum('bij,bjd->bid', weights, nodes))
     context = nn.Dropout(self.dropout, deterministic=not train)(context)
-    return nn.LayerNorm(name='norm')(nodes + context)
+    return nn.LayerNorm(epsilon=initializers.TORCH_NORM_EPSILON,
+                        name='norm')(nodes + context)

@@ -8,7 +8,7 @@ the role embedding), and their concept probabilities by soft Jaccard. The
 details follow the official code (github.com/Roc-Ng/HANet).
 """
 
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 import flax
 import flax.linen as nn
@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from hgr_jax import losses
 from hgr_jax.models import concept_pooling
 from hgr_jax.models import dual_encoder
+from hgr_jax.models import initializers
 from hgr_jax.models import layers
 from hgr_jax.models import matching
 from hgr_jax.models import registry
@@ -39,11 +40,12 @@ class ConceptClassifier(nn.Module):
     no valid output.
     """
     x = jnp.where(mask[..., None], x, 0.0)
-    logits = nn.Conv(self.num_concepts, (self.kernel_size,), padding='SAME',
-                     name='conv')(x)
+    logits = initializers.torch_conv1d(self.num_concepts, self.kernel_size,
+                                       x.shape[-1], name='conv')(x)
     # PyTorch's BatchNorm1d defaults, as the official code.
     logits = nn.BatchNorm(use_running_average=not train, momentum=0.9,
-                          epsilon=1e-5, name='norm')(logits,
+                          epsilon=initializers.TORCH_NORM_EPSILON,
+                          name='norm')(logits,
                                                      mask=mask[..., None])
     return jax.nn.sigmoid(logits)
 
@@ -57,10 +59,10 @@ class SqueezeExcitation(nn.Module):
     """x: (batch, frames, dim), mask: (batch, frames) -> recalibrated x."""
     dim = x.shape[-1]
     squeezed = layers.masked_mean(x, mask)
-    hidden = nn.relu(nn.Dense(dim // self.reduction, use_bias=False,
-                              name='squeeze')(squeezed))
-    gates = jax.nn.sigmoid(nn.Dense(dim, use_bias=False,
-                                    name='excite')(hidden))
+    hidden = nn.relu(initializers.torch_dense(
+        dim // self.reduction, dim, use_bias=False, name='squeeze')(squeezed))
+    gates = jax.nn.sigmoid(initializers.torch_dense(
+        dim, dim // self.reduction, use_bias=False, name='excite')(hidden))
     return x * gates[:, None, :]
 
 
@@ -131,7 +133,9 @@ class ConceptTextEncoder(nn.Module):
   gcn_dropout: float
   num_verb_concepts: int
   num_noun_concepts: int
-  embedding_init: Callable[..., Any] = nn.initializers.normal(stddev=0.1)
+  # None: the official uniform word embedding
+  # (initializers.torch_word_embedding).
+  embedding_init: Optional[Callable[..., Any]] = None
 
   @nn.compact
   def __call__(self, text, train):
@@ -175,7 +179,11 @@ class HANet(dual_encoder.DualEncoder):
   margin: float = 0.2
   loss_weights: Mapping[str, float] = flax.core.FrozenDict(matching=1.0,
                                                            concept=0.1)
-  embedding_init: Callable[..., Any] = nn.initializers.normal(stddev=0.1)
+  # False (official): other captions of the positive's video are negatives.
+  mask_same_video_negatives: bool = False
+  # None: the official uniform word embedding
+  # (initializers.torch_word_embedding).
+  embedding_init: Optional[Callable[..., Any]] = None
 
   def setup(self):
     self.video_encoder = ConceptVideoEncoder(

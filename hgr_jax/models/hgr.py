@@ -1,9 +1,8 @@
 """HGR: Hierarchical Graph Reasoning (Chen et al., CVPR 2020)."""
 
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 import flax
-import flax.linen as nn
 
 from hgr_jax.models import dual_encoder
 from hgr_jax.models import matching
@@ -26,7 +25,11 @@ class HGR(dual_encoder.DualEncoder):
   attention_sigma: float = 4.0
   margin: float = 0.2
   loss_weights: Mapping[str, float] = flax.core.FrozenDict(fused=1.0)
-  embedding_init: Callable[..., Any] = nn.initializers.normal(stddev=0.1)
+  # False (official): other captions of the positive's video are negatives.
+  mask_same_video_negatives: bool = False
+  # None: the official uniform word embedding
+  # (initializers.torch_word_embedding).
+  embedding_init: Optional[Callable[..., Any]] = None
 
   def setup(self):
     self.video_encoder = video_encoders.MultiLevelVideoEncoder(

@@ -4,6 +4,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from hgr_jax.models import initializers
+
 # Large finite negative rather than -inf: a fully masked row then softmaxes to a
 # uniform distribution instead of NaN, and callers zero it afterwards.
 NEG_INF = -1e9
@@ -60,23 +62,9 @@ class AttentionPool(nn.Module):
   @nn.compact
   def __call__(self, x, mask):
     """x: (batch, length, dim), mask: (batch, length) -> (batch, dim)."""
-    logits = nn.Dense(1, name='score')(x)[..., 0]
+    logits = initializers.torch_dense(1, x.shape[-1], name='score')(x)[..., 0]
     weights = masked_softmax(logits, mask)
     return jnp.einsum('bl,bld->bd', weights, x)
-
-
-def _orthogonal_per_direction(key, shape, dtype=jnp.float32):
-  """Orthogonal init of each (in, out) matrix of a (directions, in, out) stack.
-
-  One unbatched QR per direction, not a vmap: jaxlib 0.10's batched LAPACK
-  QR blocks its XLA:CPU worker thread until the batch's tasks, queued on the
-  same thread pool, are done. Two such QRs running at once on a 2-thread
-  pool wait for each other forever (HANet's init at width 1024 with 2048-d
-  features; benchmarks/xla_cpu_hang.py).
-  """
-  init = nn.initializers.orthogonal()
-  return jnp.stack([init(k, shape[1:], dtype)
-                    for k in jax.random.split(key, shape[0])])
 
 
 def reverse_valid(x, lengths):
@@ -115,10 +103,10 @@ class BiGRU(nn.Module):
     """
     batch, length, dim = x.shape
     hidden = self.hidden_size
-    input_kernel = self.param('input_kernel', _orthogonal_per_direction,
-                              (2, dim, 3 * hidden))
+    orthogonal = initializers.torch_orthogonal_per_direction
+    input_kernel = self.param('input_kernel', orthogonal, (2, dim, 3 * hidden))
     input_bias = self.param('input_bias', nn.initializers.zeros, (2, 3 * hidden))
-    hidden_kernel = self.param('hidden_kernel', _orthogonal_per_direction,
+    hidden_kernel = self.param('hidden_kernel', orthogonal,
                                (2, hidden, 3 * hidden))
     hidden_bias = self.param('hidden_bias', nn.initializers.zeros,
                              (2, 3 * hidden))

@@ -1,11 +1,12 @@
 """Text encoders: the HGR role-graph encoder and the VSE++ mean-pooled BiGRU."""
 
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import flax.linen as nn
 import jax.numpy as jnp
 
 from hgr_jax.models import gcn
+from hgr_jax.models import initializers
 from hgr_jax.models import layers
 
 
@@ -15,13 +16,17 @@ class WordStates(nn.Module):
   word_dim: int
   hidden_size: int
   dropout: float
-  embedding_init: Callable[..., Any] = nn.initializers.normal(stddev=0.1)
+  # None: the official uniform word embedding
+  # (initializers.torch_word_embedding).
+  embedding_init: Optional[Callable[..., Any]] = None
 
   @nn.compact
   def __call__(self, token_ids, lengths, train):
     """token_ids: (batch, words), lengths: (batch,) -> (batch, words, hidden)."""
+    embedding_init = (self.embedding_init or
+                      initializers.torch_word_embedding(self.word_dim))
     embedded = nn.Embed(self.vocab_size, self.word_dim,
-                        embedding_init=self.embedding_init,
+                        embedding_init=embedding_init,
                         name='embedding')(token_ids)
     embedded = nn.Dropout(self.dropout, deterministic=not train)(embedded)
     return layers.BiGRU(self.hidden_size, name='bigru')(embedded, lengths)
@@ -47,7 +52,9 @@ class RoleGraphEncoder(nn.Module):
   gcn_layers: int
   text_dropout: float
   gcn_dropout: float
-  embedding_init: Callable[..., Any] = nn.initializers.normal(stddev=0.1)
+  # None: the official uniform word embedding
+  # (initializers.torch_word_embedding).
+  embedding_init: Optional[Callable[..., Any]] = None
   # HANet also matches and classifies below the graph: word states and the
   # phrase vectors before their role embedding.
   word_level: bool = False
@@ -78,6 +85,7 @@ class RoleGraphEncoder(nn.Module):
 
     num_verbs = text['verb_masks'].shape[1]
     roles = nn.Embed(self.num_roles, self.hidden_size,
+                     embedding_init=initializers.torch_embedding(),
                      name='role_embedding')(text['node_roles'])
     verb_phrases = layers.masked_max_pool(states, text['verb_masks'])
     noun_phrases = layers.masked_max_pool(states, text['noun_masks'])
@@ -108,7 +116,9 @@ class MeanPoolTextEncoder(nn.Module):
   word_dim: int
   hidden_size: int
   text_dropout: float
-  embedding_init: Callable[..., Any] = nn.initializers.normal(stddev=0.1)
+  # None: the official uniform word embedding
+  # (initializers.torch_word_embedding).
+  embedding_init: Optional[Callable[..., Any]] = None
 
   @nn.compact
   def __call__(self, text, train):

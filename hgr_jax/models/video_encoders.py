@@ -2,6 +2,7 @@
 
 import flax.linen as nn
 
+from hgr_jax.models import initializers
 from hgr_jax.models import layers
 
 
@@ -23,7 +24,8 @@ class MultiLevelVideoEncoder(nn.Module):
       (batch, frames, embed), and frame_mask.
     """
     def stream(name):
-      projected = nn.Dense(self.embed_size, name=name)(frames)
+      projected = initializers.torch_dense(self.embed_size, frames.shape[-1],
+                                           name=name)(frames)
       return nn.Dropout(self.dropout, deterministic=not train)(projected)
 
     events = stream('event')
@@ -45,4 +47,5 @@ class MeanPoolVideoEncoder(nn.Module):
     """frames: (batch, frames, dim), frame_mask: (batch, frames) -> {'event'}."""
     pooled = layers.masked_mean(frames, frame_mask)
     pooled = nn.Dropout(self.dropout, deterministic=not train)(pooled)
-    return {'event': nn.Dense(self.embed_size, name='event')(pooled)}
+    return {'event': initializers.torch_dense(
+        self.embed_size, pooled.shape[-1], name='event')(pooled)}

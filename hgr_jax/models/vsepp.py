@@ -1,9 +1,8 @@
 """VSE++ global baseline (Faghri et al., BMVC 2018), as the HGR paper runs it."""
 
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 import flax
-import flax.linen as nn
 
 from hgr_jax.models import dual_encoder
 from hgr_jax.models import matching
@@ -22,7 +21,11 @@ class VSEPP(dual_encoder.DualEncoder):
   video_dropout: float = 0.2
   margin: float = 0.2
   loss_weights: Mapping[str, float] = flax.core.FrozenDict(fused=1.0)
-  embedding_init: Callable[..., Any] = nn.initializers.normal(stddev=0.1)
+  # False (official): other captions of the positive's video are negatives.
+  mask_same_video_negatives: bool = False
+  # None: the official uniform word embedding
+  # (initializers.torch_word_embedding).
+  embedding_init: Optional[Callable[..., Any]] = None
 
   def setup(self):
     self.video_encoder = video_encoders.MeanPoolVideoEncoder(
