@@ -220,7 +220,7 @@ def test_command_line_chain(trained_workdir, test_captions, tmp_path):
   """export -> index (HDF5 features) -> query, as the README runs them."""
   config, workdir, _ = trained_workdir
   out = str(tmp_path / 'export')
-  exported = _run('hgr_jax.export', '--config=configs/synthetic.py',
+  exported = _run('hgr_jax.export', '--config=configs/synthetic.py:easy',
                   f'--workdir={workdir}', f'--out={out}',
                   *(f'--config.{k}={v}' for k, v in _overrides(config)))
   assert exported.returncode == 0, exported.stderr[-3000:]
