@@ -9,6 +9,7 @@ import setuptools
 _PARSE = [line for line in pathlib.Path(__file__).with_name(
     'requirements-parse.txt').read_text().splitlines()
           if line.strip() and not line.startswith('#')]
+_SERVING = ['orbax-export>=0.0.8']
 
 setuptools.setup(
     name='hgr_jax',
@@ -34,12 +35,15 @@ setuptools.setup(
         'tensorboard',  # clu.metric_writers writes TensorBoard summaries.
         'tensorflow-cpu',  # tf.data only; JAX owns the accelerators.
         'tensorflow-datasets',
+        'tqdm',  # Progress of search indexing.
     ],
     entry_points={'console_scripts': [
         'hgr-parse-captions = data_pipelines.parse_captions:run']},
     extras_require={
         'parse': _PARSE,
-        # The parser tests run in CI too.
-        'test': ['pytest', 'pytest-timeout'] + _PARSE,
+        # The export's optional TensorFlow SavedModel of the encoders.
+        'serving': _SERVING,
+        # The parser and SavedModel tests run in CI too.
+        'test': ['pytest', 'pytest-timeout'] + _PARSE + _SERVING,
     },
 )

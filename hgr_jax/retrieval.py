@@ -6,6 +6,7 @@ query, so memory holds one chunk and a (queries, k) result, never the
 (videos, queries) matrix.
 """
 
+import functools
 from typing import Callable, Iterable, NamedTuple
 
 import jax
@@ -44,6 +45,20 @@ def merge_top_k(best_scores, best_indices, chunk_scores, offset, valid, k):
   return top_scores, jnp.take_along_axis(all_indices, positions, axis=1)
 
 
+@functools.lru_cache(maxsize=16)
+def _merge_step(score_chunk, k):
+  """The jitted score-and-merge step; cached so that repeated searches with
+  the same scorer compile once."""
+  @jax.jit
+  def step(best_scores, best_indices, videos, offset, valid, queries,
+           score_args):
+    chunk_scores = score_chunk(videos, queries, *score_args)
+    chunk_scores = chunk_scores.astype(jnp.float32)
+    return merge_top_k(best_scores, best_indices, chunk_scores, offset, valid,
+                       k)
+  return step
+
+
 def streaming_top_k(score_chunk: Callable, queries, video_chunks: Iterable,
                     k: int, chunk_size: int, score_args=()) -> TopK:
   """The k best videos of a stream for every query.
@@ -68,14 +83,7 @@ def streaming_top_k(score_chunk: Callable, queries, video_chunks: Iterable,
   num_queries = jax.tree.leaves(queries)[0].shape[0]
   best_scores = jnp.full((num_queries, k), -jnp.inf, jnp.float32)
   best_indices = jnp.full((num_queries, k), -1, jnp.int32)
-
-  @jax.jit
-  def step(best_scores, best_indices, videos, offset, valid, queries,
-           score_args):
-    chunk_scores = score_chunk(videos, queries, *score_args)
-    chunk_scores = chunk_scores.astype(jnp.float32)
-    return merge_top_k(best_scores, best_indices, chunk_scores, offset, valid,
-                       k)
+  step = _merge_step(score_chunk, k)
 
   offset = 0
   for videos in video_chunks:

@@ -182,3 +182,21 @@ def token_wise_scores(video_tokens, video_mask, video_weights, text_tokens,
   text_to_video = jnp.einsum('vcw,cw->vc', best_frame, text_weights)
   video_to_text = jnp.einsum('vfc,vf->vc', best_word, video_weights)
   return (text_to_video + video_to_text) / 2
+
+
+def phrase_frame_attention(frames, frame_mask, phrases, sigma):
+  """HGR's attention weights of every phrase over every video's frames.
+
+  Args:
+    frames: (videos, frames, dim); frame_mask: (videos, frames) bool.
+    phrases: (captions, phrases, dim).
+    sigma: softmax temperature.
+
+  Returns:
+    (videos, captions, phrases, frames) weights summing to 1 over valid
+    frames: what each phrase attends to when it is matched.
+  """
+  cosines = jnp.einsum('vfd,cpd->vcpf', layers.l2_normalize(frames),
+                       layers.l2_normalize(phrases))
+  return _phrase_frame_attention(cosines, frame_mask[:, None, None, :],
+                                 sigma, axis=-1)

@@ -1,0 +1,343 @@
+"""Index build speed, query latency and two-stage recall of `hgr_jax.search`.
+
+  python -m benchmarks.search_latency --export=EXPORT [--workdir=/tmp/search]
+      [--videos=100000] [--out=search_latency.json]
+
+EXPORT is a trained export of configs/synthetic.py (python -m hgr_jax.export).
+Three phases, each in its own process so that its peak resident memory
+(getrusage ru_maxrss: Python, TensorFlow, JAX, the index pages it touched)
+is its own:
+
+- recall: the synthetic test split (300 videos, every caption a query) and a
+  larger collection generated the same way (--recall_videos, one caption of
+  each of --recall_queries videos a query) are indexed; R@1/5/10 of
+  exhaustive search against two-stage search with each --candidates value
+  below the collection size (at or above it, two-stage is exhaustive), and
+  the share of queries whose top 10 is exactly the exhaustive top 10.
+- build: random videos of the synthetic config's shape (12-24 frames of
+  1024-d features) are encoded into WORKDIR/index_<n> for each n of
+  --build_videos: videos/s and peak memory (the same at every n: memory
+  follows the chunk, not the collection).
+- query: an index of --videos videos is made by copying the shards of the
+  last built index over and over under new video ids (encoding 100,000
+  videos takes too long on a shared 2-core machine, and query cost does not
+  depend on the values), then, with the synthetic test captions as queries:
+  single-query latency (p50/p95; parsing excluded, reported apart) and
+  throughput for --queries queries, two-stage at the default candidates and
+  exhaustive.
+"""
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+import numpy as np
+
+_EXPORT = flags.DEFINE_string('export', None, 'Trained synthetic export.')
+_WORKDIR = flags.DEFINE_string('workdir', '/tmp/search',
+                               'Where indexes are written and reused.')
+_VIDEOS = flags.DEFINE_integer('videos', 100_000, 'Queried index size.')
+_BUILD_VIDEOS = flags.DEFINE_list(
+    'build_videos', ['5000', '10000'], 'Sizes of the indexes built (timed); '
+    'the last one, repeated, makes the queried index.')
+_CHUNK = flags.DEFINE_integer('chunk_size', 1000, 'Videos per shard.')
+_QUERIES = flags.DEFINE_integer('queries', 1000, 'Throughput queries.')
+_LATENCY_QUERIES = flags.DEFINE_integer('latency_queries', 100,
+                                        'Single queries timed (two-stage).')
+_EXHAUSTIVE_QUERIES = flags.DEFINE_integer(
+    'exhaustive_queries', 3, 'Single queries timed (exhaustive).')
+_EXHAUSTIVE_BATCH = flags.DEFINE_integer(
+    'exhaustive_batch', 50, 'Queries of the exhaustive throughput pass.')
+_CANDIDATES = flags.DEFINE_list('candidates',
+                                ['10', '20', '50', '100', '200', '500',
+                                 '1000'], 'Two-stage candidate counts.')
+_RECALL_VIDEOS = flags.DEFINE_integer('recall_videos', 5000,
+                                      'Generated collection size.')
+_RECALL_QUERIES = flags.DEFINE_integer('recall_queries', 1000,
+                                       'Queries on the generated collection.')
+_PHASES = flags.DEFINE_list('phases', ['recall', 'build', 'query'],
+                            'Phases to run.')
+_OUT = flags.DEFINE_string('out', 'search_latency.json', 'JSON output.')
+_PHASE = flags.DEFINE_string('phase', None, 'Internal: run one phase here.')
+_ARG = flags.DEFINE_integer('arg', 0, 'Internal: the phase argument.')
+
+
+def _peak_gb():
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def _random_source(num_videos, feature_dim, seed=0):
+  """Random videos of 12-24 frames, generated per read (never all held)."""
+  from hgr_jax import search  # pylint: disable=g-import-not-at-top
+  ids = [f'random_{i:07d}' for i in range(num_videos)]
+
+  def read(start, stop):
+    rng = np.random.default_rng((seed, start))
+    return [rng.standard_normal((rng.integers(12, 25), feature_dim),
+                                np.float32) for _ in range(start, stop)]
+  return search.VideoSource({'random': num_videos, 'seed': seed}, ids, read)
+
+
+def _index_path(videos):
+  return os.path.join(_WORKDIR.value, f'index_{videos}')
+
+
+def _build(videos):
+  from hgr_jax import export  # pylint: disable=g-import-not-at-top
+  from hgr_jax import search  # pylint: disable=g-import-not-at-top
+  exported = export.load(_EXPORT.value)
+  source = _random_source(videos, exported.manifest['feature_dim'])
+  path = _index_path(videos)
+  start = time.perf_counter()
+  search.build_index(exported, source, path, _CHUNK.value, progress=False)
+  seconds = time.perf_counter() - start
+  size = sum(os.path.getsize(os.path.join(d, f))
+             for d, _, files in os.walk(path) for f in files)
+  return {'videos': videos, 'seconds': seconds,
+          'videos_per_s': videos / seconds, 'index_gb': size / 2**30,
+          'peak_gb': _peak_gb()}
+
+
+def _replicate(source_path, path, videos):
+  """An index of `videos` videos made of copies of `source_path`'s shards."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  from hgr_jax import search  # pylint: disable=g-import-not-at-top
+  with open(os.path.join(source_path, search.INDEX_FILE)) as f:
+    header = json.load(f)
+  chunk = header['chunk_size']
+  if header['num_videos'] % chunk or videos % chunk:
+    raise ValueError('Replicated indexes need whole shards.')
+  source_shards = header['num_videos'] // chunk
+  os.makedirs(path, exist_ok=True)
+  for shard in range(videos // chunk):
+    target = os.path.join(path, f'shard-{shard:05d}')
+    if os.path.isdir(target):
+      continue
+    shutil.copytree(os.path.join(source_path,
+                                 f'shard-{shard % source_shards:05d}'),
+                    target + '.partial')
+    with open(os.path.join(target + '.partial', search.IDS_FILE), 'w') as f:
+      json.dump([f'copy_{shard * chunk + i:07d}' for i in range(chunk)], f)
+    os.rename(target + '.partial', target)
+  header.update(num_videos=videos, complete=True,
+                source={'copies_of': source_path, 'videos': videos})
+  with open(os.path.join(path, search.INDEX_FILE), 'w') as f:
+    json.dump(header, f)
+
+
+def _synthetic_params(config, num_test_videos=None):
+  from data_pipelines import synthetic  # pylint: disable=g-import-not-at-top
+  params = config.synthetic.to_dict()
+  if num_test_videos:
+    params['num_test_videos'] = num_test_videos
+  return synthetic.SyntheticParams(**params)
+
+
+def _test_captions(config, limit=None):
+  from data_pipelines import synthetic  # pylint: disable=g-import-not-at-top
+  captions = [c for v in synthetic.generate_split(
+      'test', _synthetic_params(config)) for c in v['captions']]
+  return captions[:limit]
+
+
+def _percentiles(seconds):
+  return {'p50_ms': 1000 * float(np.percentile(seconds, 50)),
+          'p95_ms': 1000 * float(np.percentile(seconds, 95))}
+
+
+def _query(videos):
+  from hgr_jax import export  # pylint: disable=g-import-not-at-top
+  from hgr_jax import search  # pylint: disable=g-import-not-at-top
+  exported = export.load(_EXPORT.value)
+  _replicate(_index_path(int(_BUILD_VIDEOS.value[-1])), _index_path(videos),
+             videos)
+  index = search.Index(_index_path(videos), exported)
+  texts = _test_captions(exported.config)
+  texts = (texts * (1 + _QUERIES.value // len(texts)))[:_QUERIES.value]
+  encoder = search.QueryEncoder(exported)
+  start = time.perf_counter()
+  queries = encoder.encode(texts)
+  parse_s = (time.perf_counter() - start) / len(texts)
+  start = time.perf_counter()
+  single = search.Searcher(exported, index, query_batch=1)
+  load_s = time.perf_counter() - start
+  result = {'videos': videos, 'parse_ms_per_query': 1000 * parse_s,
+            'first_stage_load_s': load_s}
+
+  def time_single(candidates, count):
+    times = []
+    for i in range(count + 1):  # The first call compiles.
+      start = time.perf_counter()
+      single.search(single.encode(queries[i:i + 1]), 10, candidates)
+      times.append(time.perf_counter() - start)
+    return times[1:]
+
+  result['two_stage'] = _percentiles(time_single(
+      search.DEFAULT_CANDIDATES, _LATENCY_QUERIES.value))
+  batched = search.Searcher(exported, index)
+  batched.search(batched.encode(queries[:2]), 10)
+  start = time.perf_counter()
+  batched.search(batched.encode(queries), 10)
+  result['two_stage']['queries_per_s'] = len(queries) / (
+      time.perf_counter() - start)
+  result['two_stage']['peak_gb'] = _peak_gb()
+  result['exhaustive'] = _percentiles(time_single(
+      0, _EXHAUSTIVE_QUERIES.value))
+  part = queries[:_EXHAUSTIVE_BATCH.value]
+  batched.search(batched.encode(part[:2]), 10, 0)
+  start = time.perf_counter()
+  batched.search(batched.encode(part), 10, 0)
+  result['exhaustive']['queries_per_s'] = len(part) / (
+      time.perf_counter() - start)
+  result['exhaustive']['throughput_queries'] = len(part)
+  result['peak_gb'] = _peak_gb()
+  return result
+
+
+def _recall_on(exported, videos, queries_of, path):
+  """Recall of exhaustive and two-stage search on one generated collection.
+
+  Args:
+    exported: the export.
+    videos: list of generated video dicts.
+    queries_of: list of (caption, true video row).
+    path: index folder.
+  """
+  from hgr_jax import search  # pylint: disable=g-import-not-at-top
+  source = search.VideoSource(
+      {'generated': len(videos)}, [v['video_id'] for v in videos],
+      lambda a, b: [v['frames'] for v in videos[a:b]])
+  search.build_index(exported, source, path, _CHUNK.value, progress=False)
+  index = search.Index(path, exported)
+  searcher = search.Searcher(exported, index)
+  queries = search.QueryEncoder(exported).encode([c for c, _ in queries_of])
+  text = searcher.encode(queries)
+  truth = np.array([row for _, row in queries_of])
+
+  def recalls(results):
+    ranks = np.array([next((r for r, hit in enumerate(hits)
+                            if hit.row == t), 10**9)
+                      for hits, t in zip(results, truth)])
+    return {f'r{k}': 100 * float(np.mean(ranks < k)) for k in (1, 5, 10)}
+
+  logging.info('%d videos: exhaustive.', len(videos))
+  start = time.perf_counter()
+  exhaustive = searcher.search(text, 10, 0)
+  out = {'videos': len(videos), 'queries': len(queries),
+         'exhaustive': {**recalls(exhaustive),
+                        'seconds': time.perf_counter() - start}}
+  for candidates in map(int, _CANDIDATES.value):
+    if candidates >= len(videos):
+      continue  # The whole collection: exhaustive search by construction.
+    logging.info('%d videos: two-stage with %d candidates.', len(videos),
+                 candidates)
+    start = time.perf_counter()
+    results = searcher.search(text, 10, candidates)
+    same = np.mean([[h.row for h in a] == [h.row for h in b]
+                    for a, b in zip(results, exhaustive)])
+    out[f'two_stage_{candidates}'] = {
+        **recalls(results), 'same_top10': 100 * float(same),
+        'seconds': time.perf_counter() - start}
+  return out
+
+
+def _recall(_):
+  from data_pipelines import synthetic  # pylint: disable=g-import-not-at-top
+  from hgr_jax import export  # pylint: disable=g-import-not-at-top
+  exported = export.load(_EXPORT.value)
+  config = exported.config
+  results = {}
+  test = list(synthetic.generate_split('test', _synthetic_params(config)))
+  results['synthetic_test'] = _recall_on(
+      exported, test, [(c, row) for row, v in enumerate(test)
+                       for c in v['captions']],
+      os.path.join(_WORKDIR.value, 'index_synthetic_test'))
+  large = list(synthetic.generate_split('test', _synthetic_params(
+      config, _RECALL_VIDEOS.value)))
+  rows = np.random.default_rng(0).choice(len(large), _RECALL_QUERIES.value,
+                                         replace=False)
+  results['generated'] = _recall_on(
+      exported, large, [(large[row]['captions'][0], int(row))
+                        for row in rows],
+      os.path.join(_WORKDIR.value, f'index_generated_{len(large)}'))
+  results['peak_gb'] = _peak_gb()
+  return results
+
+
+_PHASE_FUNCTIONS = {'build': _build, 'query': _query, 'recall': _recall}
+
+
+def _run_phase(phase, arg):
+  """Runs a phase in a fresh process; returns its JSON result."""
+  command = [sys.executable, '-m', 'benchmarks.search_latency',
+             f'--phase={phase}', f'--arg={arg}',
+             *(a for a in sys.argv[1:] if not a.startswith('--phases'))]
+  done = subprocess.run(command, stdout=subprocess.PIPE, text=True,
+                        check=False)
+  if done.returncode:
+    raise RuntimeError(f'{phase} failed (its log is above).')
+  return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _table(results):
+  lines = ['| collection | search | R@1 | R@5 | R@10 | same top 10 |',
+           '|---|---|---|---|---|---|']
+  for name, result in results.get('recall', {}).items():
+    if name == 'peak_gb':
+      continue
+    for variant, r in result.items():
+      if isinstance(r, dict):
+        lines.append(f'| {name} ({result["videos"]} videos, '
+                     f'{result["queries"]} queries) | {variant} | '
+                     f'{r["r1"]:.1f} | {r["r5"]:.1f} | {r["r10"]:.1f} | '
+                     f'{r.get("same_top10", 100.0):.1f} |')
+  query = results.get('query')
+  if query:
+    lines += ['', '| search | p50 ms | p95 ms | queries/s | peak GB |',
+              '|---|---|---|---|---|']
+    for variant in ('two_stage', 'exhaustive'):
+      r = query[variant]
+      lines.append(f'| {variant} | {r["p50_ms"]:.1f} | {r["p95_ms"]:.1f} | '
+                   f'{r["queries_per_s"]:.2f} | '
+                   f'{r.get("peak_gb", query["peak_gb"]):.2f} |')
+  for build in results.get('build', []):
+    lines.append(f'build {build["videos"]} videos: '
+                 f'{build["videos_per_s"]:.0f} videos/s, '
+                 f'{build["index_gb"]:.2f} GB on disk, peak '
+                 f'{build["peak_gb"]:.2f} GB')
+  return '\n'.join(lines)
+
+
+def main(argv):
+  del argv
+  if _PHASE.value:
+    print(json.dumps(_PHASE_FUNCTIONS[_PHASE.value](_ARG.value)))
+    return
+  if not _EXPORT.value:
+    raise app.UsageError('--export is required.')
+  os.makedirs(_WORKDIR.value, exist_ok=True)
+  results = {}
+  if os.path.exists(_OUT.value):
+    with open(_OUT.value) as f:
+      results = json.load(f)
+  for phase in _PHASES.value:
+    if phase == 'build':
+      results['build'] = [_run_phase('build', int(n))
+                          for n in _BUILD_VIDEOS.value]
+    elif phase == 'query':
+      results['query'] = _run_phase('query', _VIDEOS.value)
+    else:
+      results[phase] = _run_phase(phase, 0)
+    with open(_OUT.value, 'w') as f:
+      json.dump(results, f, indent=2)
+  print(_table(results))
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,727 @@
+"""Text-to-video search: index a video collection with an export, query it.
+
+  python -m hgr_jax.search index --export=EXPORT --features=FILE.hdf5 \
+      --out=INDEX
+  python -m hgr_jax.search index --export=EXPORT \
+      --config=configs/synthetic.py --split=test --out=INDEX
+  python -m hgr_jax.search query --export=EXPORT --index=INDEX \
+      --query="a man throws a ball to a dog" --k=10 [--explain]
+  python -m hgr_jax.search query --export=EXPORT --index=INDEX \
+      --queries_file=queries.txt --candidates=0   # exhaustive
+
+An index is a folder of shards, one per `--chunk_size` videos, each holding
+the encoded videos as .npy arrays (read memory-mapped), their ids and frame
+counts; `index.json` names the export (content hash) it was built with.
+Building skips shards already written, so an interrupted run resumes.
+
+A query is parsed into its role graph (when the model uses one), encoded,
+and ranked in two stages by default: the global (event/sentence) cosine
+over the whole collection picks `--candidates` videos, the model's full
+score re-ranks them. `--candidates=0` scores every video with the full score
+instead, streaming the shards through `retrieval.streaming_top_k`.
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+import sys
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+
+from absl import app
+from absl import flags
+from absl import logging
+import flax
+import h5py
+import jax
+import jax.numpy as jnp
+from ml_collections import config_flags
+import numpy as np
+import tqdm
+
+from data_pipelines import caption_parser
+from data_pipelines import caption_text
+from data_pipelines import input_pipeline
+from data_pipelines import release_layout
+from data_pipelines import role_graph
+from hgr_jax import evaluate
+from hgr_jax import export as export_lib
+from hgr_jax import retrieval
+from hgr_jax import sharding
+from hgr_jax.models import layers
+from hgr_jax.models import matching
+
+INDEX_FORMAT_VERSION = 1
+INDEX_FILE = 'index.json'
+IDS_FILE = 'video_ids.json'
+NUM_FRAMES_FILE = 'num_frames.npy'
+_ENCODED_PREFIX = 'encoded.'
+# The synthetic test split (300 videos) and a 100,000-video collection lose
+# no recall@10 at this many candidates (benchmarks/search_latency.py).
+DEFAULT_CANDIDATES = 1000
+_EXPLAIN_FRAMES = 3  # Frames listed per phrase by --explain.
+
+
+class SearchError(ValueError):
+  """Bad input to indexing or search; the message names the fix."""
+
+
+# What search needs to know about a model beyond the DualEncoder interface.
+@dataclasses.dataclass(frozen=True)
+class ModelHooks:
+  """Per-model facts that search uses.
+
+  Attributes:
+    uses_role_graph: queries need their role graph (the caption parser).
+    global_keys: (encoded video key, encoded text key) whose cosine is the
+      model's global score: the first stage of two-stage search. None: the
+      model has none, search is exhaustive.
+    attention: phrase kind -> (encoded video frames key, encoded text
+      phrases key) matched by phrase-to-frame attention, for --explain.
+  """
+  uses_role_graph: bool = True
+  global_keys: Optional[tuple] = ('event', 'sentence')
+  attention: Mapping[str, tuple] = dataclasses.field(default_factory=dict)
+
+
+MODEL_HOOKS = {
+    'hgr': ModelHooks(attention={'verb': ('actions', 'verbs'),
+                                 'noun': ('entities', 'nouns')}),
+    # HANet's local levels match clips; its individual levels match frames.
+    'hanet': ModelHooks(attention={'verb': ('actions', 'verb_phrases'),
+                                   'noun': ('entities', 'noun_phrases')}),
+    'vsepp': ModelHooks(uses_role_graph=False),
+}
+
+
+def hooks_for(model_name):
+  """The `ModelHooks` of a registered model (role graph, no shortcuts)."""
+  return MODEL_HOOKS.get(model_name, ModelHooks(global_keys=None))
+
+
+# ----------------------------------------------------------------- frames --
+
+def select_frames(frames, max_frames):
+  """NumPy twin of `input_pipeline.select_frames`.
+
+  Args:
+    frames: (num_frames, dim).
+    max_frames: frames kept, evenly spaced (round(linspace)).
+
+  Returns:
+    frames (max_frames, dim) float32, zero-padded, and frame_mask
+    (max_frames,) bool.
+  """
+  kept = frames[frame_positions(len(frames), max_frames)[:min(
+      len(frames), max_frames)]]
+  padded = np.zeros((max_frames, frames.shape[-1]), np.float32)
+  padded[:len(kept)] = kept
+  return padded, np.arange(max_frames) < len(kept)
+
+
+def frame_positions(num_frames, max_frames):
+  """(max_frames,) index in the original video of each kept frame."""
+  if num_frames > max_frames:
+    return np.round(np.linspace(0, num_frames - 1, max_frames)).astype(int)
+  return np.arange(max_frames)
+
+
+@dataclasses.dataclass
+class VideoSource:
+  """A collection to index.
+
+  Attributes:
+    description: JSON-able identity of the collection, kept in index.json.
+    video_ids: every video's id, in index order.
+    read: (start, stop) -> list of (num_frames, dim) arrays of those videos.
+    close: releases files.
+  """
+  description: Dict[str, Any]
+  video_ids: List[str]
+  read: Callable[[int, int], List[np.ndarray]]
+  close: Callable[[], None] = lambda: None
+
+
+def hdf5_source(path):
+  """Videos of an HDF5 file {video id: (num_frames, dim)}, in its key order."""
+  if not os.path.isfile(path):
+    raise SearchError(f'--features={path} does not exist: pass an HDF5 file '
+                      'of {video id: (frames, dim) features}.')
+  try:
+    features = h5py.File(path, 'r')
+  except OSError as e:
+    raise SearchError(f'--features={path} is not a readable HDF5 file '
+                      f'({e}).') from e
+  ids = list(features.keys())
+  if not ids:
+    raise SearchError(f'--features={path} holds no videos.')
+  read = lambda start, stop: [np.asarray(features[i], np.float32)
+                              for i in ids[start:stop]]
+  return VideoSource({'features': os.path.abspath(path),
+                      'videos': len(ids)}, ids, read, features.close)
+
+
+def dataset_source(config, split):
+  """Videos of a split of the config's dataset, in stored order."""
+  builder = input_pipeline.prepare(input_pipeline.get_builder(config),
+                                   manual_dir=config.get('release_dir'))
+  ids = input_pipeline.video_ids(builder, split)
+  examples = iter(builder.as_dataset(split=split, shuffle_files=False)
+                  .as_numpy_iterator())
+  position = [0]
+
+  def read(start, stop):
+    # Shards are read in order; ones already written are skipped here.
+    for _ in range(start - position[0]):
+      next(examples)
+    position[0] = stop
+    return [next(examples)['frames'] for _ in range(stop - start)]
+  return VideoSource({'dataset': builder.info.full_name, 'split': split,
+                      'videos': len(ids)}, ids, read)
+
+
+def _check_feature_dim(frames, expected, source):
+  if frames.ndim != 2 or frames.shape[-1] != expected:
+    raise SearchError(
+        f'{source} holds features of shape {frames.shape[-1:]} per frame; '
+        f'the export expects ({expected},) (the features it was trained on): '
+        'extract the same features, or use an export trained on these.')
+
+
+# ------------------------------------------------------------------ index --
+
+def _shard_dir(index_dir, shard):
+  return os.path.join(index_dir, f'shard-{shard:05d}')
+
+
+def _read_json(path):
+  with open(path) as f:
+    return json.load(f)
+
+
+def _write_json(path, value):
+  with open(path + '.tmp', 'w') as f:
+    json.dump(value, f, indent=2, sort_keys=True)
+  os.replace(path + '.tmp', path)
+
+
+def _check_export(header, exported, index_dir):
+  if header['export_hash'] != exported.content_hash:
+    raise SearchError(
+        f'{index_dir} was built with another export (content hash '
+        f'{header["export_hash"][:12]}, {header["model_name"]}) than '
+        f'--export={exported.path} ({exported.content_hash[:12]}): query it '
+        'with that export, or index again into a new --out.')
+
+
+def build_index(exported, source, out, chunk_size=1000, batch_size=256,
+                progress=True):
+  """Encodes every video of `source` into shards under `out`.
+
+  Shards are written whole (a temporary folder renamed), so a run cut short
+  leaves complete shards only, and running the same command again encodes
+  just the missing ones. Memory holds one chunk.
+
+  Args:
+    exported: an `export.ExportedModel`.
+    source: a `VideoSource`.
+    out: the index folder.
+    chunk_size: videos per shard.
+    batch_size: videos per encoder call (split over the local devices).
+    progress: show a progress bar.
+
+  Returns:
+    The index header (index.json).
+  """
+  header = {'format_version': INDEX_FORMAT_VERSION,
+            'export_hash': exported.content_hash,
+            'model_name': exported.name, 'source': source.description,
+            'num_videos': len(source.video_ids), 'chunk_size': chunk_size}
+  header_path = os.path.join(out, INDEX_FILE)
+  if os.path.exists(header_path):
+    existing = _read_json(header_path)
+    _check_export(existing, exported, out)
+    existing.pop('complete', None)
+    if existing != header:
+      raise SearchError(
+          f'{out} holds an index of another collection or chunk size '
+          f'({existing["source"]}, chunk {existing["chunk_size"]}): index '
+          'into a new --out, or delete it.')
+  os.makedirs(out, exist_ok=True)
+  _write_json(header_path, {**header, 'complete': False})
+  evaluator = evaluate.Evaluator(
+      exported.model, sharding.data_mesh(jax.local_devices()),
+      min(batch_size, chunk_size))
+  max_frames = exported.manifest['max_frames']
+  feature_dim = exported.manifest['feature_dim']
+  num_videos = len(source.video_ids)
+  bar = tqdm.tqdm(total=num_videos, unit='video', disable=not progress,
+                  desc='Indexing')
+  try:
+    for shard, start in enumerate(range(0, num_videos, chunk_size)):
+      stop = min(start + chunk_size, num_videos)
+      if not os.path.isdir(_shard_dir(out, shard)):
+        _write_shard(out, shard, source, start, stop, evaluator, exported,
+                     max_frames, feature_dim)
+      bar.update(stop - start)
+  finally:
+    bar.close()
+    source.close()
+  _write_json(header_path, {**header, 'complete': True})
+  return header
+
+
+def _write_shard(out, shard, source, start, stop, evaluator, exported,
+                 max_frames, feature_dim):
+  """Encodes videos [start, stop) and writes them as one shard."""
+  videos = source.read(start, stop)
+  for video_id, frames in zip(source.video_ids[start:stop], videos):
+    _check_feature_dim(frames, feature_dim,
+                       f'Video {video_id!r} of {source.description}')
+  selected = [select_frames(frames, max_frames) for frames in videos]
+  batch = {'frames': np.stack([f for f, _ in selected]),
+           'frame_mask': np.stack([m for _, m in selected])}
+  encoded = evaluator.encode_videos(exported.variables, [batch])
+  staging = _shard_dir(out, shard) + '.partial'
+  shutil.rmtree(staging, ignore_errors=True)
+  os.makedirs(staging)
+  flat = flax.traverse_util.flatten_dict(jax.device_get(encoded), sep='/')
+  for key, value in flat.items():
+    np.save(os.path.join(staging, f'{_ENCODED_PREFIX}{key}.npy'), value)
+  np.save(os.path.join(staging, NUM_FRAMES_FILE),
+          np.array([len(f) for f in videos], np.int32))
+  _write_json(os.path.join(staging, IDS_FILE),
+              source.video_ids[start:stop])
+  os.rename(staging, _shard_dir(out, shard))
+
+
+class Index:
+  """A built index, read shard by shard (arrays memory-mapped).
+
+  Args:
+    path: the index folder.
+    exported: the export it must have been built with.
+  """
+
+  def __init__(self, path, exported):
+    header_path = os.path.join(path, INDEX_FILE)
+    if not os.path.exists(header_path):
+      raise SearchError(f'--index={path} is not an index (no {INDEX_FILE}): '
+                        'build one with python -m hgr_jax.search index.')
+    self.header = _read_json(header_path)
+    _check_export(self.header, exported, path)
+    num_shards = -(-self.header['num_videos'] // self.header['chunk_size'])
+    if not self.header.get('complete'):
+      done = sum(os.path.isdir(_shard_dir(path, s))
+                 for s in range(num_shards))
+      raise SearchError(
+          f'{path} is incomplete ({done} of {num_shards} shards): run the '
+          'same index command again to finish it.')
+    self.path = path
+    self.shard_dirs = [_shard_dir(path, s) for s in range(num_shards)]
+    self.video_ids = [i for d in self.shard_dirs
+                      for i in _read_json(os.path.join(d, IDS_FILE))]
+    self.chunk_size = self.header['chunk_size']
+    self._maps = {}
+    self._num_frames = None
+    self.keys = sorted(
+        name[len(_ENCODED_PREFIX):-len('.npy')]
+        for name in os.listdir(self.shard_dirs[0])
+        if name.startswith(_ENCODED_PREFIX))
+
+  def __len__(self):
+    return len(self.video_ids)
+
+  def _array(self, shard, key):
+    """One memory-mapped array of a shard; maps are opened once."""
+    if (shard, key) not in self._maps:
+      self._maps[shard, key] = np.load(os.path.join(
+          self.shard_dirs[shard], f'{_ENCODED_PREFIX}{key}.npy'),
+                                       mmap_mode='r')
+    return self._maps[shard, key]
+
+  def shard(self, shard, keys=None):
+    """The encoded videos of one shard: dict of memory-mapped arrays."""
+    return flax.traverse_util.unflatten_dict(
+        {key: self._array(shard, key) for key in keys or self.keys}, sep='/')
+
+  def chunks(self):
+    """Every shard's encoded videos, in index order, as arrays in memory."""
+    for shard in range(len(self.shard_dirs)):
+      yield jax.tree.map(np.asarray, self.shard(shard))
+
+  def column(self, key):
+    """One encoded array of every video, concatenated: (videos, ...)."""
+    return np.concatenate([np.asarray(self.shard(s, [key])[key])
+                           for s in range(len(self.shard_dirs))])
+
+  def gather(self, rows):
+    """The encoded videos at index rows `rows` (in that order)."""
+    rows = np.asarray(rows)
+    shards, offsets = np.divmod(rows, self.chunk_size)
+    parts, order = [], []
+    for shard in np.unique(shards):
+      picked = np.flatnonzero(shards == shard)
+      data = self.shard(shard)
+      parts.append(jax.tree.map(lambda x, o=offsets[picked]: x[o], data))
+      order.append(picked)
+    gathered = jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
+    inverse = np.argsort(np.concatenate(order))
+    return jax.tree.map(lambda x: x[inverse], gathered)
+
+  def num_frames(self, rows):
+    """Original frame counts of the videos at `rows`."""
+    if self._num_frames is None:
+      self._num_frames = np.concatenate([
+          np.load(os.path.join(d, NUM_FRAMES_FILE)) for d in self.shard_dirs])
+    return self._num_frames[np.asarray(rows)]
+
+
+# ---------------------------------------------------------------- queries --
+
+@dataclasses.dataclass
+class Query:
+  """An encoded-ready query.
+
+  Attributes:
+    text: the query as given.
+    arrays: caption arrays of `input_pipeline.CAPTION_KEYS`, no batch axis.
+    phrases: phrase kind ('verb', 'noun') -> text of each slot ('' if empty).
+    warnings: things the user should know (unknown words, no verb).
+  """
+  text: str
+  arrays: Dict[str, np.ndarray]
+  phrases: Dict[str, List[str]]
+  warnings: List[str]
+
+
+def query_words(text):
+  """The query's words, normalised as the release's captions."""
+  return caption_text.normalise(text).split()
+
+
+class QueryEncoder:
+  """Turns query strings into caption arrays the export's model encodes.
+
+  Args:
+    exported: an `export.ExportedModel`.
+    nlp: a loaded spaCy pipeline; loaded on first use if the model needs
+      role graphs.
+  """
+
+  def __init__(self, exported, nlp=None):
+    self.manifest = exported.manifest
+    self.tokenizer = exported.tokenizer
+    self.hooks = hooks_for(exported.name)
+    self._nlp = nlp
+
+  def _graphs(self, sentences):
+    if not self.hooks.uses_role_graph:
+      return [[{'ROOT': {'role': 'ROOT', 'spans': [], 'words': []}}, []]
+              for _ in sentences]
+    if self._nlp is None:
+      try:
+        self._nlp = caption_parser.load_pipeline()
+      except (ImportError, OSError) as e:
+        raise SearchError(str(e).split('\n')[0]) from e
+    graphs = caption_parser.parse_captions(sentences, self._nlp,
+                                           log_every=10**9)
+    return [graphs[s] for s in sentences]
+
+  def encode(self, texts: Sequence[str]) -> List[Query]:
+    """Queries of `texts`.
+
+    Raises:
+      SearchError: a query is empty or has no known word.
+    """
+    words = [query_words(text) for text in texts]
+    for text, query in zip(texts, words):
+      if not query:
+        raise SearchError(f'Query {text!r} is empty: give a sentence, e.g. '
+                          '--query="a man throws a ball to a dog".')
+    sentences = [' '.join(w) for w in words]
+    queries = []
+    for text, sentence, graph in zip(texts, sentences,
+                                     self._graphs(sentences)):
+      queries.append(self._encode_one(text, sentence, graph))
+    return queries
+
+  def _encode_one(self, text, sentence, graph):
+    words = sentence.split()
+    ids, positions = self.tokenizer.encode_words(words)
+    if positions is None:
+      positions = [[i] for i in range(len(words))]
+    unknown = [w for w, p in zip(words, positions)
+               if all(ids[i] == role_graph.UNK_ID for i in p)]
+    if len(unknown) == len(words):
+      raise SearchError(f'Query {text!r}: no word of it is in the model\'s '
+                        f'vocabulary (unknown: {", ".join(unknown)}).')
+    warnings = []
+    if unknown:
+      warnings.append(f'unknown words ignored: {", ".join(unknown)}')
+    manifest = self.manifest
+    arrays = role_graph.encode_caption(
+        sentence, graph, self.tokenizer, manifest['max_words'],
+        manifest['num_verbs'], manifest['num_nouns'])
+    if self.hooks.uses_role_graph and not arrays['verb_masks'].any():
+      warnings.append('no verb found: matched on its noun phrases only')
+    token_word = {t: w for w, p in enumerate(positions) for t in p}
+    phrases = {
+        kind: [' '.join(dict.fromkeys(
+            words[token_word[t]] for t in np.flatnonzero(mask)))
+               for mask in arrays[f'{kind}_masks']]
+        for kind in ('verb', 'noun')}
+    return Query(text, arrays, phrases, warnings)
+
+
+def stack_queries(queries):
+  return {k: np.stack([q.arrays[k] for q in queries])
+          for k in input_pipeline.CAPTION_KEYS}
+
+
+# ----------------------------------------------------------------- search --
+
+@dataclasses.dataclass
+class Hit:
+  """One result: index row, video id, its score at every level."""
+  row: int
+  video_id: str
+  scores: Dict[str, float]
+  attention: Dict[str, List[List[tuple]]] = dataclasses.field(
+      default_factory=dict)
+
+
+def _pad_to(tree, rows):
+  return jax.tree.map(lambda x: np.pad(
+      x, [(0, rows - x.shape[0])] + [(0, 0)] * (x.ndim - 1)), tree)
+
+
+class Searcher:
+  """Ranks an index's videos for encoded queries.
+
+  The first stage holds the global video embeddings of the whole index
+  in memory (videos x width floats); everything else is read per shard or
+  per candidate.
+
+  Args:
+    exported: an `export.ExportedModel`.
+    index: an `Index` built with it.
+    query_batch: queries encoded per call (fixed, so it compiles once).
+  """
+
+  def __init__(self, exported, index, query_batch=64):
+    self.exported, self.index = exported, index
+    self.hooks = hooks_for(exported.name)
+    self.query_batch = query_batch
+    self._global = None
+    if self.hooks.global_keys:
+      self._global = np.asarray(layers.l2_normalize(jnp.asarray(
+          index.column(self.hooks.global_keys[0]))))
+    model = exported.model
+
+    def fused(videos, queries, variables):
+      return model.apply(variables, videos, queries,
+                         method=model.scores)['fused']
+    self._fused = fused
+
+  def encode(self, queries: Sequence[Query]):
+    """Encoded queries (dict of arrays with a leading (queries,) axis)."""
+    outputs = []
+    for start in range(0, len(queries), self.query_batch):
+      part = stack_queries(queries[start:start + self.query_batch])
+      size = len(part['length'])
+      encoded = self.exported.encode_text(_pad_to(part, self.query_batch))
+      outputs.append(jax.tree.map(lambda x, s=size: np.asarray(x[:s]),
+                                  encoded))
+    return jax.tree.map(lambda *xs: np.concatenate(xs), *outputs)
+
+  def first_stage(self, text, candidates):
+    """(queries, candidates) rows of the best global cosines, best first."""
+    query_global = np.asarray(layers.l2_normalize(
+        jnp.asarray(text[self.hooks.global_keys[1]])))
+    cosines = query_global @ self._global.T
+    candidates = min(candidates, cosines.shape[1])
+    top = np.argpartition(-cosines, candidates - 1, axis=1)[:, :candidates]
+    order = np.argsort(-np.take_along_axis(cosines, top, 1), axis=1,
+                       kind='stable')
+    return np.take_along_axis(top, order, 1)
+
+  def _score_rows(self, rows, text_one, size):
+    """Every level's scores of the videos at `rows` for one encoded query."""
+    videos = _pad_to(self.index.gather(rows), size)
+    scores = self.exported.scores(videos, jax.tree.map(lambda x: x[None],
+                                                       text_one))
+    return {k: np.asarray(v)[:len(rows), 0] for k, v in scores.items()}
+
+  def search(self, text, k, candidates=DEFAULT_CANDIDATES):
+    """The k best videos of each encoded query.
+
+    Args:
+      text: encoded queries (`encode`).
+      k: results per query.
+      candidates: first-stage videos re-ranked by the full score; 0 (or a
+        model without a global score) scores every video.
+
+    Returns:
+      A list per query of k `Hit`s, best first.
+    """
+    num_queries = len(jax.tree.leaves(text)[0])
+    k = min(k, len(self.index))
+    two_stage = bool(candidates) and self._global is not None
+    if two_stage:
+      candidates = max(min(candidates, len(self.index)), k)
+      pools = self.first_stage(text, candidates)
+    else:
+      top = retrieval.streaming_top_k(
+          self._fused, text, self.index.chunks(), k, self.index.chunk_size,
+          (self.exported.variables,))
+      pools = top.indices
+    results = []
+    for q in range(num_queries):
+      text_one = jax.tree.map(lambda x, q=q: x[q], text)
+      pool = pools[q]
+      scores = self._score_rows(pool, text_one, len(pool))
+      # Stable: on equal scores the better first-stage (or lower) row wins.
+      best = np.argsort(-scores['fused'], kind='stable')[:k]
+      results.append([
+          Hit(int(pool[i]), self.index.video_ids[pool[i]],
+              {level: float(s[i]) for level, s in scores.items()})
+          for i in best])
+    return results
+
+  def explain(self, hits, text_one, top_frames=_EXPLAIN_FRAMES):
+    """Adds to each hit, per phrase kind and slot, its most attended frames.
+
+    Frames are numbered in the original video (before frame selection);
+    each entry is (frame, attention weight).
+    """
+    if not hits or not self.hooks.attention:
+      return
+    rows = [hit.row for hit in hits]
+    videos = self.index.gather(rows)
+    positions = [frame_positions(n, self.exported.manifest['max_frames'])
+                 for n in self.index.num_frames(rows)]
+    sigma = self.exported.model.attention_sigma
+    for kind, (frames_key, phrases_key) in self.hooks.attention.items():
+      weights = np.asarray(matching.phrase_frame_attention(
+          videos[frames_key], videos['frame_mask'],
+          text_one[phrases_key][None], sigma))[:, 0]
+      for hit, hit_weights, position in zip(hits, weights, positions):
+        hit.attention[kind] = [
+            [(int(position[f]), float(w[f]))
+             for f in np.argsort(-w, kind='stable')[:top_frames]]
+            for w in hit_weights]
+
+
+def format_results(query, hits, explain=False):
+  """A printable table of a query's hits (and attention with `explain`)."""
+  levels = [level for level in hits[0].scores if level != 'fused']
+  lines = [f'Query: {query.text}']
+  lines += [f'  warning: {w}' for w in query.warnings]
+  id_width = max(8, *(len(h.video_id) for h in hits))
+  lines.append(f'{"rank":>4}  {"video":<{id_width}}  {"fused":>7}' +
+               ''.join(f'  {level:>{max(7, len(level))}}'
+                       for level in levels))
+  for rank, hit in enumerate(hits, 1):
+    lines.append(
+        f'{rank:>4}  {hit.video_id:<{id_width}}  {hit.scores["fused"]:7.4f}' +
+        ''.join(f'  {hit.scores[level]:>{max(7, len(level))}.4f}'
+                for level in levels))
+    if explain:
+      for kind, slots in hit.attention.items():
+        for phrase, frames in zip(query.phrases[kind], slots):
+          if phrase:
+            listed = ', '.join(f'{f} ({w:.2f})' for f, w in frames)
+            lines.append(f'        {kind} "{phrase}": frames {listed}')
+  return '\n'.join(lines)
+
+
+# ----------------------------------------------------------- command line --
+
+FLAGS = flags.FLAGS
+
+
+def _define_flags():
+  config_flags.DEFINE_config_file(
+      'config', None, 'index: the experiment config whose --split to index.',
+      lock_config=True)
+  flags.DEFINE_string('export', None, 'Export directory (python -m '
+                      'hgr_jax.export).')
+  flags.DEFINE_string('features', None, 'index: HDF5 file {video id: (frames, '
+                      'dim)} of the videos to index.')
+  flags.DEFINE_string('split', 'test', 'index with --config: the split to '
+                      'index.')
+  flags.DEFINE_string('out', None, 'index: the index folder to write.')
+  flags.DEFINE_integer('chunk_size', 1000, 'index: videos per shard (memory '
+                       'holds one).')
+  flags.DEFINE_integer('batch_size', 256, 'index: videos per encoder call.')
+  flags.DEFINE_string('index', None, 'query: the index folder.')
+  flags.DEFINE_string('query', None, 'query: the sentence to search for.')
+  flags.DEFINE_string('queries_file', None, 'query: a text file, one query '
+                      'per line.')
+  flags.DEFINE_integer('k', 10, 'query: results per query.')
+  flags.DEFINE_integer('candidates', DEFAULT_CANDIDATES,
+                       'query: videos the global first stage keeps for the '
+                       'full score; 0 scores every video (exhaustive).')
+  flags.DEFINE_bool('explain', False, 'query: print the frames each verb and '
+                    'noun phrase attends to most in every result.')
+
+
+def _index_command():
+  if bool(FLAGS.features) == bool(FLAGS['config'].value):
+    raise SearchError('index needs exactly one of --features=FILE.hdf5 or '
+                      '--config=CONFIG (with --split).')
+  if not FLAGS.out:
+    raise SearchError('index needs --out=INDEX, the folder to write.')
+  exported = export_lib.load(FLAGS.export)
+  source = (hdf5_source(FLAGS.features) if FLAGS.features
+            else dataset_source(FLAGS['config'].value, FLAGS.split))
+  header = build_index(exported, source, FLAGS.out, FLAGS.chunk_size,
+                       FLAGS.batch_size)
+  print(f'Indexed {header["num_videos"]} videos into {FLAGS.out}.')
+
+
+def _query_command():
+  if not FLAGS.index:
+    raise SearchError('query needs --index=INDEX (python -m hgr_jax.search '
+                      'index ... --out=INDEX).')
+  if bool(FLAGS.query is not None) == bool(FLAGS.queries_file):
+    raise SearchError('query needs exactly one of --query="..." or '
+                      '--queries_file=FILE.')
+  if FLAGS.queries_file:
+    with open(FLAGS.queries_file) as f:
+      texts = [line.strip() for line in f if line.strip()]
+  else:
+    texts = [FLAGS.query]
+  exported = export_lib.load(FLAGS.export)
+  index = Index(FLAGS.index, exported)
+  queries = QueryEncoder(exported).encode(texts)
+  searcher = Searcher(exported, index)
+  text = searcher.encode(queries)
+  results = searcher.search(text, FLAGS.k, FLAGS.candidates)
+  for q, (query, hits) in enumerate(zip(queries, results)):
+    if FLAGS.explain:
+      searcher.explain(hits, jax.tree.map(lambda x, q=q: x[q], text))
+    print(format_results(query, hits, FLAGS.explain))
+    print()
+
+
+def main(argv):
+  commands = {'index': _index_command, 'query': _query_command}
+  if len(argv) != 2 or argv[1] not in commands:
+    raise app.UsageError('Usage: python -m hgr_jax.search index|query '
+                         '--export=EXPORT ...')
+  if not FLAGS.export:
+    sys.exit('Error: --export=EXPORT is required (python -m hgr_jax.export '
+             'writes one).')
+  logging.set_verbosity(logging.WARNING)
+  try:
+    commands[argv[1]]()
+  except (SearchError, export_lib.ExportError,
+          release_layout.ReleaseError) as e:
+    sys.exit(f'Error: {e}')
+
+
+if __name__ == '__main__':
+  _define_flags()
+  app.run(main)
