@@ -1,4 +1,4 @@
-"""Reproduces the XLA:CPU deadlock of HANet's init (issue 17) and its fix.
+"""Reproduces the XLA:CPU deadlock of HANet's init and its fix.
 
   python -m benchmarks.xla_cpu_hang [--timeout=600]
       [--config=configs/msrvtt.py:hanet] [--feature_dim=2048]

@@ -45,7 +45,7 @@ def get_config(variant='hgr'):
   # None: tfds's default, $TFDS_DATA_DIR or ~/tensorflow_datasets.
   config.data_dir = ml_collections.config_dict.placeholder(str)
   # Generator params (data_pipelines.synthetic.SyntheticParams), all our own
-  # choices: hard enough that models and settings separate (issue 16); the
+  # choices: hard enough that models and settings separate; the
   # variant 'easy' restores the first dataset.
   config.synthetic = ml_collections.ConfigDict(dict(
       seed=0,

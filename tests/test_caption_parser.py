@@ -146,7 +146,7 @@ def test_participle_modifier(nlp):
          [(1, 2), (1, 3), (4, 5)])
 
 
-# One hand-worked sentence per rule added for real captions (issue 14); see
+# One hand-worked sentence per rule added for real captions; see
 # tests/data/README.md for the conventions, which follow PropBank.
 
 

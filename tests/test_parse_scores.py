@@ -81,7 +81,7 @@ def test_score_by_hand():
 
 
 def test_parser_keeps_the_issue_targets_on_the_gold_set():
-  # Issue 14: node F1 >= 90% and exact graphs >= 70% (measured: see README).
+  # The targets: node F1 >= 90% and exact graphs >= 70% (measured: see README).
   gold = parse_scores.load_gold()
   predicted = caption_parser.parse_captions(list(gold))
   result = parse_scores.score(predicted, gold)

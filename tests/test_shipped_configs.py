@@ -2,7 +2,7 @@
 
 A new user's first command builds the model of a release config at the
 paper's width on real feature sizes; XLA:CPU programs that deadlock there
-(issue 17) must fail here, within the per-test timeout, not hang at start-up.
+must fail here, within the per-test timeout, not hang at start-up.
 """
 
 import glob
@@ -102,7 +102,7 @@ def test_configs_of_one_program_differ_only_in_data_location():
   assert sorted(covered) == sorted(shipped_configs())
 
 
-# A deadlocked program (issue 17) fails here instead of stalling CI. Init
+# A deadlocked program fails here instead of stalling CI. Init
 # takes seconds of CPU, but HANet's at 1024 x 2048 took 372 s of wall time
 # on the 2-core development machine shared by ~20 busy processes.
 @pytest.mark.timeout(600)
