@@ -14,6 +14,16 @@ def _official_ranks(scores, positives):
   return np.array(ranks)
 
 
+
+def _assert_metrics_of_ranks(got, t2v, v2t):
+  """got's R@K, MedR and MeanR are those of the 0-based ranks t2v, v2t."""
+  for prefix, ranks in (('t2v', t2v), ('v2t', v2t)):
+    for k in (1, 5, 10):
+      np.testing.assert_allclose(got[f'{prefix}_r{k}'],
+                                 100 * np.mean(ranks < k))
+    assert got[f'{prefix}_medr'] == np.median(ranks) + 1
+    np.testing.assert_allclose(got[f'{prefix}_meanr'], ranks.mean() + 1)
+
 def test_matches_official_loop():
   rng = np.random.default_rng(0)
   caption_video = np.repeat(np.arange(30), rng.integers(1, 6, 30))
@@ -23,12 +33,7 @@ def test_matches_official_loop():
   t2v = _official_ranks(scores.T, [[v] for v in caption_video])
   v2t = _official_ranks(scores, [np.flatnonzero(caption_video == v)
                                  for v in range(30)])
-  for prefix, ranks in (('t2v', t2v), ('v2t', v2t)):
-    for k in (1, 5, 10):
-      np.testing.assert_allclose(got[f'{prefix}_r{k}'],
-                                 100 * np.mean(ranks < k))
-    assert got[f'{prefix}_medr'] == np.median(ranks) + 1
-    np.testing.assert_allclose(got[f'{prefix}_meanr'], ranks.mean() + 1)
+  _assert_metrics_of_ranks(got, t2v, v2t)
   np.testing.assert_allclose(
       got['rsum'], sum(got[f'{p}_r{k}'] for p in ('t2v', 'v2t')
                        for k in (1, 5, 10)))
@@ -117,12 +122,7 @@ def test_official_protocol_matches_official_loop():
   assert len(set(sentences)) < len(sentences)
   got = metrics.retrieval_metrics(scores, caption_video, 'official', sentences)
   t2v, v2t = _official_metrics_loop(scores, caption_video, sentences)
-  for prefix, ranks in (('t2v', t2v), ('v2t', v2t)):
-    for k in (1, 5, 10):
-      np.testing.assert_allclose(got[f'{prefix}_r{k}'],
-                                 100 * np.mean(ranks < k))
-    assert got[f'{prefix}_medr'] == np.median(ranks) + 1
-    np.testing.assert_allclose(got[f'{prefix}_meanr'], ranks.mean() + 1)
+  _assert_metrics_of_ranks(got, t2v, v2t)
 
 
 def test_unknown_protocol_is_refused():
