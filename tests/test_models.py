@@ -92,7 +92,7 @@ def test_unknown_model_name():
   config = tiny_config('hgr')
   config.model_name = 'nope'
   with pytest.raises(ValueError, match="'nope'; registered models: hanet, "
-                     'hgr, vsepp'):
+                     'hcmi, hgr, vsepp'):
     models.create_model(config, 50)
 
 
