@@ -18,7 +18,11 @@ every --config.* override given on the command line is applied to each
 model's config that has that field.
 
 --ablations adds three HCMI runs (`HCMI_ABLATIONS`): without ALD, without
-L_mse, and with the video-sentence level alone.
+L_mse, and with the video-sentence level alone, each with --ablation_seeds
+seeds (default: --seeds).
+
+Also writes WORKDIR/compare_models.md, the README's Markdown tables (recall,
+rsum and level rsums; binary selection; HCMI ablations) of the same numbers.
 """
 
 import importlib.util
@@ -49,6 +53,8 @@ _MODELS = flags.DEFINE_list('models', None,
 _SEEDS = flags.DEFINE_integer('seeds', 1, 'Seeds per model: 0 .. seeds-1.')
 _ABLATIONS = flags.DEFINE_bool(
     'ablations', False, 'Also train the HCMI ablations of HCMI_ABLATIONS.')
+_ABLATION_SEEDS = flags.DEFINE_integer(
+    'ablation_seeds', None, 'Seeds per ablation; default: --seeds.')
 
 # Run name -> config.model overrides of the config file's :hcmi variant.
 HCMI_ABLATIONS = {
@@ -58,6 +64,7 @@ HCMI_ABLATIONS = {
 }
 
 SUMMARY_FILE = 'compare_models.json'
+MARKDOWN_FILE = 'compare_models.md'
 RUN_FILE = 'wall_seconds.json'
 
 
@@ -164,6 +171,68 @@ def format_table(summary):
   return '\n'.join(lines)
 
 
+def _mean_std_cell(summary, key):
+  """'mean ± std' of `key` in one model's summary ('mean' alone for one
+  seed), '-' when the model lacks it."""
+  if key not in summary['mean']:
+    return '-'
+  if len(summary['seeds']) == 1:
+    return f"{summary['mean'][key]:.1f}"
+  return f"{summary['mean'][key]:.1f} ± {summary['std'][key]:.1f}"
+
+
+def _level_name(key):
+  """'concept_noun_rsum' -> 'concept-noun'."""
+  return key[:-len('_rsum')].replace('_', '-')
+
+
+def markdown_tables(summary, ablations=()):
+  """{run name: {'mean', 'std', 'seeds'}} -> the README's Markdown tables.
+
+  Recall@K and MedR are means over seeds; rsum, level rsums and binary
+  accuracies are 'mean ± sample std'. Runs named in `ablations` get a table
+  of their own (next to the run they ablate, if present).
+  """
+  recall = ('t2v_r1', 't2v_r5', 't2v_r10', 't2v_medr', 'v2t_r1', 'v2t_r5',
+            'v2t_r10', 'v2t_medr')
+  lines = ['| model | seeds | t2v R@1 | R@5 | R@10 | MedR | v2t R@1 | R@5 '
+           '| R@10 | MedR | rsum | level rsums |',
+           '|---' * 12 + '|']
+  main_runs = [n for n in summary if n not in ablations]
+  for name in main_runs:
+    s = summary[name]
+    levels = [k for k in summary_keys(s['mean'])
+              if k.endswith('_rsum') and k != 'rsum']
+    lines.append('| ' + ' | '.join(
+        [name, str(len(s['seeds']))]
+        + [f"{s['mean'][k]:.1f}" if k in s['mean'] else '-' for k in recall]
+        + [f'**{_mean_std_cell(s, "rsum")}**',
+           ', '.join(f'{_level_name(k)} {_mean_std_cell(s, k)}'
+                     for k in levels)]) + ' |')
+  types = [t for t in binary_selection.TYPES
+           if any(f'binary_{t}' in summary[n]['mean'] for n in main_runs)]
+  if types:
+    lines += ['', '| model | ' + ' | '.join(t.replace('_', ' ')
+                                           for t in types) + ' |',
+              '|---' * (len(types) + 1) + '|']
+    lines += ['| ' + ' | '.join([n] + [_mean_std_cell(summary[n],
+                                                      f'binary_{t}')
+                                       for t in types]) + ' |'
+              for n in main_runs]
+  ablated = [n for n in summary if n in ablations]
+  if ablated:
+    rows = (['hcmi'] if 'hcmi' in summary else []) + ablated
+    keys = ['rsum'] + [k for k in summary_keys(summary[rows[0]]['mean'])
+                       if k.endswith('_rsum') and k != 'rsum'] + [
+                           'binary_role_swap']
+    lines += ['', '| run | seeds | ' + ' | '.join(
+        k.replace('_rsum', '').replace('_', ' ') if k != 'rsum' else 'rsum'
+        for k in keys) + ' |', '|---' * (len(keys) + 2) + '|']
+    lines += ['| ' + ' | '.join([n, str(len(summary[n]['seeds']))] + [
+        _mean_std_cell(summary[n], k) for k in keys]) + ' |' for n in rows]
+  return '\n'.join(lines) + '\n'
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
@@ -177,9 +246,10 @@ def main(argv):
     runs += [(name, 'hcmi', ablation)
              for name, ablation in HCMI_ABLATIONS.items()]
   summary = {}
+  ablation_seeds = _ABLATION_SEEDS.value or _SEEDS.value
   for name, variant, ablation in runs:
     per_seed, walls = {}, {}
-    for seed in range(_SEEDS.value):
+    for seed in range(ablation_seeds if ablation else _SEEDS.value):
       config = model_config(config_module, variant, overrides)
       config.model.update(ablation)
       config.seed = seed
@@ -196,6 +266,8 @@ def main(argv):
         f'Mean ± sample std over seeds:\n{format_table(summary)}')
   with open(os.path.join(_WORKDIR.value, SUMMARY_FILE), 'w') as f:
     json.dump(summary, f, indent=2, sort_keys=True)
+  with open(os.path.join(_WORKDIR.value, MARKDOWN_FILE), 'w') as f:
+    f.write(markdown_tables(summary, ablations=HCMI_ABLATIONS))
 
 
 if __name__ == '__main__':

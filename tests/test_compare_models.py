@@ -81,3 +81,38 @@ def test_overrides_apply_where_the_field_exists():
 def test_missing_config_file_is_named():
   with pytest.raises(FileNotFoundError, match='--config=configs/nope.py'):
     compare_models.load_config_module('configs/nope.py')
+
+
+def test_markdown_tables():
+  two_seeds = {0: {}, 1: {}}
+  hgr_mean = {'rsum': 500.0, 'verb_rsum': 400.0, 'binary_role_swap': 90.0,
+              **{k: 10.0 for k in ('t2v_r1', 't2v_r5', 't2v_r10',
+                                   't2v_medr', 'v2t_r1', 'v2t_r5',
+                                   'v2t_r10', 'v2t_medr')}}
+  summary = {
+      'hgr': dict(seeds=two_seeds, mean=hgr_mean,
+                  std={'rsum': 4.0, 'verb_rsum': 2.5,
+                       'binary_role_swap': 1.0}),
+      'hcmi': dict(seeds={0: {}}, mean={'rsum': 300.0, 'binary_role_swap':
+                                        60.0, 'frame_word_rsum': 310.0},
+                   std={'rsum': 0.0, 'binary_role_swap': 0.0,
+                        'frame_word_rsum': 0.0}),
+      'hcmi_no_ald': dict(seeds={0: {}}, mean={
+          'rsum': 280.0, 'binary_role_swap': 55.0, 'frame_word_rsum': 290.0},
+                          std={}),
+  }
+  lines = compare_models.markdown_tables(
+      summary, ablations=compare_models.HCMI_ABLATIONS).splitlines()
+  hgr_row = lines[2].split(' | ')
+  assert hgr_row[0] == '| hgr' and hgr_row[1] == '2'
+  assert hgr_row[10] == '**500.0 ± 4.0**'
+  assert hgr_row[11] == 'verb 400.0 ± 2.5 |'
+  # One seed: no std; a missing key: '-'.
+  assert lines[3].split(' | ')[2] == '-'
+  assert '| hgr | 90.0 ± 1.0 |' in lines
+  assert '| hcmi | 60.0 |' in lines
+  # The ablation table: HCMI first, then its ablations, never in the
+  # main table.
+  assert lines[-2:] == ['| hcmi | 1 | 300.0 | 310.0 | 60.0 |',
+                        '| hcmi_no_ald | 1 | 280.0 | 290.0 | 55.0 |']
+  assert sum('hcmi_no_ald' in line for line in lines) == 1
