@@ -10,6 +10,8 @@ _PARSE = [line for line in pathlib.Path(__file__).with_name(
     'requirements-parse.txt').read_text().splitlines()
           if line.strip() and not line.startswith('#')]
 _SERVING = ['orbax-export>=0.0.8']
+# The notebooks of colabs/: figures, and the parser for search queries.
+_COLAB = ['matplotlib'] + _PARSE
 
 setuptools.setup(
     name='hgr_jax',
@@ -43,7 +45,10 @@ setuptools.setup(
         'parse': _PARSE,
         # The export's optional TensorFlow SavedModel of the encoders.
         'serving': _SERVING,
-        # The parser and SavedModel tests run in CI too.
-        'test': ['pytest', 'pytest-timeout'] + _PARSE + _SERVING,
+        'colab': _COLAB,
+        # The parser and SavedModel tests run in CI too, and the notebooks
+        # are executed headless.
+        'test': (['pytest', 'pytest-timeout', 'nbclient', 'nbformat',
+                  'ipykernel'] + _PARSE + _SERVING + _COLAB),
     },
 )
