@@ -10,6 +10,12 @@ _PARSE = [line for line in pathlib.Path(__file__).with_name(
     'requirements-parse.txt').read_text().splitlines()
           if line.strip() and not line.startswith('#')]
 _SERVING = ['orbax-export>=0.0.8']
+# Decodes video files for data_pipelines.extract_features.
+_VIDEO = ['av']
+# The reference CLIP (PyTorch, CPU) of the parity tests; the library never
+# imports it. torch is pinned exactly: that pin resolves to a CPU wheel,
+# any other spec pulls the CUDA build.
+_CLIP_REFERENCE = ['torch==2.13.0', 'transformers']
 
 setuptools.setup(
     name='hgr_jax',
@@ -28,6 +34,7 @@ setuptools.setup(
         'jax>=0.7',
         'lemminflect',  # HANet's concepts; the lexicon ships in the wheel.
         'ml_collections',
+        'safetensors',  # CLIP checkpoints, read with its NumPy API.
         'numpy',
         'optax',
         'orbax-checkpoint>=0.11',
@@ -35,6 +42,7 @@ setuptools.setup(
         'tensorboard',  # clu.metric_writers writes TensorBoard summaries.
         'tensorflow-cpu',  # tf.data only; JAX owns the accelerators.
         'tensorflow-datasets',
+        'tokenizers',  # CLIP's BPE, from a checkpoint's tokenizer.json.
         'tqdm',  # Progress of search indexing.
     ],
     entry_points={'console_scripts': [
@@ -43,7 +51,9 @@ setuptools.setup(
         'parse': _PARSE,
         # The export's optional TensorFlow SavedModel of the encoders.
         'serving': _SERVING,
-        # The parser and SavedModel tests run in CI too.
-        'test': ['pytest', 'pytest-timeout'] + _PARSE + _SERVING,
+        'video': _VIDEO,
+        # The parser, SavedModel, video and CLIP parity tests run in CI too.
+        'test': (['pytest', 'pytest-timeout'] + _PARSE + _SERVING + _VIDEO
+                 + _CLIP_REFERENCE),
     },
 )
