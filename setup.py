@@ -34,10 +34,10 @@ setuptools.setup(
         'jax>=0.7',
         'lemminflect',  # HANet's concepts; the lexicon ships in the wheel.
         'ml_collections',
-        'safetensors',  # CLIP checkpoints, read with its NumPy API.
         'numpy',
         'optax',
         'orbax-checkpoint>=0.11',
+        'safetensors',  # CLIP checkpoints, read with its NumPy API.
         'sentencepiece',
         'tensorboard',  # clu.metric_writers writes TensorBoard summaries.
         'tensorflow-cpu',  # tf.data only; JAX owns the accelerators.

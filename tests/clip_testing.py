@@ -36,6 +36,8 @@ def make_tokenizer():
   tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
   tokenizer.train_from_iterator(SENTENCES, trainers.BpeTrainer(
       vocab_size=120, special_tokens=[BOS, EOS], end_of_word_suffix='</w>',
+      # Every lower-case word is then some pieces, none unknown.
+      initial_alphabet=list('abcdefghijklmnopqrstuvwxyz'),
       show_progress=False))
   tokenizer.post_processor = processors.TemplateProcessing(
       single=f'{BOS} $A {EOS}',
