@@ -70,6 +70,7 @@ class ClipTokenizer:
   A caption is [start-of-text, pieces..., end-of-text]; CLIP's pre-tokeniser
   splits on whitespace, so each word is encoded on its own.
   """
+  unk_id = None  # Byte-level pieces cover every word.
 
   def __init__(self, tokenizer_json: str):
     self.tokenizer_json = tokenizer_json

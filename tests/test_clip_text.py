@@ -131,6 +131,15 @@ def test_models_train_on_the_pretrained_tower(clip_data_dir, clip_dir, name,
   assert any(changed) == bool(clip_learning_rate)
 
 
+def test_sentencepiece_with_the_clip_tower_is_refused():
+  config = tiny_config('hgr')
+  config.update(dict(text_encoder='clip', tokenizer='sentencepiece'))
+  with pytest.raises(ValueError, match="checkpoint's own BPE"):
+    tokenizers.kind_of(config)
+  config.tokenizer = 'word'
+  assert tokenizers.kind_of(config) == 'clip'
+
+
 def test_hanet_and_long_captions_are_refused(clip_dir):
   config = _clip_config('hanet', None, clip_dir)
   with pytest.raises(ValueError, match="HANet's concepts are whole words"):

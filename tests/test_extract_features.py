@@ -67,7 +67,7 @@ def release(tmp_path_factory):
   return clip_dir, reference, out, str(videos), summary
 
 
-def test_frames_are_sampled_cropped_and_embedded(release, tmp_path):
+def test_frames_are_sampled_cropped_and_embedded(release):
   clip_dir, reference, out, videos, summary = release
   assert summary.written == 8
   assert list(summary.failed) == [f'{videos}/broken.mp4']
@@ -93,7 +93,7 @@ def test_frames_are_sampled_cropped_and_embedded(release, tmp_path):
         atol=1e-5)
 
 
-def test_rerun_skips_written_videos(release, tmp_path):
+def test_rerun_skips_written_videos(release):
   clip_dir, _, out, videos, _ = release
   summary = extract_features.extract(videos, clip_dir, SPLITS, out,
                                      batch_size=4, decode_threads=2)
