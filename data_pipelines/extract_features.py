@@ -222,6 +222,11 @@ def extract(videos: str, clip_dir: str, splits: Dict[str, List[str]],
     feature_name: folder under ordered_feature/SA/.
     fps, max_frames, batch_size, decode_threads: as the flags.
   """
+  try:
+    import av  # pylint: disable=g-import-not-at-top,unused-import
+  except ImportError as e:
+    raise ValueError("Decoding videos needs PyAV: pip install -e '.[video]'"
+                     ) from e
   files = video_files(videos)
   embedder = FrameEmbedder(clip_dir, batch_size)
   size = embedder.sizes.image_size

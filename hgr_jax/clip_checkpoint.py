@@ -49,9 +49,9 @@ def require_file(clip_dir, name):
   path = os.path.join(clip_dir, name)
   if not os.path.isfile(path):
     raise CheckpointError(
-        f'{path} is missing: config.clip_dir must be a CLIP checkpoint folder '
-        f'in the Hugging Face layout ({CONFIG_FILE}, {WEIGHTS_FILE}, '
-        f'{TOKENIZER_FILE}).')
+        f'{path} is missing: the CLIP folder (config.clip_dir, --clip_dir) '
+        f'must be a checkpoint in the Hugging Face layout ({CONFIG_FILE}, '
+        f'{WEIGHTS_FILE}, {TOKENIZER_FILE}).')
   return path
 
 
