@@ -1,4 +1,4 @@
-r"""Frame features of raw videos from a CLIP vision tower, in the release layout.
+r"""CLIP frame features of raw videos, in the release layout.
 
   python -m data_pipelines.extract_features --videos=DIR --clip_dir=CKPT \
       --splits=splits.json --out=RELEASE --fps=1

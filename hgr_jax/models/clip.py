@@ -65,6 +65,17 @@ class Attention(nn.Module):
         attended.reshape(*x.shape[:2], self.width))
 
 
+class MLP(nn.Module):
+  """fc1 -> activation -> fc2."""
+  sizes: TowerSizes
+
+  @nn.compact
+  def __call__(self, x):
+    x = nn.Dense(self.sizes.mlp_dim, name='fc1')(x)
+    x = ACTIVATIONS[self.sizes.activation](x)
+    return nn.Dense(self.sizes.width, name='fc2')(x)
+
+
 class EncoderLayer(nn.Module):
   """Pre-LayerNorm transformer layer: attention, then a 2-layer MLP."""
   sizes: TowerSizes
@@ -78,18 +89,8 @@ class EncoderLayer(nn.Module):
     return x + MLP(sizes, name='mlp')(norm('layer_norm2')(x))
 
 
-class MLP(nn.Module):
-  """fc1 -> activation -> fc2."""
-  sizes: TowerSizes
-
-  @nn.compact
-  def __call__(self, x):
-    x = nn.Dense(self.sizes.mlp_dim, name='fc1')(x)
-    x = ACTIVATIONS[self.sizes.activation](x)
-    return nn.Dense(self.sizes.width, name='fc2')(x)
-
-
 class Encoder(nn.Module):
+  """`sizes.layers` encoder layers, named as the checkpoint's."""
   sizes: TowerSizes
 
   @nn.compact
