@@ -12,6 +12,12 @@ _PARSE = [line for line in pathlib.Path(__file__).with_name(
 _SERVING = ['orbax-export>=0.0.8']
 # The notebooks of colabs/: figures, and the parser for search queries.
 _COLAB = ['matplotlib'] + _PARSE
+# Decodes video files for data_pipelines.extract_features.
+_VIDEO = ['av']
+# The reference CLIP (PyTorch, CPU) of the parity tests; the library never
+# imports it. torch is pinned exactly: that pin resolves to a CPU wheel,
+# any other spec pulls the CUDA build.
+_CLIP_REFERENCE = ['torch==2.13.0', 'transformers']
 
 setuptools.setup(
     name='hgr_jax',
@@ -33,10 +39,12 @@ setuptools.setup(
         'numpy',
         'optax',
         'orbax-checkpoint>=0.11',
+        'safetensors',  # CLIP checkpoints, read with its NumPy API.
         'sentencepiece',
         'tensorboard',  # clu.metric_writers writes TensorBoard summaries.
         'tensorflow-cpu',  # tf.data only; JAX owns the accelerators.
         'tensorflow-datasets',
+        'tokenizers',  # CLIP's BPE, from a checkpoint's tokenizer.json.
         'tqdm',  # Progress of search indexing.
     ],
     entry_points={'console_scripts': [
@@ -46,9 +54,11 @@ setuptools.setup(
         # The export's optional TensorFlow SavedModel of the encoders.
         'serving': _SERVING,
         'colab': _COLAB,
-        # The parser and SavedModel tests run in CI too, and the notebooks
-        # are executed headless.
+        'video': _VIDEO,
+        # The parser, SavedModel, video and CLIP parity tests run in CI too,
+        # and the notebooks are executed headless.
         'test': (['pytest', 'pytest-timeout', 'nbclient', 'nbformat',
-                  'ipykernel'] + _PARSE + _SERVING + _COLAB),
+                  'ipykernel'] + _PARSE + _SERVING + _COLAB + _VIDEO
+                 + _CLIP_REFERENCE),
     },
 )

@@ -82,6 +82,17 @@ def get_config(variant='hgr'):
   # with it; max_words then counts pieces.
   config.tokenizer = 'word'
   config.sentencepiece_vocab_size = 8000
+  # 'bigru': words embedded and read by a BiGRU trained from scratch (HGR).
+  # 'clip': the text tower of the CLIP checkpoint in clip_dir (a local
+  # folder in the Hugging Face layout) gives the word states, its BPE the
+  # tokens (config.tokenizer is then 'clip'; max_words counts BPE tokens
+  # with start and end of text and may not exceed the tower's positions,
+  # 77 for OpenAI's). HGR, VSE++ and HCMI (its word encoder); not HANet.
+  config.text_encoder = 'bigru'
+  config.clip_dir = ml_collections.config_dict.placeholder(str)
+  # Adam learning rate of the pretrained tower; 0 freezes it. CLIP4Clip's
+  # rate for its CLIP parameters (Luo et al., 2021: lr 1e-4 x coef_lr 1e-3).
+  config.clip_learning_rate = 1e-7
   # 'global' (the official reader): all training pairs, features in memory,
   # in a new permutation every epoch. 'video_buffer': videos shuffled,
   # expanded to pairs, pairs shuffled in a buffer (streams the frames, so a

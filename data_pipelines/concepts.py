@@ -177,7 +177,8 @@ def load_tables(builder, num_verbs, num_nouns):
   if not _word_tokens(builder):
     raise ValueError(
         "HANet's concept labels are lemmas of whole words, and this dataset "
-        'is tokenised into SentencePiece pieces: use --config.tokenizer=word.')
+        'is tokenised into sub-word pieces (SentencePiece or CLIP): use '
+        '--config.tokenizer=word and --config.text_encoder=bigru.')
   if not tf.io.gfile.exists(path(builder)):
     raise FileNotFoundError(
         f'{path(builder)} is missing: prepare the dataset with '

@@ -86,15 +86,23 @@ def make_example(video_id, frames, captions, graphs, tokenizer, max_words,
   }
 
 
-def describe_settings(settings, tokenizer, sentencepiece_vocab_size):
+def describe_settings(settings, tokenizer, sentencepiece_vocab_size,
+                      clip_dir=None):
   """(description, digest) of a builder config's settings, for its name.
 
   The tokenizer enters the settings only when it is not the default, so
   word-level datasets keep the names they had before tokenizers existed.
+  A CLIP tokenizer enters by its content (`clip_dir`'s tokenizer.json), so
+  checkpoints with the same BPE share prepared data.
   """
   settings = dict(settings)
-  if tokenizers.check_kind(tokenizer) != 'word':
+  kind = tokenizers.check_kind(tokenizer)
+  if kind == 'sentencepiece':
     settings.update(tokenizer=tokenizer,
                     sentencepiece_vocab_size=sentencepiece_vocab_size)
+  elif kind == 'clip':
+    settings.update(tokenizer=tokenizer, clip_tokenizer_sha256=hashlib.sha256(
+        tokenizers.load_clip_tokenizer(clip_dir).tokenizer_json.encode()
+    ).hexdigest())
   description = json.dumps(settings, sort_keys=True)
   return description, hashlib.sha1(description.encode()).hexdigest()[:10]

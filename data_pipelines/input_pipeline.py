@@ -36,7 +36,8 @@ def get_builder(config):
     params = synthetic.SyntheticParams(**config.synthetic.to_dict())
     builder_config = synthetic_dataset.make_config(
         params, config.max_words, config.num_verbs, config.num_nouns,
-        config.tokenizer, config.sentencepiece_vocab_size)
+        tokenizers.kind_of(config), config.sentencepiece_vocab_size,
+        config.get('clip_dir'))
     return synthetic_dataset.SyntheticVideoText(config=builder_config,
                                                 data_dir=config.data_dir)
   release_dir = config.get('release_dir')
@@ -48,8 +49,8 @@ def get_builder(config):
         '--config=configs/synthetic.py for the embedded synthetic dataset.')
   builder_config = release_dataset.make_config(
       config.dataset, release_dir, config.feature_names, config.max_words,
-      config.num_verbs, config.num_nouns, config.tokenizer,
-      config.sentencepiece_vocab_size)
+      config.num_verbs, config.num_nouns, tokenizers.kind_of(config),
+      config.sentencepiece_vocab_size, config.get('clip_dir'))
   return release_dataset.ReleaseVideoText(config=builder_config,
                                           data_dir=config.data_dir)
 

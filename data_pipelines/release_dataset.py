@@ -30,17 +30,20 @@ class ReleaseConfig(tfds.core.BuilderConfig):
   num_nouns: int = 6
   tokenizer: str = 'word'
   sentencepiece_vocab_size: int = 0
+  clip_dir: str = ''
 
 
 def make_config(dataset, release_dir, feature_names, max_words, num_verbs,
-                num_nouns, tokenizer='word', sentencepiece_vocab_size=0):
+                num_nouns, tokenizer='word', sentencepiece_vocab_size=0,
+                clip_dir=''):
   """A builder config named after all of its settings.
 
   Reads the feature files' headers to find the feature size, so a release
   whose splits disagree is refused here. The release's absolute path is part
   of the name: two releases never share prepared data. `tokenizer` is 'word'
-  (the release's word2int) or 'sentencepiece' (a model of at most
-  `sentencepiece_vocab_size` pieces trained on the training captions).
+  (the release's word2int), 'sentencepiece' (a model of at most
+  `sentencepiece_vocab_size` pieces trained on the training captions) or
+  'clip' (the BPE of the CLIP checkpoint in `clip_dir`).
   """
   if not os.path.isdir(release_dir):
     raise release_layout.ReleaseError(
@@ -53,13 +56,14 @@ def make_config(dataset, release_dir, feature_names, max_words, num_verbs,
                   features=feature_names, max_words=max_words,
                   num_verbs=num_verbs, num_nouns=num_nouns)
   description, digest = example_format.describe_settings(
-      settings, tokenizer, sentencepiece_vocab_size)
+      settings, tokenizer, sentencepiece_vocab_size, clip_dir)
   return ReleaseConfig(
       name=f'{dataset}_d{dim}_{digest}',
       description=description, dataset=dataset,
       feature_names=feature_names, feature_dim=dim, max_words=max_words,
       num_verbs=num_verbs, num_nouns=num_nouns, tokenizer=tokenizer,
-      sentencepiece_vocab_size=sentencepiece_vocab_size)
+      sentencepiece_vocab_size=sentencepiece_vocab_size,
+      clip_dir=clip_dir or '')
 
 
 class ReleaseVideoText(tfds.core.GeneratorBasedBuilder):
@@ -98,6 +102,9 @@ class ReleaseVideoText(tfds.core.GeneratorBasedBuilder):
       self.info.metadata.set_sentencepiece(tokenizers.train_sentencepiece(
           (c for name in names['train'] for c in annotations.captions[name]),
           config.sentencepiece_vocab_size))
+    elif config.tokenizer == 'clip':
+      self.info.metadata.set_clip(
+          tokenizers.load_clip_tokenizer(config.clip_dir))
     else:
       self.info.metadata['word2int'] = annotations.word2int
     tokenizer = tokenizers.for_metadata(self.info.metadata)

@@ -118,6 +118,22 @@ def load_names(root, split):
   return names
 
 
+def read_splits(path) -> Dict[str, List[str]]:
+  """A split file: JSON {"train": [video, ...], "validation": [...],
+  "test": [...]} -> the same dict, checked."""
+  if not os.path.isfile(path):
+    raise ReleaseError(f'The split file {path} does not exist.')
+  splits = load_json(path, 'split file')
+  if (not isinstance(splits, dict) or set(splits) != set(SPLITS) or
+      not all(isinstance(names, list) and names and
+              all(isinstance(n, str) for n in names)
+              for names in splits.values())):
+    raise ReleaseError(
+        f'{path} must map each of {", ".join(SPLITS)} (and nothing else) to '
+        'a non-empty list of video names.')
+  return splits
+
+
 def _open_hdf5(path):
   try:
     return h5py.File(path, 'r')

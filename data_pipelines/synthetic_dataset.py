@@ -27,27 +27,30 @@ class SyntheticConfig(tfds.core.BuilderConfig):
   num_nouns: int = 6
   tokenizer: str = 'word'
   sentencepiece_vocab_size: int = 0
+  clip_dir: str = ''
 
 
 def make_config(params, max_words, num_verbs, num_nouns, tokenizer='word',
-                sentencepiece_vocab_size=0):
+                sentencepiece_vocab_size=0, clip_dir=''):
   """A builder config whose name identifies all of its settings.
 
   Args:
     params: `synthetic.SyntheticParams`.
     max_words, num_verbs, num_nouns: sizes of the example format.
     tokenizer: 'word', or 'sentencepiece' to train a SentencePiece model of
-      at most `sentencepiece_vocab_size` pieces on the training captions.
+      at most `sentencepiece_vocab_size` pieces on the training captions,
+      or 'clip' for the BPE of the CLIP checkpoint in `clip_dir`.
   """
   settings = dict(dataclasses.asdict(params), max_words=max_words,
                   num_verbs=num_verbs, num_nouns=num_nouns)
   description, digest = example_format.describe_settings(
-      settings, tokenizer, sentencepiece_vocab_size)
+      settings, tokenizer, sentencepiece_vocab_size, clip_dir)
   return SyntheticConfig(
       name=f'd{params.feature_dim}_s{params.seed}_{digest}',
       description=description, params=params,
       max_words=max_words, num_verbs=num_verbs, num_nouns=num_nouns,
-      tokenizer=tokenizer, sentencepiece_vocab_size=sentencepiece_vocab_size)
+      tokenizer=tokenizer, sentencepiece_vocab_size=sentencepiece_vocab_size,
+      clip_dir=clip_dir or '')
 
 
 class SyntheticVideoText(tfds.core.GeneratorBasedBuilder):
@@ -62,7 +65,7 @@ class SyntheticVideoText(tfds.core.GeneratorBasedBuilder):
         features=example_format.features(config.params.feature_dim,
                                          config.max_words, config.num_verbs,
                                          config.num_nouns),
-        # With SentencePiece, replaced by the pieces when preparing.
+        # With SentencePiece or CLIP, replaced by the pieces when preparing.
         metadata=tokenizers.TokenizerMetadata(word2int=synthetic.word2int()),
         description=__doc__,
     )
@@ -76,6 +79,9 @@ class SyntheticVideoText(tfds.core.GeneratorBasedBuilder):
                   for caption in video['captions'])
       self.info.metadata.set_sentencepiece(tokenizers.train_sentencepiece(
           captions, config.sentencepiece_vocab_size))
+    elif config.tokenizer == 'clip':
+      self.info.metadata.set_clip(
+          tokenizers.load_clip_tokenizer(config.clip_dir))
     tokenizer = tokenizers.for_metadata(self.info.metadata)
     return {name: self._generate_examples(split, tokenizer)
             for name, split in _SPLITS.items()}

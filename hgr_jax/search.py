@@ -451,8 +451,10 @@ class QueryEncoder:
     ids, positions = self.tokenizer.encode_words(words)
     if positions is None:
       positions = [[i] for i in range(len(words))]
+    # CLIP's byte-level BPE has no unknown token (unk_id None).
+    unk_id = getattr(self.tokenizer, 'unk_id', role_graph.UNK_ID)
     unknown = [w for w, p in zip(words, positions)
-               if all(ids[i] == role_graph.UNK_ID for i in p)]
+               if all(ids[i] == unk_id for i in p)]
     if len(unknown) == len(words):
       raise SearchError(f'Query {text!r}: no word of it is in the model\'s '
                         f'vocabulary (unknown: {", ".join(unknown)}).')

@@ -22,11 +22,13 @@ import tensorflow as tf
 
 from data_pipelines import input_pipeline
 from hgr_jax import binary_selection
+from hgr_jax import clip_checkpoint
 from hgr_jax import evaluate as evaluate_lib
 from hgr_jax import metrics as metrics_lib
 from hgr_jax import models
 from hgr_jax import sharding
 from hgr_jax import word_embeddings
+from hgr_jax.models import text_encoders
 
 TEST_METRICS_FILE = 'test_metrics.json'
 
@@ -46,14 +48,39 @@ class TrainState(train_state.TrainState):
     return {'params': self.params, 'batch_stats': self.batch_stats}
 
 
+def _in_clip_tower(path):
+  return any(getattr(key, 'key', None) == text_encoders.CLIP_TOWER
+             for key in path)
+
+
 def create_optimizer(config):
   """Adam (HGR: lr 1e-4), after global-norm gradient clipping unless
-  config.grad_clip_norm is None or inf (the official codes do not clip)."""
+  config.grad_clip_norm is None or inf (the official codes do not clip).
+
+  With config.text_encoder='clip', the pretrained tower's parameters take
+  their own Adam at config.clip_learning_rate, or stay frozen when it is 0.
+  """
   adam = optax.adam(config.learning_rate)
+  if config.get('text_encoder', 'bigru') == 'clip':
+    tower = (optax.adam(config.clip_learning_rate)
+             if config.clip_learning_rate else optax.set_to_zero())
+    labels = lambda params: jax.tree_util.tree_map_with_path(
+        lambda path, _: 'clip' if _in_clip_tower(path) else 'rest', params)
+    adam = optax.multi_transform({'clip': tower, 'rest': adam}, labels)
   clip = config.grad_clip_norm
   if clip is None or math.isinf(clip):
     return adam
   return optax.chain(optax.clip_by_global_norm(clip), adam)
+
+
+def pretrained_params(config, params):
+  """`params` with the CLIP text tower's weights of config.clip_dir in
+  place of their initialisation, if the config uses that tower."""
+  if config.get('text_encoder', 'bigru') != 'clip':
+    return params
+  _, tower = clip_checkpoint.load_tower(config.clip_dir, 'text')
+  return clip_checkpoint.replace_towers(params, text_encoders.CLIP_TOWER,
+                                        tower)
 
 
 def zero_batch(element_spec, batch_size=2):
@@ -83,6 +110,8 @@ def create_train_state(model, config, element_spec, mesh):
   replicated = sharding.replicated(mesh)
   init = lambda rng: model.init(rng, zero_batch(element_spec))
   variables = jax.jit(init, out_shardings=replicated)(params_rng)
+  variables = dict(variables, params=jax.device_put(
+      pretrained_params(config, variables['params']), replicated))
   # The optimiser state is built by a second program: XLA:CPU (jaxlib 0.10)
   # deadlocked on one program holding both the orthogonal initialisers and
   # the Adam state at width 1024. Jitted, not eager: one compilation instead

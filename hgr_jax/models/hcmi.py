@@ -12,7 +12,7 @@ where the paper is silent the choices are ours (see configs/synthetic.py).
 """
 
 import math
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import flax
 import flax.linen as nn
@@ -22,6 +22,7 @@ import numpy as np
 
 from hgr_jax import contrastive_losses
 from hgr_jax.models import aggregation
+from hgr_jax.models import clip
 from hgr_jax.models import dual_encoder
 from hgr_jax.models import matching
 from hgr_jax.models import registry
@@ -163,6 +164,9 @@ class HCMI(dual_encoder.DualEncoder):
   dual_softmax: bool = False
   dual_softmax_temperature: float = 100.0
   embedding_init: Callable[..., Any] = nn.initializers.normal(stddev=0.1)
+  # Sizes of a pretrained CLIP text tower, the word encoder instead of the
+  # BiGRU (models.create_model sets it from config.text_encoder).
+  clip_text: Optional[clip.TowerSizes] = None
 
   def setup(self):
     unknown = set(self.levels) - set(LEVELS)
@@ -172,9 +176,9 @@ class HCMI(dual_encoder.DualEncoder):
     self.video_encoder = HierarchicalVideoEncoder(
         self.hidden_size, self.num_heads, self.temporal_layers,
         self.num_clips, self.video_dropout)
-    self.word_encoder = text_encoders.WordStates(
-        self.vocab_size, self.word_dim, self.hidden_size, self.text_dropout,
-        self.embedding_init)
+    self.word_encoder = text_encoders.word_states(
+        self.clip_text, self.vocab_size, self.word_dim, self.hidden_size,
+        self.text_dropout, self.embedding_init)
     self.text_encoder = HierarchicalTextEncoder(
         self.word_encoder, self.hidden_size, self.num_heads,
         self.num_phrases, self.text_dropout)

@@ -1,10 +1,12 @@
-"""Text encoders: the HGR role-graph encoder and the VSE++ mean-pooled BiGRU."""
+"""Text encoders: the HGR role-graph encoder and the VSE++ mean-pooled BiGRU,
+over word states of a BiGRU or of a pretrained CLIP text tower."""
 
 from typing import Any, Callable, Optional
 
 import flax.linen as nn
 import jax.numpy as jnp
 
+from hgr_jax.models import clip
 from hgr_jax.models import gcn
 from hgr_jax.models import initializers
 from hgr_jax.models import layers
@@ -37,6 +39,44 @@ def word_mask(token_ids, lengths):
   return jnp.arange(token_ids.shape[1])[None, :] < lengths[:, None]
 
 
+# The name of the pretrained tower's module wherever a model holds it:
+# `hgr_jax.clip_checkpoint.replace_towers` and the optimiser find it by it.
+CLIP_TOWER = 'clip_text_tower'
+
+
+class ClipWordStates(nn.Module):
+  """CLIP's text tower -> dropout -> linear to hidden_size, zero on padding.
+
+  The tokens are the checkpoint's BPE ids with start and end of text
+  (`data_pipelines.tokenizers.ClipTokenizer`); every token's state is a
+  word state, the end-of-text one summarising the caption.
+  """
+  sizes: clip.TowerSizes
+  hidden_size: int
+  dropout: float
+
+  @nn.compact
+  def __call__(self, token_ids, lengths, train):
+    """token_ids: (batch, tokens), lengths: (batch,) -> (batch, tokens,
+    hidden)."""
+    states, _ = clip.TextTower(self.sizes, name=CLIP_TOWER)(
+        token_ids, jnp.maximum(lengths - 1, 0))
+    states = nn.Dropout(self.dropout, deterministic=not train)(states)
+    states = initializers.torch_dense(self.hidden_size, self.sizes.width,
+                                      name='project')(states)
+    return states * word_mask(token_ids, lengths)[..., None]
+
+
+def word_states(clip_text, vocab_size, word_dim, hidden_size, dropout,
+                embedding_init, name=None):
+  """The word-state module: the BiGRU (`WordStates`), or CLIP's text tower
+  (`ClipWordStates`) when `clip_text` holds its sizes."""
+  if clip_text is None:
+    return WordStates(vocab_size, word_dim, hidden_size, dropout,
+                      embedding_init, name=name)
+  return ClipWordStates(clip_text, hidden_size, dropout, name=name)
+
+
 class RoleGraphEncoder(nn.Module):
   """HGR text side: sentence, verb and noun nodes reasoned over by an attention GCN.
 
@@ -58,6 +98,8 @@ class RoleGraphEncoder(nn.Module):
   # HANet also matches and classifies below the graph: word states and the
   # phrase vectors before their role embedding.
   word_level: bool = False
+  # Sizes of a pretrained CLIP text tower that replaces the BiGRU.
+  clip_text: Optional[clip.TowerSizes] = None
 
   @nn.compact
   def __call__(self, text, train):
@@ -77,9 +119,10 @@ class RoleGraphEncoder(nn.Module):
       and noun_phrases (batch, nouns, hidden).
     """
     token_ids, lengths = text['token_ids'], text['length']
-    states = WordStates(self.vocab_size, self.word_dim, self.hidden_size,
-                        self.text_dropout, self.embedding_init,
-                        name='words')(token_ids, lengths, train)
+    states = word_states(self.clip_text, self.vocab_size, self.word_dim,
+                         self.hidden_size, self.text_dropout,
+                         self.embedding_init, name='words')(
+                             token_ids, lengths, train)
     words = word_mask(token_ids, lengths)
     sentence = layers.AttentionPool(name='sentence_pool')(states, words)
 
@@ -119,12 +162,15 @@ class MeanPoolTextEncoder(nn.Module):
   # None: the official uniform word embedding
   # (initializers.torch_word_embedding).
   embedding_init: Optional[Callable[..., Any]] = None
+  # Sizes of a pretrained CLIP text tower that replaces the BiGRU.
+  clip_text: Optional[clip.TowerSizes] = None
 
   @nn.compact
   def __call__(self, text, train):
     """text: dict with token_ids (batch, words), length (batch,) -> {'sentence'}."""
     token_ids, lengths = text['token_ids'], text['length']
-    states = WordStates(self.vocab_size, self.word_dim, self.hidden_size,
-                        self.text_dropout, self.embedding_init,
-                        name='words')(token_ids, lengths, train)
+    states = word_states(self.clip_text, self.vocab_size, self.word_dim,
+                         self.hidden_size, self.text_dropout,
+                         self.embedding_init, name='words')(
+                             token_ids, lengths, train)
     return {'sentence': layers.masked_mean(states, word_mask(token_ids, lengths))}

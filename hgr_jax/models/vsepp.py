@@ -4,6 +4,7 @@ from typing import Any, Callable, Mapping, Optional
 
 import flax
 
+from hgr_jax.models import clip
 from hgr_jax.models import dual_encoder
 from hgr_jax.models import matching
 from hgr_jax.models import registry
@@ -26,13 +27,16 @@ class VSEPP(dual_encoder.DualEncoder):
   # None: the official uniform word embedding
   # (initializers.torch_word_embedding).
   embedding_init: Optional[Callable[..., Any]] = None
+  # Sizes of a pretrained CLIP text tower that replaces the BiGRU
+  # (models.create_model sets it from config.text_encoder).
+  clip_text: Optional[clip.TowerSizes] = None
 
   def setup(self):
     self.video_encoder = video_encoders.MeanPoolVideoEncoder(
         self.hidden_size, self.video_dropout)
     self.text_encoder = text_encoders.MeanPoolTextEncoder(
         self.vocab_size, self.word_dim, self.hidden_size, self.text_dropout,
-        self.embedding_init)
+        self.embedding_init, clip_text=self.clip_text)
 
   def scores(self, video, text, matmul_dtype=None):
     """Encoded videos x encoded captions -> dict of (videos, captions) scores."""
