@@ -123,7 +123,14 @@ def get_config(variant='hgr'):
   config.seed = 0
 
   # Logging, evaluation and checkpoints.
+  # The host checks the losses for NaN/Inf when it logs them (and before a
+  # save), so training stops within this many steps of a bad one.
   config.log_every_steps = 50
+  # Ours: checkpoints every this many steps besides epoch ends (a preempted
+  # run loses at most this many), keeping the latest keep_checkpoints and
+  # the best by validation rsum. See benchmarks/checkpoint_cost.py.
+  config.checkpoint_every_steps = 1000
+  config.keep_checkpoints = 2
   config.eval_batch_size = 128
   # Scoring tiles' working memory per device in GB; None: 1 on CPU, 4 on
   # accelerators (hgr_jax.evaluate.default_budget_gb).

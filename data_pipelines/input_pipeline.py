@@ -313,10 +313,12 @@ class InMemoryPairs:
     """The epoch's permutation of all pairs, a function of (seed, epoch)."""
     return np.random.default_rng([seed, epoch]).permutation(self.num_pairs)
 
-  def batches(self, seed, epoch, batch_size):
-    """Yields the epoch's full batches of pairs, dicts as `train_dataset`'s."""
+  def batches(self, seed, epoch, batch_size, skip=0):
+    """Yields the epoch's full batches of pairs, dicts as `train_dataset`'s,
+    from batch `skip` on."""
     order = self.order(seed, epoch)
-    for start in range(0, self.num_pairs - batch_size + 1, batch_size):
+    for start in range(skip * batch_size, self.num_pairs - batch_size + 1,
+                       batch_size):
       pairs = order[start:start + batch_size]
       videos = self.pair_video[pairs]
       yield {**{k: v[videos] for k, v in self.videos.items()},
@@ -325,21 +327,26 @@ class InMemoryPairs:
 
 def epoch_batches(builder, config, batch_size, process_index=0,
                   process_count=1, extra_features=None):
-  """A function epoch -> iterator of this host's NumPy training batches.
+  """A function (epoch, skip) -> iterator of this host's NumPy training
+  batches of `epoch` from batch `skip` on.
 
   config.pair_order 'global': every pair of the host's slice in a
   permutation seeded by (config.seed, epoch), features held in memory (the
   official reader's order). 'video_buffer': `train_dataset`, streamed.
-  Batches hold the fields of `train_dataset` either way.
+  Batches hold the fields of `train_dataset` either way. The order is a
+  function of (config.seed, epoch), so a run resumed at a batch sees the
+  batches the uninterrupted run saw; 'global' starts at the batch at once,
+  'video_buffer' reads and drops the first `skip` batches.
   """
   if config.pair_order == 'global':
     pairs = InMemoryPairs.load(builder, config, process_index, process_count,
                                extra_features)
-    return lambda epoch: pairs.batches(config.seed, epoch, batch_size)
+    return lambda epoch, skip=0: pairs.batches(config.seed, epoch, batch_size,
+                                               skip)
   if config.pair_order == 'video_buffer':
-    return lambda epoch: tfds.as_numpy(train_dataset(
+    return lambda epoch, skip=0: tfds.as_numpy(train_dataset(
         builder, config, epoch, batch_size, process_index, process_count,
-        extra_features))
+        extra_features).skip(skip))
   raise ValueError(f"config.pair_order={config.pair_order!r}: use 'global' "
                    "or 'video_buffer'.")
 
