@@ -8,6 +8,8 @@ once, in the split's stored order.
 
 import dataclasses
 import functools
+import json
+import os
 
 from absl import logging
 import numpy as np
@@ -65,7 +67,32 @@ def prepare(builder, manual_dir=None):
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
       try_download_gcs=False, manual_dir=manual_dir))
   concepts.prepare(builder)
+  _write_caption_counts(builder)
   return builder
+
+
+CAPTION_COUNTS_FILE = 'caption_counts.json'
+
+
+def _caption_counts_path(builder):
+  return os.path.join(builder.data_dir, CAPTION_COUNTS_FILE)
+
+
+def _write_caption_counts(builder):
+  """Stores every split's captions per video (stored order) next to the
+  TFRecords unless they are there, so that steps per epoch need no read."""
+  path = _caption_counts_path(builder)
+  if tf.io.gfile.exists(path):
+    return
+  counts = {}
+  for split in builder.info.splits:
+    ds = _read(builder, split, frames=False).map(
+        lambda ex: tf.shape(ex['captions']['length'])[0])
+    counts[split] = [int(n) for n in tfds.as_numpy(ds)]
+  temporary = f'{path}.tmp{os.getpid()}'
+  with tf.io.gfile.GFile(temporary, 'w') as f:
+    json.dump(counts, f)
+  tf.io.gfile.rename(temporary, path, overwrite=True)
 
 
 def vocabulary(builder):
@@ -114,11 +141,20 @@ def _video_features(example, max_frames):
 
 
 def _read(builder, split, process_index=0, process_count=1, frames=True):
-  """The split's examples in stored order; frames left undecoded if not needed."""
+  """The examples of a host's share of the split in stored order; frames
+  left undecoded if not needed.
+
+  A host reads only its share: a contiguous range of the split (tfds's
+  `split_for_jax_process`; the first `examples % process_count` hosts hold
+  one example more), not every record before dropping the others'.
+  """
   decoders = None if frames else {'frames': tfds.decode.SkipDecoding()}
-  ds = builder.as_dataset(split=split, shuffle_files=False, decoders=decoders,
-                          read_config=tfds.ReadConfig(add_tfds_id=False))
-  return ds.shard(process_count, process_index) if process_count > 1 else ds
+  if process_count > 1:
+    split = tfds.split_for_jax_process(split, process_index=process_index,
+                                       process_count=process_count)
+  return builder.as_dataset(split=split, shuffle_files=False,
+                            decoders=decoders,
+                            read_config=tfds.ReadConfig(add_tfds_id=False))
 
 
 def _concept_labels(builder, num_verb_concepts, num_noun_concepts):
@@ -388,13 +424,17 @@ def video_ids(builder, split):
 
 
 def count_pairs(builder, split, process_index=0, process_count=1):
-  """Number of (video, caption) pairs in a host's slice of `split`.
-
-  Reads no frames. The slice is the one `train_dataset` reads.
-  """
-  ds = _read(builder, split, process_index, process_count, frames=False).map(
-      lambda ex: tf.shape(ex['captions']['length'])[0])
-  return int(ds.reduce(0, lambda total, n: total + n))
+  """Number of (video, caption) pairs in a host's share of `split`, the one
+  `_read` reads, from the counts `prepare` stored."""
+  path = _caption_counts_path(builder)
+  if not tf.io.gfile.exists(path):
+    raise FileNotFoundError(f'{path} is missing: prepare the dataset with '
+                            'input_pipeline.prepare (hgr_jax.main does).')
+  with tf.io.gfile.GFile(path) as f:
+    counts = json.load(f)[split]
+  share, extra = divmod(len(counts), process_count)
+  start = process_index * share + min(process_index, extra)
+  return sum(counts[start:start + share + (process_index < extra)])
 
 
 def steps_per_epoch(builder, local_batch_size, process_count=1):

@@ -116,13 +116,24 @@ def test_every_host_gets_the_same_number_of_steps(tiny_data_dir):
       len(g['captions']) for g in _generated(config, 'train')]
   total = sum(captions_per_video)
   assert input_pipeline.count_pairs(builder, 'train') == total
-  shards = [input_pipeline.count_pairs(builder, 'train', i, 3)
-            for i in range(3)]
+  shards = [input_pipeline.count_pairs(builder, 'train', i, 5)
+            for i in range(5)]
   assert sum(shards) == total and len(set(shards)) > 1
-  steps = input_pipeline.steps_per_epoch(builder, 4, process_count=3)
+  steps = input_pipeline.steps_per_epoch(builder, 4, process_count=5)
   assert steps == min(shards) // 4
-  for host in range(3):
-    batches = input_pipeline.train_dataset(builder, config, 0, 4, host, 3)
+  # Hosts read contiguous shares, the first ones one video more.
+  ids = input_pipeline.video_ids(builder, 'train')  # Stored order.
+  captions_of = {g['video_id']: len(g['captions'])
+                 for g in _generated(config, 'train')}
+  shares = [[ex['video_id'].decode() for ex in tfds.as_numpy(
+      input_pipeline._read(builder, 'train', i, 5, frames=False))]
+            for i in range(5)]
+  assert sum(shares, []) == ids
+  assert [len(s) for s in shares] == [10, 10, 10, 9, 9]
+  for share, pairs in zip(shares, shards):
+    assert pairs == sum(captions_of[v] for v in share)
+  for host in range(5):
+    batches = input_pipeline.train_dataset(builder, config, 0, 4, host, 5)
     # Each host could run at least that many full batches.
     assert sum(1 for _ in batches) >= steps
 
