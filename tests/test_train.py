@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 
 import jax
 import numpy as np
@@ -158,3 +159,29 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(
   restored = manager.restore(5)
   assert all(np.isfinite(x).all()
              for x in jax.tree.leaves(restored['state']['params']))
+
+
+def test_sigterm_saves_at_the_next_step_and_stops(tiny_data_dir, tmp_path,
+                                                  monkeypatch):
+  config = tiny_config('vsepp', data_dir=tiny_data_dir)
+  config.update(dict(num_epochs=1, binary_selection=False))
+  read_batches = input_pipeline.epoch_batches
+
+  def batches_then_sigterm(*args, **kwargs):
+    batches_of_epoch = read_batches(*args, **kwargs)
+
+    def batches(epoch, skip=0):
+      for index, batch in enumerate(batches_of_epoch(epoch, skip), skip):
+        if index == 12:  # Arrives while step 12 is dispatched.
+          os.kill(os.getpid(), signal.SIGTERM)
+        yield batch
+    return batches
+
+  monkeypatch.setattr(input_pipeline, 'epoch_batches', batches_then_sigterm)
+  previous = signal.getsignal(signal.SIGTERM)
+  with pytest.raises(train.Preempted, match='Stopped at step 13 on SIGTERM'):
+    train.train_and_evaluate(config, str(tmp_path))
+  assert signal.getsignal(signal.SIGTERM) is previous
+  manager = train.checkpoint_manager(str(tmp_path))
+  assert manager.all_steps() == [13]
+  assert manager.restore(13)['progress'] == {'epoch': 0, 'batches': 13}
