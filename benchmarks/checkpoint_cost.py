@@ -120,7 +120,6 @@ def skip_cost():
   tf.data iterator checkpoint of the same pipeline."""
   config = _config('hgr', _SKIP_VIDEOS.value)
   config.pair_order = 'video_buffer'
-  config.cache_train_videos = False
   builder, dataset = _train_dataset(config)
   batches = lambda skip: iter(input_pipeline.epoch_batches(
       builder, config, 64)(0, skip))

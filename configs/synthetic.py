@@ -86,9 +86,8 @@ def get_config(variant='hgr'):
   # in a new permutation every epoch. 'video_buffer': videos shuffled,
   # expanded to pairs, pairs shuffled in a buffer (streams the frames, so a
   # dataset need not fit in memory; a batch then holds more captions of one
-  # video). The three fields below configure 'video_buffer'.
+  # video). The two fields below configure 'video_buffer'.
   config.pair_order = 'global'
-  config.cache_train_videos = True
   config.video_shuffle_buffer = 10_000
   config.pair_shuffle_buffer = 1024
 

@@ -179,8 +179,8 @@ def _frame_views(builder):
 
 
 # A video field holding all frames: `train_dataset` replaces it after the
-# cache by frames and frames_view2, two random segment samplings of them
-# drawn from (seed, epoch, video).
+# video shuffle by frames and frames_view2, two random segment samplings of
+# them drawn from (seed, epoch, video).
 ALL_FRAMES = 'all_frames'
 
 # Training fields beyond the standard ones that a model can request with
@@ -244,7 +244,7 @@ def train_dataset(builder, config, epoch, batch_size, process_index=0,
 
   Args:
     builder: prepared tfds builder.
-    config: experiment config (max_frames, seed, shuffle sizes, cache).
+    config: experiment config (max_frames, seed, shuffle sizes).
     epoch: the epoch number; it seeds the shuffling, so a resumed run sees
       the same order as an uninterrupted one.
     batch_size: batch size of this host (global batch / process count).
@@ -261,8 +261,6 @@ def train_dataset(builder, config, epoch, batch_size, process_index=0,
   """
   videos = _train_examples(builder, config, process_index, process_count,
                            extra_features)
-  if config.cache_train_videos:
-    videos = videos.cache()
   seed = config.seed * 100_003 + epoch
   videos = videos.shuffle(config.video_shuffle_buffer, seed=seed)
   if ALL_FRAMES in videos.element_spec[0]:
