@@ -41,7 +41,6 @@ def release_config(variant, dataset, feature_names, feature_dim_hint):
   # The official reader's order; --config.pair_order=video_buffer streams
   # features that do not fit in memory (VATEX needs about 2 GB).
   config.pair_order = 'video_buffer' if variant == 'hcmi' else 'global'
-  config.cache_train_videos = False
 
   config.max_frames = 20
   config.max_words = 30

@@ -97,9 +97,8 @@ def get_config(variant='hgr'):
   # in a new permutation every epoch. 'video_buffer': videos shuffled,
   # expanded to pairs, pairs shuffled in a buffer (streams the frames, so a
   # dataset need not fit in memory; a batch then holds more captions of one
-  # video). The three fields below configure 'video_buffer'.
+  # video). The two fields below configure 'video_buffer'.
   config.pair_order = 'global'
-  config.cache_train_videos = True
   config.video_shuffle_buffer = 10_000
   config.pair_shuffle_buffer = 1024
 
@@ -134,7 +133,14 @@ def get_config(variant='hgr'):
   config.seed = 0
 
   # Logging, evaluation and checkpoints.
+  # The host checks the losses for NaN/Inf when it logs them (and before a
+  # save), so training stops within this many steps of a bad one.
   config.log_every_steps = 50
+  # Ours: checkpoints every this many steps besides epoch ends (a preempted
+  # run loses at most this many), keeping the latest keep_checkpoints and
+  # the best by validation rsum. See benchmarks/checkpoint_cost.py.
+  config.checkpoint_every_steps = 1000
+  config.keep_checkpoints = 2
   config.eval_batch_size = 128
   # Scoring tiles' working memory per device in GB; None: 1 on CPU, 4 on
   # accelerators (hgr_jax.evaluate.default_budget_gb).

@@ -57,6 +57,23 @@ def features(feature_dim, max_words, num_verbs, num_nouns):
   })
 
 
+class FeatureError(ValueError):
+  """A video's features hold NaN or Inf."""
+
+
+def check_finite_frames(video_id, frames):
+  """Raises `FeatureError` naming the video if `frames` holds NaN or Inf:
+  found when the dataset is prepared, not as a NaN loss hours into training.
+  """
+  bad = ~np.isfinite(frames)
+  if bad.any():
+    frame_indices = np.flatnonzero(bad.any(axis=-1))
+    raise FeatureError(
+        f'Video {video_id!r} has {int(bad.sum())} NaN or Inf feature values '
+        f'(frames {frame_indices[:5].tolist()} of {len(frames)}): re-extract '
+        'its features or remove it from the split, then prepare again.')
+
+
 def make_example(video_id, frames, captions, graphs, tokenizer, max_words,
                  num_verbs, num_nouns):
   """Builds one example of the format above.
@@ -78,6 +95,7 @@ def make_example(video_id, frames, captions, graphs, tokenizer, max_words,
     caption['text'] = text
     encoded.append(caption)
   frames = np.asarray(frames, np.float32)
+  check_finite_frames(video_id, frames)
   return {
       'video_id': video_id,
       'frames': frames,

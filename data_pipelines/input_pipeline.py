@@ -8,6 +8,8 @@ once, in the split's stored order.
 
 import dataclasses
 import functools
+import json
+import os
 
 from absl import logging
 import numpy as np
@@ -66,7 +68,32 @@ def prepare(builder, manual_dir=None):
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
       try_download_gcs=False, manual_dir=manual_dir))
   concepts.prepare(builder)
+  _write_caption_counts(builder)
   return builder
+
+
+CAPTION_COUNTS_FILE = 'caption_counts.json'
+
+
+def _caption_counts_path(builder):
+  return os.path.join(builder.data_dir, CAPTION_COUNTS_FILE)
+
+
+def _write_caption_counts(builder):
+  """Stores every split's captions per video (stored order) next to the
+  TFRecords unless they are there, so that steps per epoch need no read."""
+  path = _caption_counts_path(builder)
+  if tf.io.gfile.exists(path):
+    return
+  counts = {}
+  for split in builder.info.splits:
+    ds = _read(builder, split, frames=False).map(
+        lambda ex: tf.shape(ex['captions']['length'])[0])
+    counts[split] = [int(n) for n in tfds.as_numpy(ds)]
+  temporary = f'{path}.tmp{os.getpid()}'
+  with tf.io.gfile.GFile(temporary, 'w') as f:
+    json.dump(counts, f)
+  tf.io.gfile.rename(temporary, path, overwrite=True)
 
 
 def vocabulary(builder):
@@ -115,11 +142,20 @@ def _video_features(example, max_frames):
 
 
 def _read(builder, split, process_index=0, process_count=1, frames=True):
-  """The split's examples in stored order; frames left undecoded if not needed."""
+  """The examples of a host's share of the split in stored order; frames
+  left undecoded if not needed.
+
+  A host reads only its share: a contiguous range of the split (tfds's
+  `split_for_jax_process`; the first `examples % process_count` hosts hold
+  one example more), not every record before dropping the others'.
+  """
   decoders = None if frames else {'frames': tfds.decode.SkipDecoding()}
-  ds = builder.as_dataset(split=split, shuffle_files=False, decoders=decoders,
-                          read_config=tfds.ReadConfig(add_tfds_id=False))
-  return ds.shard(process_count, process_index) if process_count > 1 else ds
+  if process_count > 1:
+    split = tfds.split_for_jax_process(split, process_index=process_index,
+                                       process_count=process_count)
+  return builder.as_dataset(split=split, shuffle_files=False,
+                            decoders=decoders,
+                            read_config=tfds.ReadConfig(add_tfds_id=False))
 
 
 def _concept_labels(builder, num_verb_concepts, num_noun_concepts):
@@ -144,8 +180,8 @@ def _frame_views(builder):
 
 
 # A video field holding all frames: `train_dataset` replaces it after the
-# cache by frames and frames_view2, two random segment samplings of them
-# drawn from (seed, epoch, video).
+# video shuffle by frames and frames_view2, two random segment samplings of
+# them drawn from (seed, epoch, video).
 ALL_FRAMES = 'all_frames'
 
 # Training fields beyond the standard ones that a model can request with
@@ -209,7 +245,7 @@ def train_dataset(builder, config, epoch, batch_size, process_index=0,
 
   Args:
     builder: prepared tfds builder.
-    config: experiment config (max_frames, seed, shuffle sizes, cache).
+    config: experiment config (max_frames, seed, shuffle sizes).
     epoch: the epoch number; it seeds the shuffling, so a resumed run sees
       the same order as an uninterrupted one.
     batch_size: batch size of this host (global batch / process count).
@@ -226,8 +262,6 @@ def train_dataset(builder, config, epoch, batch_size, process_index=0,
   """
   videos = _train_examples(builder, config, process_index, process_count,
                            extra_features)
-  if config.cache_train_videos:
-    videos = videos.cache()
   seed = config.seed * 100_003 + epoch
   videos = videos.shuffle(config.video_shuffle_buffer, seed=seed)
   if ALL_FRAMES in videos.element_spec[0]:
@@ -314,10 +348,12 @@ class InMemoryPairs:
     """The epoch's permutation of all pairs, a function of (seed, epoch)."""
     return np.random.default_rng([seed, epoch]).permutation(self.num_pairs)
 
-  def batches(self, seed, epoch, batch_size):
-    """Yields the epoch's full batches of pairs, dicts as `train_dataset`'s."""
+  def batches(self, seed, epoch, batch_size, skip=0):
+    """Yields the epoch's full batches of pairs, dicts as `train_dataset`'s,
+    from batch `skip` on."""
     order = self.order(seed, epoch)
-    for start in range(0, self.num_pairs - batch_size + 1, batch_size):
+    for start in range(skip * batch_size, self.num_pairs - batch_size + 1,
+                       batch_size):
       pairs = order[start:start + batch_size]
       videos = self.pair_video[pairs]
       yield {**{k: v[videos] for k, v in self.videos.items()},
@@ -326,21 +362,26 @@ class InMemoryPairs:
 
 def epoch_batches(builder, config, batch_size, process_index=0,
                   process_count=1, extra_features=None):
-  """A function epoch -> iterator of this host's NumPy training batches.
+  """A function (epoch, skip) -> iterator of this host's NumPy training
+  batches of `epoch` from batch `skip` on.
 
   config.pair_order 'global': every pair of the host's slice in a
   permutation seeded by (config.seed, epoch), features held in memory (the
   official reader's order). 'video_buffer': `train_dataset`, streamed.
-  Batches hold the fields of `train_dataset` either way.
+  Batches hold the fields of `train_dataset` either way. The order is a
+  function of (config.seed, epoch), so a run resumed at a batch sees the
+  batches the uninterrupted run saw; 'global' starts at the batch at once,
+  'video_buffer' reads and drops the first `skip` batches.
   """
   if config.pair_order == 'global':
     pairs = InMemoryPairs.load(builder, config, process_index, process_count,
                                extra_features)
-    return lambda epoch: pairs.batches(config.seed, epoch, batch_size)
+    return lambda epoch, skip=0: pairs.batches(config.seed, epoch, batch_size,
+                                               skip)
   if config.pair_order == 'video_buffer':
-    return lambda epoch: tfds.as_numpy(train_dataset(
+    return lambda epoch, skip=0: tfds.as_numpy(train_dataset(
         builder, config, epoch, batch_size, process_index, process_count,
-        extra_features))
+        extra_features).skip(skip))
   raise ValueError(f"config.pair_order={config.pair_order!r}: use 'global' "
                    "or 'video_buffer'.")
 
@@ -382,13 +423,17 @@ def video_ids(builder, split):
 
 
 def count_pairs(builder, split, process_index=0, process_count=1):
-  """Number of (video, caption) pairs in a host's slice of `split`.
-
-  Reads no frames. The slice is the one `train_dataset` reads.
-  """
-  ds = _read(builder, split, process_index, process_count, frames=False).map(
-      lambda ex: tf.shape(ex['captions']['length'])[0])
-  return int(ds.reduce(0, lambda total, n: total + n))
+  """Number of (video, caption) pairs in a host's share of `split`, the one
+  `_read` reads, from the counts `prepare` stored."""
+  path = _caption_counts_path(builder)
+  if not tf.io.gfile.exists(path):
+    raise FileNotFoundError(f'{path} is missing: prepare the dataset with '
+                            'input_pipeline.prepare (hgr_jax.main does).')
+  with tf.io.gfile.GFile(path) as f:
+    counts = json.load(f)[split]
+  share, extra = divmod(len(counts), process_count)
+  start = process_index * share + min(process_index, extra)
+  return sum(counts[start:start + share + (process_index < extra)])
 
 
 def steps_per_epoch(builder, local_batch_size, process_count=1):

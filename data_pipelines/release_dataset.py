@@ -120,8 +120,15 @@ class ReleaseVideoText(tfds.core.GeneratorBasedBuilder):
         captions, graphs = zip(*(
             release_layout.find_graph(annotations.graphs, c)
             for c in annotations.captions[name]))
-        yield name, example_format.make_example(
-            name, read_frames(name), list(captions), list(graphs), tokenizer,
-            config.max_words, config.num_verbs, config.num_nouns)
+        try:
+          example = example_format.make_example(
+              name, read_frames(name), list(captions), list(graphs),
+              tokenizer, config.max_words, config.num_verbs, config.num_nouns)
+        except example_format.FeatureError as e:
+          files = [release_layout.frame_features_path(root, feature, split)
+                   for feature in config.feature_names]
+          raise release_layout.ReleaseError(f'{e} Feature files: {files}.'
+                                            ) from e
+        yield name, example
     finally:
       read_frames.close()

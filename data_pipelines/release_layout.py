@@ -33,6 +33,7 @@ import h5py
 import numpy as np
 
 from data_pipelines import caption_text
+from data_pipelines import role_graph
 
 
 # Split of the project -> file prefix of the release.
@@ -152,6 +153,18 @@ def feature_dim(root, feature_names: Sequence[str]) -> int:
   if not feature_names:
     raise ReleaseError('config.feature_names is empty: name at least one '
                        'folder of ordered_feature/SA/.')
+  folders = os.path.join(root, 'ordered_feature', 'SA')
+  absent = [n for n in feature_names
+            if not os.path.isdir(os.path.join(folders, n))]
+  if absent and os.path.isdir(folders):
+    present = sorted(n for n in os.listdir(folders)
+                     if os.path.isdir(os.path.join(folders, n)))
+    example = present[0] if present else 'name'
+    raise ReleaseError(
+        f'No feature folder {absent[0]!r} in {folders}; it holds '
+        f'{present or "no folders"}. Name the folders to read with '
+        f'--config.feature_names="(\'{example}\',)" (several are '
+        'concatenated).')
   total = 0
   for name in feature_names:
     dims = {}
@@ -204,10 +217,28 @@ def load_annotations(root) -> Annotations:
   if not isinstance(word2int, dict) or not all(
       isinstance(v, int) for v in word2int.values()):
     raise ReleaseError(f'{word2int_path(root)} must map words to int ids.')
+  _check_special_ids(word2int, word2int_path(root))
   return Annotations(
       captions=load_json(captions_path(root), 'captions'),
       graphs=load_json(graphs_path(root), 'role graphs'),
       word2int=word2int)
+
+
+def _check_special_ids(word2int, path):
+  """Refuses a vocabulary giving a real word an id of BOS, EOS or UNK:
+  captions are padded with EOS, so that word would read as padding."""
+  for word, index in word2int.items():
+    if index < len(role_graph.SPECIAL_TOKENS) and \
+        word != role_graph.SPECIAL_TOKENS[index]:
+      specials = ', '.join(f'{i} {token}' for i, token in
+                           enumerate(role_graph.SPECIAL_TOKENS))
+      raise ReleaseError(
+          f'{path} gives the word {word!r} the id {index}, which is reserved '
+          f'({specials}; EOS is also the padding). Number the words from '
+          f'{len(role_graph.SPECIAL_TOKENS)} and map the three special '
+          'tokens to 0, 1, 2 (int2word.npy likewise), or use '
+          '--config.tokenizer=sentencepiece, which builds its own '
+          'vocabulary.')
 
 
 def find_graph(graphs, caption) -> Tuple[str, list]:

@@ -166,7 +166,10 @@ class Evaluator:
       for start in range(0, rows, self.batch_size):
         chunk = {k: batch[k][start:start + self.batch_size] for k in keys}
         size = len(chunk[keys[0]])
-        encoded = encode(variables, _pad_rows(chunk, self.batch_size))
+        # Placed before the call: with several processes jit refuses NumPy
+        # inputs of a split sharding, even over this host's devices.
+        encoded = encode(variables, jax.device_put(
+            _pad_rows(chunk, self.batch_size), self._split))
         outputs.append(jax.tree.map(lambda x, size=size: x[:size], encoded))
     return jax.tree.map(lambda *xs: jnp.concatenate(xs), *outputs)
 

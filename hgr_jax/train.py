@@ -5,6 +5,8 @@ import itertools
 import json
 import math
 import os
+import signal
+import threading
 from typing import Any
 
 from absl import logging
@@ -168,26 +170,124 @@ def compile_train_step(model, mesh, state):
                  donate_argnums=0)
 
 
-def checkpoint_manager(workdir):
-  """Keeps the latest checkpoint and the best one by validation rsum."""
+def checkpoint_manager(workdir, keep_latest=1):
+  """Keeps the latest `keep_latest` checkpoints and the best one by
+  validation rsum (only epoch-end checkpoints have validation metrics)."""
   rsum = lambda metrics: metrics['rsum']
   options = ocp.CheckpointManagerOptions(
       best_fn=rsum, best_mode='max',
       preservation_policy=checkpoint_managers.AnyPreservationPolicy([
-          checkpoint_managers.LatestN(n=1),
-          checkpoint_managers.BestN(get_metric_fn=rsum, n=1),
+          checkpoint_managers.LatestN(n=keep_latest),
+          checkpoint_managers.BestN(get_metric_fn=rsum, n=1,
+                                    keep_checkpoints_without_metrics=False),
       ]))
   return ocp.CheckpointManager(os.path.join(os.path.abspath(workdir),
                                             'checkpoints'), options=options)
 
 
+def save(manager, step, state, epoch, batches, metrics=None):
+  """Saves `state` at `step`; the run goes on with batch `batches` (0-based)
+  of epoch `epoch`, which the data position in the checkpoint records."""
+  manager.save(step, metrics=metrics, args=ocp.args.Composite(
+      state=ocp.args.StandardSave(state),
+      progress=ocp.args.JsonSave({'epoch': epoch, 'batches': batches})))
+
+
 def restore(manager, step, state):
-  """Restores (state, epoch) of `step` with `state`'s shapes and shardings."""
+  """Restores `step` with `state`'s shapes and shardings.
+
+  Returns:
+    (state, progress): progress['epoch'] is the epoch to continue and
+    progress['batches'] how many of its batches were already trained on.
+  """
   abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
   restored = manager.restore(step, args=ocp.args.Composite(
       state=ocp.args.StandardRestore(abstract),
       progress=ocp.args.JsonRestore()))
-  return restored['state'], restored['progress']['epoch']
+  progress = restored['progress']
+  # Checkpoints written before step checkpoints existed are all epoch ends.
+  return restored['state'], {'epoch': progress['epoch'],
+                             'batches': progress.get('batches', 0)}
+
+
+class NonFiniteLossError(FloatingPointError):
+  """A training step produced a NaN or Inf loss or gradient."""
+
+
+class Preempted(Exception):
+  """The run was asked to stop (SIGTERM) and saved a checkpoint first."""
+
+
+def check_finite(step_metrics, last_step, manager, config):
+  """Raises `NonFiniteLossError` naming the first step whose loss or gradient
+  norm is NaN or Inf.
+
+  The global gradient norm is finite only if every gradient is, so two
+  scalars per step cover the loss and all gradients. Checkpoints in flight
+  (of steps checked before) are completed first, so the message names the
+  last good one, which is kept.
+
+  Args:
+    step_metrics: metrics dicts of consecutive steps ending at `last_step`
+      (device arrays: fetched here).
+    last_step: the step of the last dict.
+  """
+  fetched = jax.device_get(step_metrics)
+  for offset, metrics in enumerate(fetched):
+    loss, grad_norm = float(metrics['loss']), float(metrics['grad_norm'])
+    if math.isfinite(loss) and math.isfinite(grad_norm):
+      continue
+    step = last_step - len(fetched) + offset + 1
+    manager.wait_until_finished()
+    good = manager.latest_step()
+    kept = ('no checkpoint was written yet' if good is None else
+            f'the last good checkpoint, step {good} in {manager.directory}, '
+            'is kept and a rerun of the same command resumes from it')
+    clipping = ('' if math.isfinite(config.grad_clip_norm or math.inf) else
+                ' and gradients are not clipped (--config.grad_clip_norm)')
+    raise NonFiniteLossError(
+        f'Training stopped at step {step}: loss {loss}, gradient norm '
+        f'{grad_norm}; {kept}. Likely cause: the learning rate '
+        f'(--config.learning_rate={config.learning_rate}) is too high for '
+        f'this model and data{clipping}; the input features were checked '
+        'for NaN and Inf when the dataset was prepared.')
+  return fetched
+
+
+class PreemptionWatch:
+  """Tells whether the run was asked to stop, as preemption asks: SIGTERM.
+
+  With several processes JAX's preemption service (through orbax) makes
+  every host see the request at the same step, so they save together; a
+  single process catches SIGTERM itself. A context manager: the previous
+  SIGTERM handler is put back on exit.
+  """
+
+  def __init__(self, manager):
+    self._manager = manager
+    self._requested = False
+    self._previous = None
+
+  def __enter__(self):
+    if jax.process_count() == 1 and \
+        threading.current_thread() is threading.main_thread():
+      self._previous = signal.signal(signal.SIGTERM, self._on_sigterm)
+    return self
+
+  def __exit__(self, *exc_info):
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+
+  def _on_sigterm(self, signum, frame):
+    del signum, frame
+    logging.warning('SIGTERM: saving a checkpoint after this step.')
+    self._requested = True
+
+  def reached(self, step):
+    """Whether to save and stop after `step`."""
+    if jax.process_count() > 1:
+      return self._manager.reached_preemption(step)
+    return self._requested
 
 
 def setup(config):
@@ -237,18 +337,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   element_spec = train_batches(builder, model, config, 0,
                                local_batch).element_spec
   state = create_train_state(model, config, element_spec, mesh)
-  manager = checkpoint_manager(workdir)
-  start_epoch = 0
+  manager = checkpoint_manager(workdir, config.keep_checkpoints)
+  progress = {'epoch': 0, 'batches': 0}
   if manager.latest_step() is not None:
-    state, start_epoch = restore(manager, manager.latest_step(), state)
-    logging.info('Resumed from step %d (epoch %d).', manager.latest_step(),
-                 start_epoch)
+    state, progress = restore(manager, manager.latest_step(), state)
+    logging.info('Resumed from step %d (epoch %d, batch %d).',
+                 manager.latest_step(), progress['epoch'],
+                 progress['batches'])
 
   step_fn = compile_train_step(model, mesh, state)
   evaluator = _evaluator(model, config)
   writer = metric_writers.create_default_writer(
       workdir, just_logging=jax.process_index() > 0)
-  if start_epoch == 0:
+  if manager.latest_step() is None:
     writer.write_hparams(dict(flax.traverse_util.flatten_dict(
         config.to_dict(), sep='.')))
   steps_per_epoch = input_pipeline.steps_per_epoch(builder, local_batch,
@@ -263,28 +364,50 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
       builder, config, local_batch, jax.process_index(), process_count,
       model.extra_train_features())
   step = int(state.step)
-  for epoch in range(start_epoch, config.num_epochs):
-    train_metrics = []
-    batches = itertools.islice(batches_of_epoch(epoch), steps_per_epoch)
-    for batch in batches:
-      state, metrics = step_fn(state, sharding.global_batch(batch, mesh))
-      train_metrics.append(metrics)
-      step += 1
-      report_progress(step)
-      if step % config.log_every_steps == 0:
-        summary = jax.tree.map(lambda *x: float(np.mean(x)),
-                               *jax.device_get(train_metrics))
-        writer.write_scalars(step, {f'train_{k}': v for k, v in summary.items()})
-        train_metrics = []
-
-    validation = evaluator.evaluate(jax.device_get(state.variables), builder,
-                                    'validation', config)
-    writer.write_scalars(step, {f'val_{k}': v for k, v in validation.items()})
-    logging.info('Epoch %d: validation rsum %.1f', epoch + 1,
-                 validation['rsum'])
-    manager.save(step, metrics=validation, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state),
-        progress=ocp.args.JsonSave({'epoch': epoch + 1})))
+  with PreemptionWatch(manager) as preemption:
+    for epoch in range(progress['epoch'], config.num_epochs):
+      # The metrics of the steps the host has not checked yet: fetching
+      # them every step would stall the dispatch of the next one.
+      train_metrics = []
+      done = progress['batches'] if epoch == progress['epoch'] else 0
+      batches = itertools.islice(batches_of_epoch(epoch, done),
+                                 steps_per_epoch - done)
+      for batch in batches:
+        state, metrics = step_fn(state, sharding.global_batch(batch, mesh))
+        train_metrics.append(metrics)
+        step += 1
+        done += 1
+        report_progress(step)
+        if step % config.log_every_steps == 0:
+          summary = jax.tree.map(
+              lambda *x: float(np.mean(x)),
+              *check_finite(train_metrics, step, manager, config))
+          writer.write_scalars(step,
+                               {f'train_{k}': v for k, v in summary.items()})
+          train_metrics = []
+        preempted = preemption.reached(step)
+        if done < steps_per_epoch and (
+            preempted or step % config.checkpoint_every_steps == 0):
+          check_finite(train_metrics, step, manager, config)
+          save(manager, step, state, epoch, done)
+        if preempted and done < steps_per_epoch:
+          break
+      else:
+        check_finite(train_metrics, step, manager, config)
+        validation = evaluator.evaluate(jax.device_get(state.variables),
+                                        builder, 'validation', config)
+        writer.write_scalars(step,
+                             {f'val_{k}': v for k, v in validation.items()})
+        logging.info('Epoch %d: validation rsum %.1f', epoch + 1,
+                     validation['rsum'])
+        save(manager, step, state, epoch + 1, 0, metrics=validation)
+        preempted = preemption.reached(step)
+      if preempted:
+        manager.wait_until_finished()
+        writer.flush()
+        raise Preempted(
+            f'Stopped at step {step} on SIGTERM; checkpoint saved in '
+            f'{manager.directory}. Run the same command to resume.')
   manager.wait_until_finished()
   writer.flush()
   return _test_best(config, workdir, builder, model, manager, state)

@@ -10,6 +10,7 @@ from data_pipelines import example_format
 from data_pipelines import input_pipeline
 from data_pipelines import role_graph
 from data_pipelines import synthetic
+from hgr_jax import models
 
 
 @pytest.mark.parametrize('count', [1, 7, 20, 21, 29, 30, 57, 100])
@@ -116,13 +117,24 @@ def test_every_host_gets_the_same_number_of_steps(tiny_data_dir):
       len(g['captions']) for g in _generated(config, 'train')]
   total = sum(captions_per_video)
   assert input_pipeline.count_pairs(builder, 'train') == total
-  shards = [input_pipeline.count_pairs(builder, 'train', i, 3)
-            for i in range(3)]
+  shards = [input_pipeline.count_pairs(builder, 'train', i, 5)
+            for i in range(5)]
   assert sum(shards) == total and len(set(shards)) > 1
-  steps = input_pipeline.steps_per_epoch(builder, 4, process_count=3)
+  steps = input_pipeline.steps_per_epoch(builder, 4, process_count=5)
   assert steps == min(shards) // 4
-  for host in range(3):
-    batches = input_pipeline.train_dataset(builder, config, 0, 4, host, 3)
+  # Hosts read contiguous shares, the first ones one video more.
+  ids = input_pipeline.video_ids(builder, 'train')  # Stored order.
+  captions_of = {g['video_id']: len(g['captions'])
+                 for g in _generated(config, 'train')}
+  shares = [[ex['video_id'].decode() for ex in tfds.as_numpy(
+      input_pipeline._read(builder, 'train', i, 5, frames=False))]
+            for i in range(5)]
+  assert sum(shares, []) == ids
+  assert [len(s) for s in shares] == [10, 10, 10, 9, 9]
+  for share, pairs in zip(shares, shards):
+    assert pairs == sum(captions_of[v] for v in share)
+  for host in range(5):
+    batches = input_pipeline.train_dataset(builder, config, 0, 4, host, 5)
     # Each host could run at least that many full batches.
     assert sum(1 for _ in batches) >= steps
 
@@ -153,6 +165,24 @@ def test_global_order_visits_every_pair_once_with_its_video(tiny_data_dir):
     expected = by_pair[_pair_ids([batch])[0]]
     assert batch.keys() == expected.keys()
     for key in batch:
+      np.testing.assert_array_equal(batch[key], expected[key], err_msg=key)
+
+
+@pytest.mark.parametrize('model, pair_order', [
+    ('hgr', 'global'), ('hgr', 'video_buffer'), ('hcmi', 'video_buffer')])
+def test_skipping_batches_resumes_the_epoch_where_it_was(tiny_data_dir, model,
+                                                         pair_order):
+  config = tiny_config(model, data_dir=tiny_data_dir)
+  config.pair_order = pair_order
+  builder = input_pipeline.get_builder(config)
+  extra = models.create_model(config, 100).extra_train_features()
+  epochs = input_pipeline.epoch_batches(builder, config, 8,
+                                        extra_features=extra)
+  whole = list(epochs(1))
+  resumed = list(epochs(1, 5))
+  assert len(resumed) == len(whole) - 5
+  for expected, batch in zip(whole[5:], resumed):
+    for key in expected:  # HCMI's random frame views included.
       np.testing.assert_array_equal(batch[key], expected[key], err_msg=key)
 
 

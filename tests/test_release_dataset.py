@@ -9,6 +9,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from data_pipelines import caption_text
+from data_pipelines import example_format
 from data_pipelines import export_release
 from data_pipelines import input_pipeline
 from data_pipelines import release_dataset
@@ -444,3 +445,50 @@ def test_find_graph_prefers_the_caption_as_written():
   assert release_layout.find_graph(graphs, 'A DOG.') == ('a dog',
                                                          ['normalised'])
   assert release_layout.find_graph(graphs, 'a cat') == ('a cat', None)
+
+
+def test_nan_features_are_refused_naming_the_video(tmp_path):
+  release = write_release(str(tmp_path / 'release'))
+  path = os.path.join(release, 'ordered_feature', 'SA', 'resnet152.pth',
+                      'trn_ft.hdf5')
+  with h5py.File(path, 'a') as f:
+    frames = f['vid3'][...]
+    frames[4, 1] = np.inf
+    frames[7, 0] = np.nan
+    f['vid3'][...] = frames
+  with pytest.raises(release_layout.ReleaseError,
+                     match=r"Video 'vid3' has 2 NaN or Inf feature values "
+                     r'\(frames \[4, 7\] of 20\).*trn_ft.hdf5'):
+    prepare(release, str(tmp_path / 'tfds'))
+  _assert_nothing_written(str(tmp_path / 'tfds'))
+
+
+def test_make_example_refuses_nan_features():
+  frames = np.zeros((3, DIM), np.float32)
+  frames[1, 2] = np.nan
+  with pytest.raises(example_format.FeatureError, match="Video 'v' has 1 NaN"):
+    example_format.make_example('v', frames, [SHORT], [GRAPHS[SHORT]],
+                                WORD2INT, 30, 4, 6)
+
+
+def test_feature_folder_of_another_name_lists_the_folders(tmp_path):
+  release = write_release(str(tmp_path / 'release'), feature='resnet152')
+  with pytest.raises(release_layout.ReleaseError,
+                     match=r"No feature folder 'resnet152.pth' in .*SA; it "
+                     r"holds \['resnet152'\].*--config.feature_names="
+                     r"\"\('resnet152',\)\""):
+    prepare(release, str(tmp_path / 'tfds'))
+
+
+def test_word_with_a_special_id_is_refused(tmp_path):
+  release = write_release(str(tmp_path / 'release'))
+  path = os.path.join(release, 'annotation', 'RET', 'word2int.json')
+  # A vocabulary numbered from 0 without the special tokens.
+  with open(path, 'w') as f:
+    json.dump({word: index - 3 for word, index in WORD2INT.items()
+               if index >= 3}, f)
+  with pytest.raises(release_layout.ReleaseError,
+                     match=r"word2int.json gives the word 'a' the id 0, which "
+                     r'is reserved \(0 <bos>, 1 <eos>, 2 <unk>.*Number the '
+                     'words from 3'):
+    prepare(release, str(tmp_path / 'tfds'))

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 
 import jax
 import numpy as np
@@ -46,15 +47,14 @@ def test_train_steps_lower_the_loss_and_restore_exactly(tiny_data_dir,
   assert int(state.step) == 15
 
   manager = train.checkpoint_manager(str(tmp_path))
-  manager.save(int(state.step), metrics={'rsum': 1.0}, args=train.ocp.args.Composite(
-      state=train.ocp.args.StandardSave(state),
-      progress=train.ocp.args.JsonSave({'epoch': 1})))
+  train.save(manager, int(state.step), state, epoch=1, batches=3,
+             metrics={'rsum': 1.0})
   manager.wait_until_finished()
   config.seed = 123  # A different initialisation, overwritten by the restore.
   fresh = train.create_train_state(model, config, batch, mesh)
-  restored, epoch = train.restore(train.checkpoint_manager(str(tmp_path)),
-                                  int(state.step), fresh)
-  assert epoch == 1
+  restored, progress = train.restore(train.checkpoint_manager(str(tmp_path)),
+                                     int(state.step), fresh)
+  assert progress == {'epoch': 1, 'batches': 3}
   scores = lambda state: model.apply(state.variables, batch)['fused']
   np.testing.assert_array_equal(scores(restored), scores(state))
   for a, b in zip(jax.tree.leaves((restored.opt_state, restored.batch_stats)),
@@ -102,6 +102,7 @@ def test_evaluator_matches_direct_scoring(tiny_data_dir, name):
 def test_train_and_evaluate_resumes(tiny_data_dir, tmp_path):
   config = tiny_config(data_dir=tiny_data_dir)
   config.num_epochs = 1
+  config.keep_checkpoints = 1
   workdir = str(tmp_path)
   first = train.train_and_evaluate(config, workdir)
   steps_per_epoch = first['checkpoint_step']
@@ -129,3 +130,58 @@ def test_optimizer_clips_only_with_a_finite_norm():
   config.grad_clip_norm = 2.0
   assert structure(train.create_optimizer(config)) != jax.tree.structure(
       adam_state)
+
+
+def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(
+    tiny_data_dir, tmp_path, monkeypatch):
+  config = tiny_config(data_dir=tiny_data_dir)
+  config.update(dict(num_epochs=1, log_every_steps=5, checkpoint_every_steps=5,
+                     keep_checkpoints=3))
+  read_batches = input_pipeline.epoch_batches
+
+  def poisoned_batches(*args, **kwargs):
+    batches_of_epoch = read_batches(*args, **kwargs)
+
+    def batches(epoch, skip=0):
+      for index, batch in enumerate(batches_of_epoch(epoch, skip), skip):
+        if index == 6:  # Step 7.
+          batch = {**batch, 'frames': np.full_like(batch['frames'], np.nan)}
+        yield batch
+    return batches
+
+  monkeypatch.setattr(input_pipeline, 'epoch_batches', poisoned_batches)
+  with pytest.raises(train.NonFiniteLossError,
+                     match=r'stopped at step 7: loss nan.*last good '
+                     r'checkpoint, step 5 .*is kept.*learning_rate'):
+    train.train_and_evaluate(config, str(tmp_path))
+  manager = train.checkpoint_manager(str(tmp_path))
+  assert manager.all_steps() == [5]
+  restored = manager.restore(5)
+  assert all(np.isfinite(x).all()
+             for x in jax.tree.leaves(restored['state']['params']))
+
+
+def test_sigterm_saves_at_the_next_step_and_stops(tiny_data_dir, tmp_path,
+                                                  monkeypatch):
+  config = tiny_config('vsepp', data_dir=tiny_data_dir)
+  config.update(dict(num_epochs=1, binary_selection=False))
+  read_batches = input_pipeline.epoch_batches
+
+  def batches_then_sigterm(*args, **kwargs):
+    batches_of_epoch = read_batches(*args, **kwargs)
+
+    def batches(epoch, skip=0):
+      for index, batch in enumerate(batches_of_epoch(epoch, skip), skip):
+        if index == 12:  # Arrives while step 12 is dispatched.
+          os.kill(os.getpid(), signal.SIGTERM)
+        yield batch
+    return batches
+
+  monkeypatch.setattr(input_pipeline, 'epoch_batches', batches_then_sigterm)
+  previous = signal.getsignal(signal.SIGTERM)
+  with pytest.raises(train.Preempted, match='Stopped at step 13 on SIGTERM'):
+    train.train_and_evaluate(config, str(tmp_path))
+  assert signal.getsignal(signal.SIGTERM) is previous
+  manager = train.checkpoint_manager(str(tmp_path))
+  assert manager.all_steps() == [13]
+  assert manager.restore(13)['progress'] == {'epoch': 0, 'batches': 13}
