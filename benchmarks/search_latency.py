@@ -180,6 +180,9 @@ def _query(videos):
 
   result['two_stage'] = _percentiles(time_single(
       search.DEFAULT_CANDIDATES, _LATENCY_QUERIES.value))
+  result['two_stage']['candidates'] = search.DEFAULT_CANDIDATES
+  result['two_stage_parts_ms'] = _two_stage_parts(
+      single, queries[:_LATENCY_QUERIES.value], search.DEFAULT_CANDIDATES)
   batched = search.Searcher(exported, index)
   batched.search(batched.encode(queries[:2]), 10)
   start = time.perf_counter()
@@ -198,6 +201,27 @@ def _query(videos):
   result['exhaustive']['throughput_queries'] = len(part)
   result['peak_gb'] = _peak_gb()
   return result
+
+
+def _two_stage_parts(searcher, queries, candidates):
+  """Median ms of each step of a single two-stage query (run apart)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  parts = {'encode': [], 'first_stage': [], 'gather': [], 'score': []}
+  for query in queries:
+    start = time.perf_counter()
+    text = searcher.encode([query])
+    parts['encode'].append(time.perf_counter() - start)
+    start = time.perf_counter()
+    pool = searcher.first_stage(text, candidates)[0]
+    parts['first_stage'].append(time.perf_counter() - start)
+    start = time.perf_counter()
+    videos = searcher.index.gather(pool)
+    parts['gather'].append(time.perf_counter() - start)
+    start = time.perf_counter()
+    jax.block_until_ready(searcher.exported.scores(videos, text))
+    parts['score'].append(time.perf_counter() - start)
+  return {name: 1000 * float(np.median(seconds))
+          for name, seconds in parts.items()}
 
 
 def _recall_on(exported, videos, queries_of, path):
@@ -301,6 +325,10 @@ def _table(results):
   if query:
     lines += ['', '| search | p50 ms | p95 ms | queries/s | peak GB |',
               '|---|---|---|---|---|']
+    parts = query.get('two_stage_parts_ms')
+    if parts:
+      lines.append('two-stage query parts (median ms): ' + ', '.join(
+          f'{name} {ms:.1f}' for name, ms in parts.items()))
     for variant in ('two_stage', 'exhaustive'):
       r = query[variant]
       lines.append(f'| {variant} | {r["p50_ms"]:.1f} | {r["p95_ms"]:.1f} | '
