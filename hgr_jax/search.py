@@ -18,8 +18,9 @@ A query is parsed into its role graph (when the model uses one), encoded,
 and ranked in two stages by default: the global (event/sentence, or
 video/sentence for HCMI) cosine over the whole collection picks
 `--candidates` videos, whose encodings are read from the shards, and the
-model's full score re-ranks them. `--candidates=0` scores every video with the full score
-instead, streaming the shards through `retrieval.streaming_top_k`.
+model's full score re-ranks them. `--candidates=0` scores every video with
+the full score instead, streaming the shards through
+`retrieval.streaming_top_k`.
 """
 
 import dataclasses
