@@ -10,8 +10,9 @@
       --queries_file=queries.txt --candidates=0   # exhaustive
 
 An index is a folder of shards, one per `--chunk_size` videos, each holding
-the encoded videos as .npy arrays (read memory-mapped), their ids and frame
-counts; `index.json` names the export (content hash) it was built with.
+the encoded videos as .npy arrays (candidates are read row by row), their
+ids and frame counts; `index.json` names the export (content hash) it was
+built with.
 Building skips shards already written, so an interrupted run resumes.
 
 A query is parsed into its role graph (when the model uses one), encoded,
@@ -329,7 +330,7 @@ def _write_shard(out, shard, source, start, stop, evaluator, exported,
 
 
 class Index:
-  """A built index, read shard by shard (arrays memory-mapped).
+  """A built index, read shard by shard or row by row.
 
   Args:
     path: the index folder.
@@ -355,7 +356,6 @@ class Index:
     self.video_ids = [i for d in self.shard_dirs
                       for i in _read_json(os.path.join(d, IDS_FILE))]
     self.chunk_size = self.header['chunk_size']
-    self._maps = {}
     self._layouts = {}
     self._num_frames = None
     self.keys = sorted(
@@ -366,38 +366,39 @@ class Index:
   def __len__(self):
     return len(self.video_ids)
 
-  def _array(self, shard, key):
-    """One memory-mapped array of a shard; maps are opened once."""
-    if (shard, key) not in self._maps:
-      self._maps[shard, key] = np.load(os.path.join(
-          self.shard_dirs[shard], f'{_ENCODED_PREFIX}{key}.npy'),
-                                       mmap_mode='r')
-    return self._maps[shard, key]
+  def _path(self, shard, key):
+    return os.path.join(self.shard_dirs[shard],
+                        f'{_ENCODED_PREFIX}{key}.npy')
 
   def shard(self, shard, keys=None):
-    """The encoded videos of one shard: dict of memory-mapped arrays."""
+    """The encoded videos of one shard: dict of arrays read into memory.
+
+    Read whole rather than memory-mapped, so that a pass over the index
+    holds one shard at a time, not every page it has touched.
+    """
     return flax.traverse_util.unflatten_dict(
-        {key: self._array(shard, key) for key in keys or self.keys}, sep='/')
+        {key: np.load(self._path(shard, key)) for key in keys or self.keys},
+        sep='/')
 
   def chunks(self):
-    """Every shard's encoded videos, in index order, as arrays in memory."""
+    """Every shard's encoded videos, in index order."""
     for shard in range(len(self.shard_dirs)):
-      yield jax.tree.map(np.asarray, self.shard(shard))
+      yield self.shard(shard)
 
   def column(self, key):
     """One encoded array of every video, concatenated: (videos, ...)."""
-    return np.concatenate([np.asarray(self.shard(s, [key])[key])
+    return np.concatenate([self.shard(s, [key])[key]
                            for s in range(len(self.shard_dirs))])
 
   def _row_layout(self, shard, key):
-    """(byte offset of row 0, bytes per row) of a shard's .npy file."""
+    """(byte offset of row 0, row shape, dtype) of a shard's .npy file."""
     if (shard, key) not in self._layouts:
-      array = self._array(shard, key)
+      array = np.load(self._path(shard, key), mmap_mode='r')
       if not array.flags.c_contiguous:
         raise SearchError(f'{array.filename} is not stored in C order: '
                           'index again with python -m hgr_jax.search.')
-      self._layouts[shard, key] = (array.offset,
-                                   array.itemsize * math.prod(array.shape[1:]))
+      self._layouts[shard, key] = (array.offset, array.shape[1:],
+                                   array.dtype)
     return self._layouts[shard, key]
 
   def gather(self, rows, keys=None):
@@ -410,17 +411,16 @@ class Index:
     shards, offsets = np.divmod(rows, self.chunk_size)
     gathered = {}
     for key in keys or self.keys:
-      template = self._array(0, key)
-      out = np.empty((len(rows),) + template.shape[1:], template.dtype)
-      row_bytes_view = out.reshape(len(rows), -1).view(np.uint8)
+      _, row_shape, dtype = self._row_layout(0, key)
+      out = np.empty((len(rows),) + row_shape, dtype)
+      row_bytes = out.itemsize * math.prod(row_shape)
+      as_bytes = out.reshape(len(rows), -1).view(np.uint8)
       for shard in np.unique(shards):
-        start, row_bytes = self._row_layout(shard, key)
-        descriptor = os.open(os.path.join(
-            self.shard_dirs[shard], f'{_ENCODED_PREFIX}{key}.npy'),
-                             os.O_RDONLY)
+        start, _, _ = self._row_layout(shard, key)
+        descriptor = os.open(self._path(shard, key), os.O_RDONLY)
         try:
           for i in np.flatnonzero(shards == shard):
-            os.preadv(descriptor, [row_bytes_view[i]],
+            os.preadv(descriptor, [as_bytes[i]],
                       start + int(offsets[i]) * row_bytes)
         finally:
           os.close(descriptor)
