@@ -568,7 +568,8 @@ class Searcher:
   Args:
     exported: an `export.ExportedModel`.
     index: an `Index` built with it.
-    query_batch: queries encoded per call (fixed, so it compiles once).
+    query_batch: queries encoded per call (fixed, so it compiles once), and
+      scored per pass over the index by exhaustive search.
   """
 
   def __init__(self, exported, index, query_batch=64):
@@ -629,16 +630,20 @@ class Searcher:
       A list per query of k `Hit`s, best first.
     """
     num_queries = len(jax.tree.leaves(text)[0])
+    batch = self.query_batch
     k = min(k, len(self.index))
     two_stage = bool(candidates) and self._global is not None
     if two_stage:
       candidates = max(min(candidates, len(self.index)), k)
       pools = self.first_stage(text, candidates)
     else:
-      top = retrieval.streaming_top_k(
-          self._fused, text, self.index.chunks(), k, self.index.chunk_size,
-          (self.exported.variables,))
-      pools = top.indices
+      # query_batch queries per pass, so that the (chunk, queries, frames,
+      # phrases) intermediates follow the chunk, not the query count.
+      pools = np.concatenate([retrieval.streaming_top_k(
+          self._fused, jax.tree.map(lambda x, s=start: x[s:s + batch], text),
+          self.index.chunks(), k, self.index.chunk_size,
+          (self.exported.variables,)).indices
+                              for start in range(0, num_queries, batch)])
     results = []
     for q in range(num_queries):
       text_one = jax.tree.map(lambda x, q=q: x[q], text)

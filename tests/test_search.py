@@ -69,15 +69,17 @@ def _score_matrix(exported, index, text):
   return exported.scores(videos, text)
 
 
-def _encoded_queries(exported, index, captions):
-  searcher = search.Searcher(exported, index)
+def _encoded_queries(exported, index, captions, query_batch=64):
+  searcher = search.Searcher(exported, index, query_batch)
   queries = search.QueryEncoder(exported).encode([c for _, c in captions])
   return searcher, queries, searcher.encode(queries)
 
 
 def test_exhaustive_and_full_two_stage_equal_the_score_matrix(
     exported, index, test_captions):
-  searcher, _, text = _encoded_queries(exported, index, test_captions[:40])
+  # Batches of 16: exhaustive search makes three passes (16, 16, 8).
+  searcher, _, text = _encoded_queries(exported, index, test_captions[:40],
+                                       query_batch=16)
   scores = _score_matrix(exported, index, text)
   k = 5
   for candidates in (0, len(index)):
