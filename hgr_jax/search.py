@@ -530,8 +530,11 @@ class QueryEncoder:
             words[token_word[t]] for t in np.flatnonzero(mask)))
                for mask in arrays[f'{kind}_masks']]
         for kind in ('verb', 'noun')}
-    phrases['word'] = [words[token_word[t]] if t < arrays['length'] else ''
-                       for t in range(manifest['max_words'])]
+    # Unknown words are left out of --explain, as the warning says.
+    phrases['word'] = [
+        words[token_word[t]] if t < arrays['length'] and
+        words[token_word[t]] not in unknown else ''
+        for t in range(manifest['max_words'])]
     return Query(text, arrays, phrases, warnings)
 
 
@@ -679,8 +682,10 @@ class Searcher:
           getattr(self.exported.model, 'attention_sigma', None)))
       for hit, hit_weights, hit_valid, position in zip(hits, weights, valid,
                                                        positions):
+        # Frames keep the original video's index; clips, like the learned
+        # phrase slots they are printed with, count from 1.
         number = position if alignment.unit == 'frame' else np.arange(
-            len(hit_valid))
+            1, len(hit_valid) + 1)
         hit.attention[kind] = [
             [(int(number[t]), float(w[t]))
              for t in np.argsort(-w, kind='stable')[:top] if hit_valid[t]]

@@ -332,7 +332,7 @@ def test_hcmi_explain_names_each_words_best_frame_and_phrases_best_clip(
     tmp_path):
   exported, index = _random_export_and_index('hcmi', tmp_path)
   searcher = search.Searcher(exported, index)
-  query, = search.QueryEncoder(exported).encode(['A man throws a ball.'])
+  query, = search.QueryEncoder(exported).encode(['A man throws a ball zzz'])
   text = searcher.encode([query])
   hits = searcher.search(text, 3)[0]
   searcher.explain(hits, {k: v[0] for k, v in text.items()})
@@ -345,7 +345,7 @@ def test_hcmi_explain_names_each_words_best_frame_and_phrases_best_clip(
     cosines[~videos['frame_mask'][i]] = -np.inf
     positions = search.frame_positions(count, max_frames)
     words = query.phrases['word']
-    assert words[:5] == ['a', 'man', 'throws', 'a', 'ball']
+    assert words[:6] == ['a', 'man', 'throws', 'a', 'ball', '']
     for slot in range(int(query.arrays['length'])):
       tokens = hit.attention['word'][slot]
       best = int(np.argmax(cosines[:, slot]))
@@ -354,8 +354,8 @@ def test_hcmi_explain_names_each_words_best_frame_and_phrases_best_clip(
       assert len(tokens) == min(3, count)
     clip_cosines = _unit(videos['clips'][i]) @ _unit(text['phrases'][0]).T
     assert [tokens[0][0] for tokens in hit.attention['phrase']] == list(
-        np.argmax(clip_cosines, axis=0))
+        1 + np.argmax(clip_cosines, axis=0))
   printed = search.format_results(query, hits, True, searcher.hooks)
   assert 'word "throws": frames' in printed
   assert 'phrase 1: clips' in printed
-  assert 'word "": ' not in printed
+  assert 'word ""' not in printed and 'word "zzz"' not in printed
