@@ -15,7 +15,7 @@ is its own:
   below the collection size (at or above it, two-stage is exhaustive), and
   the share of queries whose top 10 is exactly the exhaustive top 10.
 - build: random videos of the synthetic config's shape (12-24 frames of
-  1024-d features) are encoded into WORKDIR/index_<n> for each n of
+  the export's feature size) are encoded into WORKDIR/index_<n> for each n of
   --build_videos: videos/s and peak memory (the same at every n: memory
   follows the chunk, not the collection).
 - query: an index of --videos videos is made of the shards of the last
@@ -125,7 +125,9 @@ def _replicate(source_path, path, videos):
     shutil.copytree(os.path.join(source_path,
                                  f'shard-{shard % source_shards:05d}'),
                     target + '.partial', copy_function=os.link)
-    with open(os.path.join(target + '.partial', search.IDS_FILE), 'w') as f:
+    ids_path = os.path.join(target + '.partial', search.IDS_FILE)
+    os.remove(ids_path)  # A link to the built shard's ids: not rewritten.
+    with open(ids_path, 'w') as f:
       json.dump([f'copy_{shard * chunk + i:07d}' for i in range(chunk)], f)
     os.rename(target + '.partial', target)
   header.update(num_videos=videos, complete=True,
