@@ -52,6 +52,9 @@ _CHUNK = flags.DEFINE_integer('chunk_size', 1000, 'Videos per shard.')
 _QUERIES = flags.DEFINE_integer('queries', 1000, 'Throughput queries.')
 _LATENCY_QUERIES = flags.DEFINE_integer('latency_queries', 100,
                                         'Single queries timed (two-stage).')
+_LATENCY_CANDIDATES = flags.DEFINE_list(
+    'latency_candidates', ['200', '1000'], 'Two-stage candidate counts of '
+    'the single-query timings (the throughput pass uses the default).')
 _EXHAUSTIVE_QUERIES = flags.DEFINE_integer(
     'exhaustive_queries', 3, 'Single queries timed (exhaustive).')
 _EXHAUSTIVE_BATCH = flags.DEFINE_integer(
@@ -183,11 +186,12 @@ def _query(videos):
       times.append(time.perf_counter() - start)
     return times[1:]
 
-  result['two_stage'] = _percentiles(time_single(
-      search.DEFAULT_CANDIDATES, _LATENCY_QUERIES.value))
-  result['two_stage']['candidates'] = search.DEFAULT_CANDIDATES
-  result['two_stage_parts_ms'] = _two_stage_parts(
-      single, queries[:_LATENCY_QUERIES.value], search.DEFAULT_CANDIDATES)
+  result['two_stage'] = {'candidates': search.DEFAULT_CANDIDATES}
+  for candidates in map(int, _LATENCY_CANDIDATES.value):
+    result[f'two_stage_{candidates}'] = {
+        **_percentiles(time_single(candidates, _LATENCY_QUERIES.value)),
+        'parts_ms': _two_stage_parts(
+            single, queries[:_LATENCY_QUERIES.value], candidates)}
   batched = search.Searcher(exported, index)
   batched.search(batched.encode(queries[:2]), 10)
   start = time.perf_counter()
@@ -330,15 +334,19 @@ def _table(results):
   if query:
     lines += ['', '| search | p50 ms | p95 ms | queries/s | peak GB |',
               '|---|---|---|---|---|']
-    parts = query.get('two_stage_parts_ms')
-    if parts:
-      lines.append('two-stage query parts (median ms): ' + ', '.join(
-          f'{name} {ms:.1f}' for name, ms in parts.items()))
+    for variant, r in query.items():
+      if variant.startswith('two_stage_'):
+        lines.append(f'| {variant} | {r["p50_ms"]:.1f} | {r["p95_ms"]:.1f} '
+                     '| | |')
     for variant in ('two_stage', 'exhaustive'):
       r = query[variant]
-      lines.append(f'| {variant} | {r["p50_ms"]:.1f} | {r["p95_ms"]:.1f} | '
-                   f'{r["queries_per_s"]:.2f} | '
+      lines.append(f'| {variant} | {r.get("p50_ms", 0):.1f} | '
+                   f'{r.get("p95_ms", 0):.1f} | {r["queries_per_s"]:.2f} | '
                    f'{r.get("peak_gb", query["peak_gb"]):.2f} |')
+    for variant, r in query.items():
+      if 'parts_ms' in r:
+        lines.append(f'{variant} query steps (median ms): ' + ', '.join(
+            f'{name} {ms:.1f}' for name, ms in r['parts_ms'].items()))
   for build in results.get('build', []):
     lines.append(f'build {build["videos"]} videos: '
                  f'{build["videos_per_s"]:.0f} videos/s, '
