@@ -56,7 +56,8 @@ _LATENCY_CANDIDATES = flags.DEFINE_list(
     'latency_candidates', ['200', '1000'], 'Two-stage candidate counts of '
     'the single-query timings (the throughput pass uses the default).')
 _EXHAUSTIVE_QUERIES = flags.DEFINE_integer(
-    'exhaustive_queries', 3, 'Single queries timed (exhaustive).')
+    'exhaustive_queries', 3, 'Single queries timed (exhaustive); 0 skips '
+    'exhaustive search.')
 _EXHAUSTIVE_BATCH = flags.DEFINE_integer(
     'exhaustive_batch', 50, 'Queries of the exhaustive throughput pass.')
 _CANDIDATES = flags.DEFINE_list('candidates',
@@ -199,6 +200,9 @@ def _query(videos):
   result['two_stage']['queries_per_s'] = len(queries) / (
       time.perf_counter() - start)
   result['two_stage']['peak_gb'] = _peak_gb()
+  result['peak_gb'] = _peak_gb()
+  if not _EXHAUSTIVE_QUERIES.value:
+    return result
   result['exhaustive'] = _percentiles(time_single(
       0, _EXHAUSTIVE_QUERIES.value))
   part = queries[:_EXHAUSTIVE_BATCH.value]
@@ -339,7 +343,7 @@ def _table(results):
         lines.append(f'| {variant} | {r["p50_ms"]:.1f} | {r["p95_ms"]:.1f} '
                      '| | |')
     for variant in ('two_stage', 'exhaustive'):
-      r = query[variant]
+      r = query.get(variant, {'queries_per_s': 0})
       lines.append(f'| {variant} | {r.get("p50_ms", 0):.1f} | '
                    f'{r.get("p95_ms", 0):.1f} | {r["queries_per_s"]:.2f} | '
                    f'{r.get("peak_gb", query["peak_gb"]):.2f} |')
