@@ -338,19 +338,24 @@ def _table(results):
   if query:
     lines += ['', '| search | p50 ms | p95 ms | queries/s | peak GB |',
               '|---|---|---|---|---|']
-    for variant, r in query.items():
-      if variant.startswith('two_stage_'):
-        lines.append(f'| {variant} | {r["p50_ms"]:.1f} | {r["p95_ms"]:.1f} '
-                     '| | |')
+    steps = {variant: r for variant, r in query.items()
+             if variant.startswith('two_stage_')}
+    for variant, r in steps.items():
+      lines.append(f'| {variant} | {r["p50_ms"]:.1f} | {r["p95_ms"]:.1f} '
+                   '| | |')
     for variant in ('two_stage', 'exhaustive'):
-      r = query.get(variant, {'queries_per_s': 0})
-      lines.append(f'| {variant} | {r.get("p50_ms", 0):.1f} | '
-                   f'{r.get("p95_ms", 0):.1f} | {r["queries_per_s"]:.2f} | '
+      if variant not in query:
+        continue
+      r = query[variant]
+      name = (f'two_stage ({r["candidates"]} candidates), throughput'
+              if variant == 'two_stage' else variant)
+      latency = (f'{r["p50_ms"]:.1f} | {r["p95_ms"]:.1f}' if 'p50_ms' in r
+                 else ' | ')
+      lines.append(f'| {name} | {latency} | {r["queries_per_s"]:.2f} | '
                    f'{r.get("peak_gb", query["peak_gb"]):.2f} |')
-    for variant, r in query.items():
-      if 'parts_ms' in r:
-        lines.append(f'{variant} query steps (median ms): ' + ', '.join(
-            f'{name} {ms:.1f}' for name, ms in r['parts_ms'].items()))
+    for variant, r in steps.items():
+      lines.append(f'{variant} query steps (median ms): ' + ', '.join(
+          f'{name} {ms:.1f}' for name, ms in r['parts_ms'].items()))
   for build in results.get('build', []):
     lines.append(f'build {build["videos"]} videos: '
                  f'{build["videos_per_s"]:.0f} videos/s, '
