@@ -15,16 +15,18 @@ is its own:
   below the collection size (at or above it, two-stage is exhaustive), and
   the share of queries whose top 10 is exactly the exhaustive top 10.
 - build: random videos of the synthetic config's shape (12-24 frames of
-  1024-d features) are encoded into WORKDIR/index_<n> for each n of
+  the export's feature size) are encoded into WORKDIR/index_<n> for each n of
   --build_videos: videos/s and peak memory (the same at every n: memory
   follows the chunk, not the collection).
-- query: an index of --videos videos is made by copying the shards of the
-  last built index over and over under new video ids (encoding 100,000
-  videos takes too long on a shared 2-core machine, and query cost does not
-  depend on the values), then, with the synthetic test captions as queries:
-  single-query latency (p50/p95; parsing excluded, reported apart) and
-  throughput for --queries queries, two-stage at the default candidates and
-  exhaustive.
+- query: an index of --videos videos is made of the shards of the last
+  built index, hard-linked over and over under new video ids (encoding
+  100,000 videos takes too long on a shared 2-core machine, and query cost
+  does not depend on the values; the distinct data is the built index's, so
+  it stays in the page cache), then, with the synthetic test captions as
+  queries:
+  single-query latency (p50/p95; parsing excluded, reported apart), the
+  median time of each step of a two-stage query, and throughput for
+  --queries queries, two-stage at the default candidates and exhaustive.
 """
 
 import json
@@ -50,8 +52,12 @@ _CHUNK = flags.DEFINE_integer('chunk_size', 1000, 'Videos per shard.')
 _QUERIES = flags.DEFINE_integer('queries', 1000, 'Throughput queries.')
 _LATENCY_QUERIES = flags.DEFINE_integer('latency_queries', 100,
                                         'Single queries timed (two-stage).')
+_LATENCY_CANDIDATES = flags.DEFINE_list(
+    'latency_candidates', ['200', '1000'], 'Two-stage candidate counts of '
+    'the single-query timings (the throughput pass uses the default).')
 _EXHAUSTIVE_QUERIES = flags.DEFINE_integer(
-    'exhaustive_queries', 3, 'Single queries timed (exhaustive).')
+    'exhaustive_queries', 3, 'Single queries timed (exhaustive); 0 skips '
+    'exhaustive search.')
 _EXHAUSTIVE_BATCH = flags.DEFINE_integer(
     'exhaustive_batch', 50, 'Queries of the exhaustive throughput pass.')
 _CANDIDATES = flags.DEFINE_list('candidates',
@@ -119,10 +125,13 @@ def _replicate(source_path, path, videos):
     target = os.path.join(path, f'shard-{shard:05d}')
     if os.path.isdir(target):
       continue
+    # Hard links: the copies cost no disk and no time to make.
     shutil.copytree(os.path.join(source_path,
                                  f'shard-{shard % source_shards:05d}'),
-                    target + '.partial')
-    with open(os.path.join(target + '.partial', search.IDS_FILE), 'w') as f:
+                    target + '.partial', copy_function=os.link)
+    ids_path = os.path.join(target + '.partial', search.IDS_FILE)
+    os.remove(ids_path)  # A link to the built shard's ids: not rewritten.
+    with open(ids_path, 'w') as f:
       json.dump([f'copy_{shard * chunk + i:07d}' for i in range(chunk)], f)
     os.rename(target + '.partial', target)
   header.update(num_videos=videos, complete=True,
@@ -178,8 +187,12 @@ def _query(videos):
       times.append(time.perf_counter() - start)
     return times[1:]
 
-  result['two_stage'] = _percentiles(time_single(
-      search.DEFAULT_CANDIDATES, _LATENCY_QUERIES.value))
+  result['two_stage'] = {'candidates': search.DEFAULT_CANDIDATES}
+  for candidates in map(int, _LATENCY_CANDIDATES.value):
+    result[f'two_stage_{candidates}'] = {
+        **_percentiles(time_single(candidates, _LATENCY_QUERIES.value)),
+        'parts_ms': _two_stage_parts(
+            single, queries[:_LATENCY_QUERIES.value], candidates)}
   batched = search.Searcher(exported, index)
   batched.search(batched.encode(queries[:2]), 10)
   start = time.perf_counter()
@@ -187,6 +200,9 @@ def _query(videos):
   result['two_stage']['queries_per_s'] = len(queries) / (
       time.perf_counter() - start)
   result['two_stage']['peak_gb'] = _peak_gb()
+  result['peak_gb'] = _peak_gb()
+  if not _EXHAUSTIVE_QUERIES.value:
+    return result
   result['exhaustive'] = _percentiles(time_single(
       0, _EXHAUSTIVE_QUERIES.value))
   part = queries[:_EXHAUSTIVE_BATCH.value]
@@ -198,6 +214,27 @@ def _query(videos):
   result['exhaustive']['throughput_queries'] = len(part)
   result['peak_gb'] = _peak_gb()
   return result
+
+
+def _two_stage_parts(searcher, queries, candidates):
+  """Median ms of each step of a single two-stage query (run apart)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  parts = {'encode': [], 'first_stage': [], 'gather': [], 'score': []}
+  for query in queries:
+    start = time.perf_counter()
+    text = searcher.encode([query])
+    parts['encode'].append(time.perf_counter() - start)
+    start = time.perf_counter()
+    pool = searcher.first_stage(text, candidates)[0]
+    parts['first_stage'].append(time.perf_counter() - start)
+    start = time.perf_counter()
+    videos = searcher.index.gather(pool)
+    parts['gather'].append(time.perf_counter() - start)
+    start = time.perf_counter()
+    jax.block_until_ready(searcher.exported.scores(videos, text))
+    parts['score'].append(time.perf_counter() - start)
+  return {name: 1000 * float(np.median(seconds))
+          for name, seconds in parts.items()}
 
 
 def _recall_on(exported, videos, queries_of, path):
@@ -301,11 +338,24 @@ def _table(results):
   if query:
     lines += ['', '| search | p50 ms | p95 ms | queries/s | peak GB |',
               '|---|---|---|---|---|']
+    steps = {variant: r for variant, r in query.items()
+             if variant.startswith('two_stage_')}
+    for variant, r in steps.items():
+      lines.append(f'| {variant} | {r["p50_ms"]:.1f} | {r["p95_ms"]:.1f} '
+                   '| | |')
     for variant in ('two_stage', 'exhaustive'):
+      if variant not in query:
+        continue
       r = query[variant]
-      lines.append(f'| {variant} | {r["p50_ms"]:.1f} | {r["p95_ms"]:.1f} | '
-                   f'{r["queries_per_s"]:.2f} | '
+      name = (f'two_stage ({r["candidates"]} candidates), throughput'
+              if variant == 'two_stage' else variant)
+      latency = (f'{r["p50_ms"]:.1f} | {r["p95_ms"]:.1f}' if 'p50_ms' in r
+                 else ' | ')
+      lines.append(f'| {name} | {latency} | {r["queries_per_s"]:.2f} | '
                    f'{r.get("peak_gb", query["peak_gb"]):.2f} |')
+    for variant, r in steps.items():
+      lines.append(f'{variant} query steps (median ms): ' + ', '.join(
+          f'{name} {ms:.1f}' for name, ms in r['parts_ms'].items()))
   for build in results.get('build', []):
     lines.append(f'build {build["videos"]} videos: '
                  f'{build["videos_per_s"]:.0f} videos/s, '

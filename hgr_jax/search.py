@@ -10,19 +10,23 @@
       --queries_file=queries.txt --candidates=0   # exhaustive
 
 An index is a folder of shards, one per `--chunk_size` videos, each holding
-the encoded videos as .npy arrays (read memory-mapped), their ids and frame
-counts; `index.json` names the export (content hash) it was built with.
+the encoded videos as .npy arrays (candidates are read row by row), their
+ids and frame counts; `index.json` names the export (content hash) it was
+built with.
 Building skips shards already written, so an interrupted run resumes.
 
 A query is parsed into its role graph (when the model uses one), encoded,
-and ranked in two stages by default: the global (event/sentence) cosine
-over the whole collection picks `--candidates` videos, the model's full
-score re-ranks them. `--candidates=0` scores every video with the full score
-instead, streaming the shards through `retrieval.streaming_top_k`.
+and ranked in two stages by default: the global (event/sentence, or
+video/sentence for HCMI) cosine over the whole collection picks
+`--candidates` videos, whose encodings are read from the shards, and the
+model's full score re-ranks them. `--candidates=0` scores every video with
+the full score instead, streaming the shards through
+`retrieval.streaming_top_k`.
 """
 
 import dataclasses
 import json
+import math
 import os
 import shutil
 import sys
@@ -56,14 +60,35 @@ INDEX_FILE = 'index.json'
 IDS_FILE = 'video_ids.json'
 NUM_FRAMES_FILE = 'num_frames.npy'
 _ENCODED_PREFIX = 'encoded.'
-# The synthetic test split (300 videos) and a 100,000-video collection lose
-# no recall@10 at this many candidates (benchmarks/search_latency.py).
+# The smallest measured candidate count at which two-stage search lost no
+# recall against exhaustive search, on the synthetic test split and a
+# generated 3,000-video collection (docs/search.md; 200 lost 1 point of R@10
+# on the latter). Ours, from benchmarks/search_latency.py.
 DEFAULT_CANDIDATES = 1000
-_EXPLAIN_FRAMES = 3  # Frames listed per phrase by --explain.
+_EXPLAIN_TOKENS = 3  # Frames (clips) listed per query token by --explain.
 
 
 class SearchError(ValueError):
   """Bad input to indexing or search; the message names the fix."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Alignment:
+  """Query tokens of one kind matched against video tokens, for --explain.
+
+  Attributes:
+    video_key: encoded video tokens, (videos, tokens, width).
+    text_key: encoded query tokens, (queries, slots, width).
+    unit: 'frame' (numbered in the original video, before frame selection)
+      or 'clip' (the model's learned clips, in encoder order).
+    attention: rank by HGR's phrase-to-frame attention weights (softmax
+      with the model's sigma); otherwise by the token cosine, as the
+      token-wise interaction picks each word's best frame.
+  """
+  video_key: str
+  text_key: str
+  unit: str = 'frame'
+  attention: bool = True
 
 
 # What search needs to know about a model beyond the DualEncoder interface.
@@ -76,20 +101,30 @@ class ModelHooks:
     global_keys: (encoded video key, encoded text key) whose cosine is the
       model's global score: the first stage of two-stage search. None: the
       model has none, search is exhaustive.
-    attention: phrase kind -> (encoded video frames key, encoded text
-      phrases key) matched by phrase-to-frame attention, for --explain.
+    alignments: query token kind ('verb', 'noun': role graph nodes; 'word':
+      the query's tokens; others: the model's learned slots, numbered) ->
+      the `Alignment` --explain reports.
   """
   uses_role_graph: bool = True
   global_keys: Optional[tuple] = ('event', 'sentence')
-  attention: Mapping[str, tuple] = dataclasses.field(default_factory=dict)
+  alignments: Mapping[str, Alignment] = dataclasses.field(
+      default_factory=dict)
 
 
 MODEL_HOOKS = {
-    'hgr': ModelHooks(attention={'verb': ('actions', 'verbs'),
-                                 'noun': ('entities', 'nouns')}),
+    'hgr': ModelHooks(alignments={'verb': Alignment('actions', 'verbs'),
+                                  'noun': Alignment('entities', 'nouns')}),
     # HANet's local levels match clips; its individual levels match frames.
-    'hanet': ModelHooks(attention={'verb': ('actions', 'verb_phrases'),
-                                   'noun': ('entities', 'noun_phrases')}),
+    'hanet': ModelHooks(alignments={
+        'verb': Alignment('actions', 'verb_phrases'),
+        'noun': Alignment('entities', 'noun_phrases')}),
+    # HCMI's video_sentence level is this cosine; its phrases are learned
+    # slots without words of their own, so they are numbered.
+    'hcmi': ModelHooks(
+        uses_role_graph=False, global_keys=('video', 'sentence'),
+        alignments={'word': Alignment('frames', 'words', attention=False),
+                    'phrase': Alignment('clips', 'phrases', unit='clip',
+                                        attention=False)}),
     'vsepp': ModelHooks(uses_role_graph=False),
 }
 
@@ -296,7 +331,7 @@ def _write_shard(out, shard, source, start, stop, evaluator, exported,
 
 
 class Index:
-  """A built index, read shard by shard (arrays memory-mapped).
+  """A built index, read shard by shard or row by row.
 
   Args:
     path: the index folder.
@@ -322,7 +357,7 @@ class Index:
     self.video_ids = [i for d in self.shard_dirs
                       for i in _read_json(os.path.join(d, IDS_FILE))]
     self.chunk_size = self.header['chunk_size']
-    self._maps = {}
+    self._layouts = {}
     self._num_frames = None
     self.keys = sorted(
         name[len(_ENCODED_PREFIX):-len('.npy')]
@@ -332,42 +367,66 @@ class Index:
   def __len__(self):
     return len(self.video_ids)
 
-  def _array(self, shard, key):
-    """One memory-mapped array of a shard; maps are opened once."""
-    if (shard, key) not in self._maps:
-      self._maps[shard, key] = np.load(os.path.join(
-          self.shard_dirs[shard], f'{_ENCODED_PREFIX}{key}.npy'),
-                                       mmap_mode='r')
-    return self._maps[shard, key]
+  def _path(self, shard, key):
+    return os.path.join(self.shard_dirs[shard],
+                        f'{_ENCODED_PREFIX}{key}.npy')
 
   def shard(self, shard, keys=None):
-    """The encoded videos of one shard: dict of memory-mapped arrays."""
+    """The encoded videos of one shard: dict of arrays read into memory.
+
+    Read whole rather than memory-mapped, so that a pass over the index
+    holds one shard at a time, not every page it has touched.
+    """
     return flax.traverse_util.unflatten_dict(
-        {key: self._array(shard, key) for key in keys or self.keys}, sep='/')
+        {key: np.load(self._path(shard, key)) for key in keys or self.keys},
+        sep='/')
 
   def chunks(self):
-    """Every shard's encoded videos, in index order, as arrays in memory."""
+    """Every shard's encoded videos, in index order."""
     for shard in range(len(self.shard_dirs)):
-      yield jax.tree.map(np.asarray, self.shard(shard))
+      yield self.shard(shard)
 
   def column(self, key):
     """One encoded array of every video, concatenated: (videos, ...)."""
-    return np.concatenate([np.asarray(self.shard(s, [key])[key])
+    return np.concatenate([self.shard(s, [key])[key]
                            for s in range(len(self.shard_dirs))])
 
-  def gather(self, rows):
-    """The encoded videos at index rows `rows` (in that order)."""
+  def _row_layout(self, shard, key):
+    """(byte offset of row 0, row shape, dtype) of a shard's .npy file."""
+    if (shard, key) not in self._layouts:
+      array = np.load(self._path(shard, key), mmap_mode='r')
+      if not array.flags.c_contiguous:
+        raise SearchError(f'{array.filename} is not stored in C order: '
+                          'index again with python -m hgr_jax.search.')
+      self._layouts[shard, key] = (array.offset, array.shape[1:],
+                                   array.dtype)
+    return self._layouts[shard, key]
+
+  def gather(self, rows, keys=None):
+    """The encoded videos at index rows `rows` (in that order).
+
+    Each row is read with one pread per key straight into the result: no
+    page of the index is mapped, so memory holds the candidates only.
+    """
     rows = np.asarray(rows)
     shards, offsets = np.divmod(rows, self.chunk_size)
-    parts, order = [], []
-    for shard in np.unique(shards):
-      picked = np.flatnonzero(shards == shard)
-      data = self.shard(shard)
-      parts.append(jax.tree.map(lambda x, o=offsets[picked]: x[o], data))
-      order.append(picked)
-    gathered = jax.tree.map(lambda *xs: np.concatenate(xs), *parts)
-    inverse = np.argsort(np.concatenate(order))
-    return jax.tree.map(lambda x: x[inverse], gathered)
+    gathered = {}
+    for key in keys or self.keys:
+      _, row_shape, dtype = self._row_layout(0, key)
+      out = np.empty((len(rows),) + row_shape, dtype)
+      row_bytes = out.itemsize * math.prod(row_shape)
+      as_bytes = out.reshape(len(rows), -1).view(np.uint8)
+      for shard in np.unique(shards):
+        start, _, _ = self._row_layout(shard, key)
+        descriptor = os.open(self._path(shard, key), os.O_RDONLY)
+        try:
+          for i in np.flatnonzero(shards == shard):
+            os.preadv(descriptor, [as_bytes[i]],
+                      start + int(offsets[i]) * row_bytes)
+        finally:
+          os.close(descriptor)
+      gathered[key] = out
+    return flax.traverse_util.unflatten_dict(gathered, sep='/')
 
   def num_frames(self, rows):
     """Original frame counts of the videos at `rows`."""
@@ -386,7 +445,8 @@ class Query:
   Attributes:
     text: the query as given.
     arrays: caption arrays of `input_pipeline.CAPTION_KEYS`, no batch axis.
-    phrases: phrase kind ('verb', 'noun') -> text of each slot ('' if empty).
+    phrases: token kind ('verb', 'noun': role graph nodes; 'word': token
+      positions) -> text of each slot ('' if empty).
     warnings: things the user should know (unknown words, no verb).
   """
   text: str
@@ -473,6 +533,11 @@ class QueryEncoder:
             words[token_word[t]] for t in np.flatnonzero(mask)))
                for mask in arrays[f'{kind}_masks']]
         for kind in ('verb', 'noun')}
+    # Unknown words are left out of --explain, as the warning says.
+    phrases['word'] = [
+        words[token_word[t]] if t < arrays['length'] and
+        words[token_word[t]] not in unknown else ''
+        for t in range(manifest['max_words'])]
     return Query(text, arrays, phrases, warnings)
 
 
@@ -485,7 +550,8 @@ def stack_queries(queries):
 
 @dataclasses.dataclass
 class Hit:
-  """One result: index row, video id, its score at every level."""
+  """One result: index row, video id, its score at every level and, after
+  `Searcher.explain`, its best video tokens per query token kind and slot."""
   row: int
   video_id: str
   scores: Dict[str, float]
@@ -508,7 +574,8 @@ class Searcher:
   Args:
     exported: an `export.ExportedModel`.
     index: an `Index` built with it.
-    query_batch: queries encoded per call (fixed, so it compiles once).
+    query_batch: queries encoded per call (fixed, so it compiles once), and
+      scored per pass over the index by exhaustive search.
   """
 
   def __init__(self, exported, index, query_batch=64):
@@ -541,19 +608,20 @@ class Searcher:
     """(queries, candidates) rows of the best global cosines, best first."""
     query_global = np.asarray(layers.l2_normalize(
         jnp.asarray(text[self.hooks.global_keys[1]])))
-    cosines = query_global @ self._global.T
+    # (videos, width) @ (width, queries): a matrix-vector product over the
+    # contiguous rows for one query, measured faster than the other order.
+    cosines = (self._global @ query_global.T).T
     candidates = min(candidates, cosines.shape[1])
     top = np.argpartition(-cosines, candidates - 1, axis=1)[:, :candidates]
     order = np.argsort(-np.take_along_axis(cosines, top, 1), axis=1,
                        kind='stable')
     return np.take_along_axis(top, order, 1)
 
-  def _score_rows(self, rows, text_one, size):
+  def _score_rows(self, rows, text_one):
     """Every level's scores of the videos at `rows` for one encoded query."""
-    videos = _pad_to(self.index.gather(rows), size)
-    scores = self.exported.scores(videos, jax.tree.map(lambda x: x[None],
-                                                       text_one))
-    return {k: np.asarray(v)[:len(rows), 0] for k, v in scores.items()}
+    scores = self.exported.scores(self.index.gather(rows),
+                                  jax.tree.map(lambda x: x[None], text_one))
+    return {k: np.asarray(v)[:, 0] for k, v in scores.items()}
 
   def search(self, text, k, candidates=DEFAULT_CANDIDATES):
     """The k best videos of each encoded query.
@@ -568,21 +636,25 @@ class Searcher:
       A list per query of k `Hit`s, best first.
     """
     num_queries = len(jax.tree.leaves(text)[0])
+    batch = self.query_batch
     k = min(k, len(self.index))
     two_stage = bool(candidates) and self._global is not None
     if two_stage:
       candidates = max(min(candidates, len(self.index)), k)
       pools = self.first_stage(text, candidates)
     else:
-      top = retrieval.streaming_top_k(
-          self._fused, text, self.index.chunks(), k, self.index.chunk_size,
-          (self.exported.variables,))
-      pools = top.indices
+      # query_batch queries per pass, so that the (chunk, queries, frames,
+      # phrases) intermediates follow the chunk, not the query count.
+      pools = np.concatenate([retrieval.streaming_top_k(
+          self._fused, jax.tree.map(lambda x, s=start: x[s:s + batch], text),
+          self.index.chunks(), k, self.index.chunk_size,
+          (self.exported.variables,)).indices
+                              for start in range(0, num_queries, batch)])
     results = []
     for q in range(num_queries):
       text_one = jax.tree.map(lambda x, q=q: x[q], text)
       pool = pools[q]
-      scores = self._score_rows(pool, text_one, len(pool))
+      scores = self._score_rows(pool, text_one)
       # Stable: on equal scores the better first-stage (or lower) row wins.
       best = np.argsort(-scores['fused'], kind='stable')[:k]
       results.append([
@@ -591,32 +663,61 @@ class Searcher:
           for i in best])
     return results
 
-  def explain(self, hits, text_one, top_frames=_EXPLAIN_FRAMES):
-    """Adds to each hit, per phrase kind and slot, its most attended frames.
+  def explain(self, hits, text_one, top=_EXPLAIN_TOKENS):
+    """Adds to each hit, per query token kind and slot, its best video tokens.
 
-    Frames are numbered in the original video (before frame selection);
-    each entry is (frame, attention weight).
+    Each entry is (video token, weight), best first: frames numbered in the
+    original video (before frame selection) or clips, weighted by attention
+    or cosine as the model's `Alignment` says.
     """
-    if not hits or not self.hooks.attention:
+    if not hits or not self.hooks.alignments:
       return
     rows = [hit.row for hit in hits]
     videos = self.index.gather(rows)
     positions = [frame_positions(n, self.exported.manifest['max_frames'])
                  for n in self.index.num_frames(rows)]
-    sigma = self.exported.model.attention_sigma
-    for kind, (frames_key, phrases_key) in self.hooks.attention.items():
-      weights = np.asarray(matching.phrase_frame_attention(
-          videos[frames_key], videos['frame_mask'],
-          text_one[phrases_key][None], sigma))[:, 0]
-      for hit, hit_weights, position in zip(hits, weights, positions):
+    for kind, alignment in self.hooks.alignments.items():
+      tokens = videos[alignment.video_key]
+      valid = (videos['frame_mask'] if alignment.unit == 'frame'
+               else np.ones(tokens.shape[:2], bool))
+      weights = np.asarray(_alignment_weights(
+          tokens, valid, text_one[alignment.text_key], alignment,
+          getattr(self.exported.model, 'attention_sigma', None)))
+      for hit, hit_weights, hit_valid, position in zip(hits, weights, valid,
+                                                       positions):
+        # Frames keep the original video's index; clips, like the learned
+        # phrase slots they are printed with, count from 1.
+        number = position if alignment.unit == 'frame' else np.arange(
+            1, len(hit_valid) + 1)
         hit.attention[kind] = [
-            [(int(position[f]), float(w[f]))
-             for f in np.argsort(-w, kind='stable')[:top_frames]]
+            [(int(number[t]), float(w[t]))
+             for t in np.argsort(-w, kind='stable')[:top] if hit_valid[t]]
             for w in hit_weights]
 
 
-def format_results(query, hits, explain=False):
-  """A printable table of a query's hits (and attention with `explain`)."""
+def _alignment_weights(video_tokens, valid, text_tokens, alignment, sigma):
+  """(videos, slots, tokens) weight of each video token for each query slot.
+
+  Args:
+    video_tokens: (videos, tokens, width); valid: (videos, tokens) bool.
+    text_tokens: (slots, width), one query.
+    alignment: an `Alignment`.
+    sigma: HGR's attention temperature (used when `alignment.attention`).
+  """
+  if alignment.attention:
+    return matching.phrase_frame_attention(
+        video_tokens, valid, text_tokens[None], sigma)[:, 0]
+  cosines = jnp.einsum('vtd,sd->vst', layers.l2_normalize(video_tokens),
+                       layers.l2_normalize(text_tokens))
+  return jnp.where(valid[:, None, :], cosines, -jnp.inf)
+
+
+def format_results(query, hits, explain=False, hooks=None):
+  """A printable table of a query's hits (and alignments with `explain`).
+
+  `hooks` (the model's `ModelHooks`) names the unit of each explained kind.
+  """
+  alignments = hooks.alignments if hooks else {}
   levels = [level for level in hits[0].scores if level != 'fused']
   lines = [f'Query: {query.text}']
   lines += [f'  warning: {w}' for w in query.warnings]
@@ -631,10 +732,15 @@ def format_results(query, hits, explain=False):
                 for level in levels))
     if explain:
       for kind, slots in hit.attention.items():
-        for phrase, frames in zip(query.phrases[kind], slots):
-          if phrase:
-            listed = ', '.join(f'{f} ({w:.2f})' for f, w in frames)
-            lines.append(f'        {kind} "{phrase}": frames {listed}')
+        unit = alignments[kind].unit if kind in alignments else 'frame'
+        labels = query.phrases.get(kind) or [
+            str(i + 1) for i in range(len(slots))]
+        for label, tokens in zip(labels, slots):
+          if label and kind in query.phrases:
+            label = f'"{label}"'
+          if label:
+            listed = ', '.join(f'{t} ({w:.2f})' for t, w in tokens)
+            lines.append(f'        {kind} {label}: {unit}s {listed}')
   return '\n'.join(lines)
 
 
@@ -665,8 +771,10 @@ def _define_flags():
   flags.DEFINE_integer('candidates', DEFAULT_CANDIDATES,
                        'query: videos the global first stage keeps for the '
                        'full score; 0 scores every video (exhaustive).')
-  flags.DEFINE_bool('explain', False, 'query: print the frames each verb and '
-                    'noun phrase attends to most in every result.')
+  flags.DEFINE_bool('explain', False, 'query: print, in every result, the '
+                    'frames each verb and noun phrase attends to most (HGR, '
+                    'HANet), or each word\'s best frames and each phrase\'s '
+                    'best clips (HCMI).')
 
 
 def _index_command():
@@ -704,7 +812,7 @@ def _query_command():
   for q, (query, hits) in enumerate(zip(queries, results)):
     if FLAGS.explain:
       searcher.explain(hits, jax.tree.map(lambda x, q=q: x[q], text))
-    print(format_results(query, hits, FLAGS.explain))
+    print(format_results(query, hits, FLAGS.explain, searcher.hooks))
     print()
 
 

@@ -69,15 +69,17 @@ def _score_matrix(exported, index, text):
   return exported.scores(videos, text)
 
 
-def _encoded_queries(exported, index, captions):
-  searcher = search.Searcher(exported, index)
+def _encoded_queries(exported, index, captions, query_batch=64):
+  searcher = search.Searcher(exported, index, query_batch)
   queries = search.QueryEncoder(exported).encode([c for _, c in captions])
   return searcher, queries, searcher.encode(queries)
 
 
 def test_exhaustive_and_full_two_stage_equal_the_score_matrix(
     exported, index, test_captions):
-  searcher, _, text = _encoded_queries(exported, index, test_captions[:40])
+  # Batches of 16: exhaustive search makes three passes (16, 16, 8).
+  searcher, _, text = _encoded_queries(exported, index, test_captions[:40],
+                                       query_batch=16)
   scores = _score_matrix(exported, index, text)
   k = 5
   for candidates in (0, len(index)):
@@ -267,10 +269,9 @@ def _overrides(config):
               'gcn_dropout'))]
 
 
-@pytest.mark.parametrize('name', ['hanet', 'vsepp'])  # HGR: above.
-def test_every_registered_model_searches(name, tmp_path):
-  """Random weights: export -> HDF5 index -> two-stage and exhaustive search
-  agree, and --explain reads each model's attention."""
+def _random_export_and_index(name, tmp_path):
+  """An export of `name` with random weights and an index of 11 random
+  videos of 3-29 frames (chunks of 4)."""
   config = tiny_config(name)
   feature_dim = config.synthetic.feature_dim
   metadata = tokenizers.TokenizerMetadata(word2int=synthetic.word2int())
@@ -288,7 +289,14 @@ def test_every_registered_model_searches(name, tmp_path):
                                             feature_dim)).astype(np.float32)
   search.build_index(exported, search.hdf5_source(features),
                      str(tmp_path / 'index'), chunk_size=4, progress=False)
-  index = search.Index(str(tmp_path / 'index'), exported)
+  return exported, search.Index(str(tmp_path / 'index'), exported)
+
+
+@pytest.mark.parametrize('name', ['hanet', 'vsepp', 'hcmi'])  # HGR: above.
+def test_every_registered_model_searches(name, tmp_path):
+  """Random weights: export -> HDF5 index -> two-stage and exhaustive search
+  agree, and --explain reads each model's alignments."""
+  exported, index = _random_export_and_index(name, tmp_path)
   searcher = search.Searcher(exported, index)
   queries = search.QueryEncoder(exported).encode(
       ['a man throws a ball to a dog', 'a woman rides a horse'])
@@ -301,5 +309,53 @@ def test_every_registered_model_searches(name, tmp_path):
         [h.scores['fused'] for h in b], abs=1e-5)
   hits = exhaustive[0]
   searcher.explain(hits, {k: v[0] for k, v in text.items()})
-  expected = set(search.hooks_for(name).attention)
+  expected = set(search.hooks_for(name).alignments)
   assert all(set(hit.attention) == expected for hit in hits)
+
+
+def test_hcmi_first_stage_is_its_video_sentence_level(tmp_path):
+  exported, index = _random_export_and_index('hcmi', tmp_path)
+  searcher = search.Searcher(exported, index)
+  text = searcher.encode(search.QueryEncoder(exported).encode(
+      ['a man throws a ball to a dog', 'a dog runs']))
+  level = np.asarray(_score_matrix(exported, index, text)['video_sentence'])
+  for q, pool in enumerate(searcher.first_stage(text, 5)):
+    np.testing.assert_allclose(level[pool, q],
+                               np.sort(level[:, q])[::-1][:5], atol=1e-5)
+
+
+def _unit(x):
+  return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def test_hcmi_explain_names_each_words_best_frame_and_phrases_best_clip(
+    tmp_path):
+  exported, index = _random_export_and_index('hcmi', tmp_path)
+  searcher = search.Searcher(exported, index)
+  query, = search.QueryEncoder(exported).encode(['A man throws a ball zzz'])
+  text = searcher.encode([query])
+  hits = searcher.search(text, 3)[0]
+  searcher.explain(hits, {k: v[0] for k, v in text.items()})
+  rows = [hit.row for hit in hits]
+  videos = index.gather(rows)
+  max_frames = exported.manifest['max_frames']
+  for i, (hit, count) in enumerate(zip(hits, index.num_frames(rows))):
+    # NumPy reference: each word's cosine with every valid frame.
+    cosines = _unit(videos['frames'][i]) @ _unit(text['words'][0]).T
+    cosines[~videos['frame_mask'][i]] = -np.inf
+    positions = search.frame_positions(count, max_frames)
+    words = query.phrases['word']
+    assert words[:6] == ['a', 'man', 'throws', 'a', 'ball', '']
+    for slot in range(int(query.arrays['length'])):
+      tokens = hit.attention['word'][slot]
+      best = int(np.argmax(cosines[:, slot]))
+      assert tokens[0][0] == positions[best] < count
+      assert tokens[0][1] == pytest.approx(cosines[best, slot], abs=1e-5)
+      assert len(tokens) == min(3, count)
+    clip_cosines = _unit(videos['clips'][i]) @ _unit(text['phrases'][0]).T
+    assert [tokens[0][0] for tokens in hit.attention['phrase']] == list(
+        1 + np.argmax(clip_cosines, axis=0))
+  printed = search.format_results(query, hits, True, searcher.hooks)
+  assert 'word "throws": frames' in printed
+  assert 'phrase 1: clips' in printed
+  assert 'word ""' not in printed and 'word "zzz"' not in printed
