@@ -74,6 +74,11 @@ def get_config(variant='hgr'):
   # Input sizes (HGR: 20 frames, 30 words, 4 verb and 6 noun nodes).
   config.max_frames = 20
   config.max_words = 30
+  # Ours: training batches are padded only to the smallest of these caption
+  # lengths (or max_words) that holds their longest caption, so the BiGRU
+  # scans fewer padded steps; the train step compiles once per length used
+  # (data_pipelines/length_buckets.py). () pads every batch to max_words.
+  config.word_buckets = (12, 16, 20, 24)
   config.num_verbs = 4
   config.num_nouns = 6
   # 'word': whitespace words with the dataset's word2int (HGR). With
