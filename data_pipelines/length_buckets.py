@@ -43,7 +43,11 @@ def trim_to_bucket(batch, buckets):
   Returns:
     A dict of the same fields; word axes of `bucket_of(max(length))`.
   """
-  words = bucket_of(int(np.max(batch['length'])), buckets)
+  return cut_words(batch, bucket_of(int(np.max(batch['length'])), buckets))
+
+
+def cut_words(batch, words):
+  """`batch` with its `WORD_AXES` fields cut to their first `words` words."""
   cut = lambda axis: (slice(None),) * axis + (slice(0, words),)
   return {name: value[cut(WORD_AXES[name])] if name in WORD_AXES else value
           for name, value in batch.items()}
