@@ -81,89 +81,13 @@ def reverse_valid(x, lengths):
       x, source.reshape(source.shape + (1,) * (x.ndim - 2)), axis=1)
 
 
-def _gru_step(h, x_t, hidden_kernel, hidden_bias):
-  """One GRU step of both directions.
-
-  Args:
-    h: (2, batch, hidden) states.
-    x_t: (2, batch, 3 * hidden) input projections of this step.
-    hidden_kernel: (2, hidden, 3 * hidden); hidden_bias: (2, 3 * hidden).
-
-  Returns:
-    The new states and what the backward pass reads: the gates r, z, the
-    candidate n and the hidden projection of the candidate gate h_n.
-  """
-  h_t = jnp.einsum('zbh,zhk->zbk', h, hidden_kernel) + hidden_bias[:, None]
-  x_r, x_z, x_n = jnp.split(x_t, 3, axis=-1)
-  h_r, h_z, h_n = jnp.split(h_t, 3, axis=-1)
-  r = jax.nn.sigmoid(x_r + h_r)
-  z = jax.nn.sigmoid(x_z + h_z)
-  n = jnp.tanh(x_n + r * h_n)
-  return (1.0 - z) * n + z * h, (r, z, n, h_n)
-
-
-def _gru_scan_forward(projected, hidden_kernel, hidden_bias):
-  def step(h, x_t):
-    h, gates = _gru_step(h, x_t, hidden_kernel, hidden_bias)
-    return h, (h, gates)
-  h0 = jnp.zeros(projected.shape[1:-1] + (hidden_kernel.shape[1],),
-                 projected.dtype)
-  _, (states, gates) = jax.lax.scan(step, h0, projected)
-  return states, (states, gates, hidden_kernel)
-
-
-def _gru_scan_backward(saved, d_states):
-  """The scan runs backwards for the per-step gradients only; the hidden
-  kernel's gradient is then one product over all steps. Autodiff of the
-  scan would instead add a (2, hidden, 3 * hidden) product into a carried
-  sum at every step, which dominated the step on CPU."""
-  states, (r, z, n, h_n), hidden_kernel = saved
-  previous = jnp.concatenate([jnp.zeros_like(states[:1]), states[:-1]])
-
-  def step(dh, inputs):
-    d_out, h, r, z, n, h_n = inputs
-    dh = dh + d_out
-    d_n = dh * (1.0 - z) * (1.0 - n * n)
-    d_r = d_n * h_n * r * (1.0 - r)
-    d_z = dh * (h - n) * z * (1.0 - z)
-    d_hidden = jnp.concatenate([d_r, d_z, d_n * r], axis=-1)
-    dh = dh * z + jnp.einsum('zbk,zhk->zbh', d_hidden, hidden_kernel)
-    return dh, (jnp.concatenate([d_r, d_z, d_n], axis=-1), d_hidden)
-
-  _, (d_projected, d_hidden) = jax.lax.scan(
-      step, jnp.zeros_like(states[0]),
-      (d_states, previous, r, z, n, h_n), reverse=True)
-  d_kernel = jnp.einsum('lzbh,lzbk->zhk', previous, d_hidden)
-  return d_projected, d_kernel, jnp.sum(d_hidden, axis=(0, 2))
-
-
-@jax.custom_vjp
-def gru_scan(projected, hidden_kernel, hidden_bias):
-  """Runs the GRU of both directions over all steps from zero states.
-
-  Args:
-    projected: (length, 2, batch, 3 * hidden) input projections, biases
-      included, gates ordered r, z, n.
-    hidden_kernel: (2, hidden, 3 * hidden); hidden_bias: (2, 3 * hidden).
-
-  Returns:
-    (length, 2, batch, hidden) states.
-  """
-  return _gru_scan_forward(projected, hidden_kernel, hidden_bias)[0]
-
-
-gru_scan.defvjp(_gru_scan_forward, _gru_scan_backward)
-
-
 class BiGRU(nn.Module):
   """Bidirectional GRU whose forward and backward states are averaged (as HGR).
 
   Both directions run in one `lax.scan` and the input projections of all time
   steps are one matrix product outside the scan: on CPU this is several times
-  faster than two `nn.RNN(nn.GRUCell)` passes. `gru_scan` has its own
-  gradient, which keeps the weight gradients out of the loop too. The cell
-  equations are those of `nn.GRUCell` / PyTorch's GRU (tests check the
-  match):
+  faster than two `nn.RNN(nn.GRUCell)` passes. The cell equations are those of
+  `nn.GRUCell` / PyTorch's GRU (tests check the match):
     r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)
     z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
     n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
@@ -177,7 +101,7 @@ class BiGRU(nn.Module):
 
     Outputs at padded positions are zero; padding never reaches valid outputs.
     """
-    length, dim = x.shape[1:]
+    batch, length, dim = x.shape
     hidden = self.hidden_size
     orthogonal = initializers.torch_orthogonal_per_direction
     input_kernel = self.param('input_kernel', orthogonal, (2, dim, 3 * hidden))
@@ -191,7 +115,19 @@ class BiGRU(nn.Module):
     inputs = jnp.stack([x, reverse_valid(x, lengths)])  # (2, batch, length, dim)
     projected = jnp.einsum('zbld,zdk->lzbk', inputs, input_kernel)
     projected = projected + input_bias[None, :, None]
-    states = gru_scan(projected, hidden_kernel, hidden_bias)
+
+    def step(h, x_t):
+      h_t = jnp.einsum('zbh,zhk->zbk', h, hidden_kernel) + hidden_bias[:, None]
+      x_r, x_z, x_n = jnp.split(x_t, 3, axis=-1)
+      h_r, h_z, h_n = jnp.split(h_t, 3, axis=-1)
+      r = jax.nn.sigmoid(x_r + h_r)
+      z = jax.nn.sigmoid(x_z + h_z)
+      n = jnp.tanh(x_n + r * h_n)
+      h = (1.0 - z) * n + z * h
+      return h, h
+
+    h0 = jnp.zeros((2, batch, hidden), x.dtype)
+    _, states = jax.lax.scan(step, h0, projected)  # (length, 2, batch, hidden)
     forward = jnp.transpose(states[:, 0], (1, 0, 2))
     backward = reverse_valid(jnp.transpose(states[:, 1], (1, 0, 2)), lengths)
     valid = (jnp.arange(length)[None, :] < lengths[:, None])[..., None]
