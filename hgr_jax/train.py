@@ -23,6 +23,7 @@ from orbax.checkpoint import checkpoint_managers
 import tensorflow as tf
 
 from data_pipelines import input_pipeline
+from data_pipelines import length_buckets
 from hgr_jax import binary_selection
 from hgr_jax import clip_checkpoint
 from hgr_jax import evaluate as evaluate_lib
@@ -132,6 +133,18 @@ def train_batches(builder, model, config, epoch, local_batch):
   return input_pipeline.train_dataset(
       builder, config, epoch, local_batch, jax.process_index(),
       jax.process_count(), extra_features=model.extra_train_features())
+
+
+def word_buckets(config):
+  """The caption lengths training batches are padded to (`length_buckets`).
+
+  Hosts would pick buckets apart, and the global batch needs one shape: with
+  several processes every batch keeps config.max_words.
+  """
+  if jax.process_count() > 1:
+    return (config.max_words,)
+  return length_buckets.bucket_lengths(config.get('word_buckets'),
+                                       config.max_words)
 
 
 def loss_and_grads(params, batch_stats, batch, rng, model):
@@ -363,6 +376,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   batches_of_epoch = input_pipeline.epoch_batches(
       builder, config, local_batch, jax.process_index(), process_count,
       model.extra_train_features())
+  buckets = word_buckets(config)
   step = int(state.step)
   with PreemptionWatch(manager) as preemption:
     for epoch in range(progress['epoch'], config.num_epochs):
@@ -373,6 +387,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
       batches = itertools.islice(batches_of_epoch(epoch, done),
                                  steps_per_epoch - done)
       for batch in batches:
+        batch = length_buckets.trim_to_bucket(batch, buckets)
         state, metrics = step_fn(state, sharding.global_batch(batch, mesh))
         train_metrics.append(metrics)
         step += 1

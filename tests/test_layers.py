@@ -11,10 +11,10 @@ from hgr_jax.models import layers
 def _flax_reference(params, x, lengths, hidden):
   """Forward/backward nn.RNN(nn.GRUCell) with the BiGRU's weights, averaged."""
   def cell_params(direction):
-    wi = np.split(params['input_kernel'][direction], 3, axis=-1)
-    bi = np.split(params['input_bias'][direction], 3)
-    wh = np.split(params['hidden_kernel'][direction], 3, axis=-1)
-    bh = np.split(params['hidden_bias'][direction], 3)
+    wi = jnp.split(params['input_kernel'][direction], 3, axis=-1)
+    bi = jnp.split(params['input_bias'][direction], 3)
+    wh = jnp.split(params['hidden_kernel'][direction], 3, axis=-1)
+    bh = jnp.split(params['hidden_bias'][direction], 3)
     # nn.GRUCell has a hidden bias only on the candidate gate: fold the
     # others into the input biases, which sum with them.
     return {
@@ -48,6 +48,32 @@ def test_bigru_matches_flax_gru_cells_on_valid_steps():
     np.testing.assert_allclose(ours[b, :length], reference[b, :length],
                                atol=1e-5)
     np.testing.assert_array_equal(ours[b, length:], 0.0)
+
+
+def test_bigru_gradient_matches_autodiff_of_flax_gru_cells():
+  rng = np.random.default_rng(2)
+  x = jnp.asarray(rng.normal(size=(3, 6, 5)), jnp.float32)
+  lengths = jnp.array([6, 2, 4])
+  model = layers.BiGRU(7)
+  params = model.init(jax.random.PRNGKey(0), x, lengths)['params']
+  params = jax.tree.map(
+      lambda p: jnp.asarray(rng.normal(size=p.shape) * 0.5, jnp.float32),
+      params)
+  # A weighting of valid outputs, so every output position has its own
+  # cotangent.
+  valid = np.arange(6)[None, :, None] < np.asarray(lengths)[:, None, None]
+  weights = jnp.asarray(rng.normal(size=(3, 6, 7)) * valid, jnp.float32)
+  ours = jax.grad(lambda p, x: jnp.sum(
+      weights * model.apply({'params': p}, x, lengths)), argnums=(0, 1))
+  reference = jax.grad(lambda p, x: jnp.sum(
+      weights * _flax_reference(p, x, lengths, 7)), argnums=(0, 1))
+  (ours_params, ours_x), (ref_params, ref_x) = ours(params, x), reference(
+      params, x)
+  for name in params:
+    assert float(jnp.abs(ref_params[name]).max()) > 0.1, name
+    np.testing.assert_allclose(ours_params[name], ref_params[name],
+                               atol=1e-5, rtol=1e-4, err_msg=name)
+  np.testing.assert_allclose(ours_x, ref_x, atol=1e-5, rtol=1e-4)
 
 
 def test_bigru_ignores_padding():

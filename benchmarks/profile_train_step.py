@@ -1,0 +1,216 @@
+r"""Where one train step's time goes: its parts timed apart, with their FLOPs.
+
+  python -m benchmarks.profile_train_step [--config=configs/vatex.py]
+      [--batch_sizes=64,128] [--word_lengths=30,16] [--repeats=5]
+      [--vocab_size=10000] [--feature_dim=0]
+
+Builds the config's model at its sizes (default: HGR at width 1024 on
+1024-d features, 20 frames, 30 words) and a random batch whose caption
+lengths follow a VATEX-like distribution (2-23 words, median 8), padded to
+each of --word_lengths. Each part is its own jitted function, timed after a
+warm-up call as the median of --repeats calls, each blocked on:
+
+  step          the train step as training runs it (loss, grads, Adam)
+  loss+grads    the loss and its gradient (no optimiser)
+  loss          the forward pass of the loss alone
+  words         word embedding + BiGRU, forward and backward
+  text          the whole text encoder (BiGRU, pooling, GCN), fwd + bwd
+  video         the video encoder, fwd + bwd
+  scores+loss   scores and hinge from fixed encodings, fwd + bwd
+  adam          the optimiser update alone
+
+Parts overlap (text includes words; loss+grads includes text, video and
+scores+loss), so the shares are read by subtraction. FLOPs are XLA's cost
+analysis of each compiled part.
+"""
+
+import importlib
+import statistics
+import time
+
+from absl import app
+from absl import flags
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from hgr_jax import models
+from hgr_jax import sharding
+from hgr_jax import train
+from hgr_jax.models import text_encoders
+
+_CONFIG = flags.DEFINE_string('config', 'configs/vatex.py',
+                              'Config file, optionally with :variant.')
+_BATCH_SIZES = flags.DEFINE_list('batch_sizes', ['64', '128'], 'Batches.')
+_WORD_LENGTHS = flags.DEFINE_list('word_lengths', ['30', '16'],
+                                  'Caption axes the batch is padded to.')
+_REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed calls per part.')
+_VOCAB_SIZE = flags.DEFINE_integer('vocab_size', 10_000, 'Words.')
+_FEATURE_DIM = flags.DEFINE_integer(
+    'feature_dim', 0, "Frame feature size; 0: the config's feature_dim_hint.")
+_PARTS = flags.DEFINE_list(
+    'parts', ['step', 'loss+grads', 'loss', 'words', 'text', 'video',
+              'scores+loss', 'adam'], 'Parts to time.')
+
+
+def load_config(spec):
+  """'configs/x.py:variant' -> that file's get_config(variant)."""
+  path, _, variant = spec.partition(':')
+  module = importlib.import_module(path[:-3].replace('/', '.'))
+  return module.get_config(*([variant] if variant else []))
+
+
+def caption_lengths(batch_size, rng):
+  """VATEX-like caption lengths: 2-23 words, median 8 (batch_size,) int."""
+  lengths = np.round(np.exp(rng.normal(np.log(8), 0.35, batch_size)))
+  return np.clip(lengths, 2, 23).astype(np.int32)
+
+
+def random_batch(config, batch_size, max_words, feature_dim, vocab_size,
+                 seed=0):
+  """A training batch of random content with the config's shapes.
+
+  Captions of `caption_lengths`; each verb and noun node covers one or two
+  words of its caption, the first verb and first two nouns always present.
+  """
+  rng = np.random.default_rng(seed)
+  lengths = caption_lengths(batch_size, rng)
+  words = np.arange(max_words)
+  token_ids = np.where(words < lengths[:, None],
+                       rng.integers(1, vocab_size, (batch_size, max_words)),
+                       0).astype(np.int32)
+
+  def phrase_masks(count, present):
+    starts = rng.integers(0, lengths[:, None] - 1, (batch_size, count))
+    ends = starts + rng.integers(1, 3, (batch_size, count))
+    masks = (words >= starts[..., None]) & (words < ends[..., None])
+    masks &= words < lengths[:, None, None]
+    masks[:, present:] &= rng.random((batch_size, count - present, 1)) < 0.5
+    return masks
+
+  verbs, nouns = config.num_verbs, config.num_nouns
+  nodes = 1 + verbs + nouns
+  frames = config.max_frames
+  return {
+      'frames': rng.normal(size=(batch_size, frames, feature_dim)).astype(
+          np.float32),
+      'frame_mask': np.ones((batch_size, frames), bool),
+      'video_key': np.arange(batch_size, dtype=np.int32),
+      'token_ids': token_ids,
+      'length': lengths,
+      'verb_masks': phrase_masks(verbs, 1),
+      'noun_masks': phrase_masks(nouns, 2),
+      'node_roles': rng.integers(0, 16, (batch_size, verbs + nouns)).astype(
+          np.int32),
+      'adjacency': (rng.random((batch_size, nodes, nodes)) < 0.3).astype(
+          np.float32),
+  }
+
+
+def _sum_outputs(tree):
+  """Sum of every float leaf: a scalar whose gradient reaches all of them."""
+  return sum(jnp.sum(x) for x in jax.tree.leaves(tree)
+             if jnp.issubdtype(x.dtype, jnp.floating))
+
+
+def parts(model, config, state, batch):
+  """name -> (function, args): the jitted parts of the module docstring."""
+  rng = jax.random.PRNGKey(1)
+  variables = lambda params: {'params': params,
+                              'batch_stats': state.batch_stats}
+  rngs = {'dropout': rng}
+
+  def encoded(params, method):
+    return model.apply(variables(params), batch, rngs=rngs,
+                       method=method, mutable=['batch_stats'])[0]
+
+  words_module = text_encoders.WordStates(
+      model.vocab_size, model.word_dim, model.hidden_size,
+      model.text_dropout)
+  words_params = state.params['text_encoder']['words']
+
+  def words(params):
+    return _sum_outputs(words_module.apply(
+        {'params': params}, batch['token_ids'], batch['length'], True,
+        rngs=rngs))
+
+  def text(params):
+    return _sum_outputs(encoded(
+        params, lambda m, b: m.encode_text(b, train=True)))
+
+  def video(params):
+    return _sum_outputs(encoded(
+        params, lambda m, b: m.encode_video(b['frames'], b['frame_mask'],
+                                            train=True)))
+
+  outputs = jax.jit(lambda p: encoded(
+      p, lambda m, b: m.train_outputs(b, train=True)))(state.params)
+
+  def scores_and_loss(video, text):
+    outs = {'video': video, 'text': text,
+            'scores': model.apply(variables(state.params), video, text,
+                                  method=model.scores)}
+    return model.apply(variables(state.params), outs, batch,
+                       method=model.loss)[0]
+
+  tx = train.create_optimizer(config)
+  return {
+      'step': (lambda s, b: train.train_step(s, b, model), (state, batch)),
+      'loss+grads': (lambda p: train.loss_and_grads(
+          p, state.batch_stats, batch, rng, model), (state.params,)),
+      'loss': (lambda p: model.apply(
+          variables(p), batch, rngs=rngs, mutable=['batch_stats'],
+          method=model.train_loss)[0][0], (state.params,)),
+      'words': (jax.grad(words), (words_params,)),
+      'text': (jax.grad(text), (state.params,)),
+      'video': (jax.grad(video), (state.params,)),
+      'scores+loss': (jax.grad(scores_and_loss, argnums=(0, 1),
+                               allow_int=True),
+                      (outputs['video'], outputs['text'])),
+      'adam': (lambda g, s, p: optax.apply_updates(p, tx.update(g, s, p)[0]),
+               (state.params, state.opt_state, state.params)),
+  }
+
+
+def time_part(function, args, repeats):
+  """(median seconds of `repeats` blocked calls, XLA's FLOPs) of `function`."""
+  compiled = jax.jit(function).lower(*args).compile()
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  jax.block_until_ready(compiled(*args))
+  seconds = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(compiled(*args))
+    seconds.append(time.perf_counter() - start)
+  return statistics.median(seconds), float(cost.get('flops', 0.0))
+
+
+def main(argv):
+  del argv
+  config = load_config(_CONFIG.value)
+  feature_dim = _FEATURE_DIM.value or config.feature_dim_hint
+  model = models.create_model(config, _VOCAB_SIZE.value)
+  mesh = sharding.data_mesh()
+  print(f'{_CONFIG.value}: {config.model_name}, width '
+        f'{config.model.hidden_size}, {feature_dim}-d features, '
+        f'{jax.device_count()} x {jax.devices()[0].device_kind}; median of '
+        f'{_REPEATS.value} blocked calls')
+  print(f'{"batch":>5} {"words":>5} {"part":>12} {"s":>8} {"GFLOP":>8}')
+  for batch_size in map(int, _BATCH_SIZES.value):
+    for max_words in map(int, _WORD_LENGTHS.value):
+      batch = random_batch(config, batch_size, max_words, feature_dim,
+                           _VOCAB_SIZE.value)
+      state = train.create_train_state(model, config, batch, mesh)
+      for name, (function, args) in parts(model, config, state,
+                                          batch).items():
+        if name not in _PARTS.value:
+          continue
+        seconds, flops = time_part(function, args, _REPEATS.value)
+        print(f'{batch_size:>5} {max_words:>5} {name:>12} {seconds:>8.3f} '
+              f'{flops / 1e9:>8.1f}', flush=True)
+
+
+if __name__ == '__main__':
+  app.run(main)
