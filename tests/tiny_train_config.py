@@ -10,4 +10,8 @@ def get_config():
   config.update(dict(num_epochs=1, checkpoint_every_steps=10,
                      log_every_steps=5, keep_checkpoints=10,
                      binary_selection=False))
+  # Several processes pad every batch to max_words (train.word_buckets);
+  # the one-process reference must too, or its dropout masks (drawn per
+  # shape) differ.
+  config.word_buckets = ()
   return config
