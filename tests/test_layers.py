@@ -33,8 +33,10 @@ def _flax_reference(params, x, lengths, hidden):
   return (out_f + out_b) / 2
 
 
-def test_bigru_matches_flax_gru_cells_on_valid_steps():
-  rng = np.random.default_rng(0)
+def _random_bigru(seed):
+  """A BiGRU(7) with random N(0, 0.25) weights, inputs (3, 6, 5) and lengths
+  6, 2, 4: (rng, x, lengths, model, params)."""
+  rng = np.random.default_rng(seed)
   x = jnp.asarray(rng.normal(size=(3, 6, 5)), jnp.float32)
   lengths = jnp.array([6, 2, 4])
   model = layers.BiGRU(7)
@@ -42,6 +44,11 @@ def test_bigru_matches_flax_gru_cells_on_valid_steps():
   params = jax.tree.map(
       lambda p: jnp.asarray(rng.normal(size=p.shape) * 0.5, jnp.float32),
       params)
+  return rng, x, lengths, model, params
+
+
+def test_bigru_matches_flax_gru_cells_on_valid_steps():
+  _, x, lengths, model, params = _random_bigru(0)
   ours = np.asarray(model.apply({'params': params}, x, lengths))
   reference = np.asarray(_flax_reference(params, x, lengths, 7))
   for b, length in enumerate(np.asarray(lengths)):
@@ -51,14 +58,7 @@ def test_bigru_matches_flax_gru_cells_on_valid_steps():
 
 
 def test_bigru_gradient_matches_autodiff_of_flax_gru_cells():
-  rng = np.random.default_rng(2)
-  x = jnp.asarray(rng.normal(size=(3, 6, 5)), jnp.float32)
-  lengths = jnp.array([6, 2, 4])
-  model = layers.BiGRU(7)
-  params = model.init(jax.random.PRNGKey(0), x, lengths)['params']
-  params = jax.tree.map(
-      lambda p: jnp.asarray(rng.normal(size=p.shape) * 0.5, jnp.float32),
-      params)
+  rng, x, lengths, model, params = _random_bigru(2)
   # A weighting of valid outputs, so every output position has its own
   # cotangent.
   valid = np.arange(6)[None, :, None] < np.asarray(lengths)[:, None, None]
