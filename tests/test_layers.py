@@ -4,6 +4,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from hgr_jax.models import layers
 
@@ -33,12 +34,12 @@ def _flax_reference(params, x, lengths, hidden):
   return (out_f + out_b) / 2
 
 
-def _random_bigru(seed):
-  """A BiGRU(7) with random N(0, 0.25) weights, inputs (3, 6, 5) and lengths
-  6, 2, 4: (rng, x, lengths, model, params)."""
+def _random_bigru(seed, lengths=(6, 2, 4)):
+  """A BiGRU(7) with random N(0, 0.25) weights, inputs (batch, 6, 5) and
+  `lengths`: (rng, x, lengths, model, params)."""
   rng = np.random.default_rng(seed)
-  x = jnp.asarray(rng.normal(size=(3, 6, 5)), jnp.float32)
-  lengths = jnp.array([6, 2, 4])
+  x = jnp.asarray(rng.normal(size=(len(lengths), 6, 5)), jnp.float32)
+  lengths = jnp.array(lengths)
   model = layers.BiGRU(7)
   params = model.init(jax.random.PRNGKey(0), x, lengths)['params']
   params = jax.tree.map(
@@ -47,8 +48,14 @@ def _random_bigru(seed):
   return rng, x, lengths, model, params
 
 
-def test_bigru_matches_flax_gru_cells_on_valid_steps():
-  _, x, lengths, model, params = _random_bigru(0)
+# Odd batch: one row per sequence. Even batches: pairs 6+0, 4+2, 3+3 fit in
+# 6 steps (packed rows); 6+2 does not (one row per sequence).
+BATCHES = [(6, 2, 4), (3, 6, 0, 2, 3, 4), (6, 2, 5, 6)]
+
+
+@pytest.mark.parametrize('lengths', BATCHES)
+def test_bigru_matches_flax_gru_cells_on_valid_steps(lengths):
+  _, x, lengths, model, params = _random_bigru(0, lengths)
   ours = np.asarray(model.apply({'params': params}, x, lengths))
   reference = np.asarray(_flax_reference(params, x, lengths, 7))
   for b, length in enumerate(np.asarray(lengths)):
@@ -57,12 +64,14 @@ def test_bigru_matches_flax_gru_cells_on_valid_steps():
     np.testing.assert_array_equal(ours[b, length:], 0.0)
 
 
-def test_bigru_gradient_matches_autodiff_of_flax_gru_cells():
-  rng, x, lengths, model, params = _random_bigru(2)
+@pytest.mark.parametrize('lengths', BATCHES)
+def test_bigru_gradient_matches_autodiff_of_flax_gru_cells(lengths):
+  rng, x, lengths, model, params = _random_bigru(2, lengths)
   # A weighting of valid outputs, so every output position has its own
   # cotangent.
   valid = np.arange(6)[None, :, None] < np.asarray(lengths)[:, None, None]
-  weights = jnp.asarray(rng.normal(size=(3, 6, 7)) * valid, jnp.float32)
+  weights = jnp.asarray(rng.normal(size=(len(lengths), 6, 7)) * valid,
+                        jnp.float32)
   ours = jax.grad(lambda p, x: jnp.sum(
       weights * model.apply({'params': p}, x, lengths)), argnums=(0, 1))
   reference = jax.grad(lambda p, x: jnp.sum(
@@ -76,16 +85,27 @@ def test_bigru_gradient_matches_autodiff_of_flax_gru_cells():
   np.testing.assert_allclose(ours_x, ref_x, atol=1e-5, rtol=1e-4)
 
 
-def test_bigru_ignores_padding():
+@pytest.mark.parametrize('first_length', [3, 2])  # One row each; packed.
+def test_bigru_ignores_padding(first_length):
   rng = np.random.default_rng(1)
   x = rng.normal(size=(2, 5, 4)).astype(np.float32)
-  lengths = jnp.array([3, 5])
+  lengths = jnp.array([first_length, 3 if first_length == 2 else 5])
   model = layers.BiGRU(6)
   params = model.init(jax.random.PRNGKey(0), x, lengths)
   noisy = x.copy()
-  noisy[0, 3:] = rng.normal(size=(2, 4)) * 100
+  noisy[0, first_length:] = rng.normal(size=(5 - first_length, 4)) * 100
   np.testing.assert_allclose(model.apply(params, x, lengths),
                              model.apply(params, noisy, lengths), atol=1e-6)
+
+
+def test_pair_rows_pairs_longest_with_shortest():
+  first, second, fits = layers.pair_rows(jnp.array([3, 6, 0, 2, 3, 4]), 6)
+  lengths = np.array([3, 6, 0, 2, 3, 4])
+  assert sorted(zip(lengths[first].tolist(), lengths[second].tolist())) == [
+      (3, 3), (4, 2), (6, 0)]
+  assert sorted(np.concatenate([first, second]).tolist()) == list(range(6))
+  assert bool(fits)
+  assert not bool(layers.pair_rows(jnp.array([6, 2, 5, 6]), 6)[2])
 
 
 def test_reverse_valid_keeps_padding_in_place():
