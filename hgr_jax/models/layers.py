@@ -1,5 +1,7 @@
 """Building blocks shared by the video and text encoders."""
 
+from typing import NamedTuple
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -188,6 +190,35 @@ def pair_rows(lengths, row_length):
   return first, second, fits
 
 
+class PairLayout(NamedTuple):
+  """Where `pair_rows` puts each caption: for rows (rows, length) arrays,
+  `source` caption and `offset` word feeding each position and `reset`
+  where a caption starts; for captions (captions,) `row` and (captions,
+  length) `read` position of each word's state."""
+  source: jax.Array
+  offset: jax.Array
+  reset: jax.Array
+  row: jax.Array
+  read: jax.Array
+
+
+def pair_layout(lengths, row_length):
+  """The `PairLayout` of `pair_rows(lengths, row_length)`; lengths (batch,)."""
+  batch = lengths.shape[0]
+  first, second, _ = pair_rows(lengths, row_length)
+  first_length = lengths[first][:, None]
+  positions = jnp.arange(row_length)[None, :]
+  in_first = positions < first_length
+  rows = jnp.arange(batch // 2)
+  start = jnp.zeros(batch, jnp.int32).at[second].set(lengths[first])
+  return PairLayout(
+      source=jnp.where(in_first, first[:, None], second[:, None]),
+      offset=jnp.where(in_first, positions, positions - first_length),
+      reset=positions == first_length,
+      row=jnp.zeros(batch, jnp.int32).at[first].set(rows).at[second].set(rows),
+      read=jnp.minimum(start[:, None] + positions, row_length - 1))
+
+
 class BiGRU(nn.Module):
   """Bidirectional GRU whose forward and backward states are averaged (as HGR).
 
@@ -205,7 +236,8 @@ class BiGRU(nn.Module):
   Captions are mostly far shorter than the padded length, so when a batch
   (of even size) allows it the scan runs on half as many rows, each holding a
   long and a short sequence back to back with the state reset between them
-  (`pair_rows`); otherwise on one row per sequence. Both give the same
+  (`pair_rows`, within each device's share of the batch); otherwise on one
+  row per sequence. Both give the same
   outputs; the packed scan does half the work (PyTorch's packed sequences
   save the same padding).
   """
@@ -243,23 +275,29 @@ class BiGRU(nn.Module):
     def unpacked(inputs):
       return scan(inputs, jnp.zeros((batch, length), bool))
 
-    def packed(inputs):
-      first, second, _ = pair_rows(lengths, length)
-      first_length = lengths[first][:, None]
-      positions = jnp.arange(length)[None, :]
-      in_first = positions < first_length  # (rows, length)
-      source = jnp.where(in_first, first[:, None], second[:, None])
-      offset = jnp.where(in_first, positions, positions - first_length)
-      states = scan(inputs[:, source, offset], positions == first_length)
-      rows = jnp.arange(batch // 2)
-      row = jnp.zeros(batch, int).at[first].set(rows).at[second].set(rows)
-      start = jnp.zeros(batch, int).at[second].set(lengths[first])
-      read = jnp.minimum(start[:, None] + positions, length - 1)
-      return states[:, row[:, None], read]
+    # Captions are paired within each device's share of the batch, so that
+    # a batch sharded over devices stays sharded through the packed scan.
+    groups = jax.device_count()
 
-    if self.pack_pairs and batch % 2 == 0:
-      states = jax.lax.cond(pair_rows(lengths, length)[2], packed, unpacked,
-                            inputs)
+    def packed(inputs):
+      grouped = inputs.reshape(2, groups, batch // groups, length, dim)
+      layout = jax.vmap(pair_layout, in_axes=(0, None))(
+          lengths.reshape(groups, -1), length)
+      rows = jax.vmap(lambda x, l: x[:, l.source, l.offset], in_axes=(1, 0),
+                      out_axes=1)(grouped, layout)
+      states = scan(rows.reshape(2, batch // 2, length, dim),
+                    layout.reset.reshape(batch // 2, length))
+      states = states.reshape(2, groups, batch // groups // 2, length, hidden)
+      states = jax.vmap(lambda s, l: s[:, l.row[:, None], l.read],
+                        in_axes=(1, 0), out_axes=1)(states, layout)
+      return states.reshape(2, batch, length, hidden)
+
+    def fits(lengths):
+      return jnp.all(jax.vmap(lambda l: pair_rows(l, length)[2])(
+          lengths.reshape(groups, -1)))
+
+    if self.pack_pairs and batch % (2 * groups) == 0:
+      states = jax.lax.cond(fits(lengths), packed, unpacked, inputs)
     else:
       states = unpacked(inputs)
     forward, backward = states[0], reverse_valid(states[1], lengths)
