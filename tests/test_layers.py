@@ -1,5 +1,10 @@
 """BiGRU against flax's own GRU cells; pooling helpers against NumPy."""
 
+import os
+import re
+import subprocess
+import sys
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -144,3 +149,31 @@ def test_attention_pool_ignores_masked_positions():
   np.testing.assert_allclose(pool.apply(params, x, mask)[0],
                              weights @ x[0, :2], rtol=1e-5)
 
+
+
+_SHARDED_SCRIPT = '''
+import jax, jax.numpy as jnp, numpy as np
+from hgr_jax import sharding
+from hgr_jax.models import layers
+assert jax.device_count() == 8
+mesh = sharding.data_mesh()
+x = jnp.ones((64, 30, 16))
+lengths = jnp.asarray(np.random.default_rng(0).integers(5, 15, 64))
+model = layers.BiGRU(32)
+params = model.init(jax.random.PRNGKey(0), x, lengths)
+x, lengths = jax.device_put((x, lengths), sharding.batch_sharded(mesh))
+loss = lambda p, x: jnp.sum(model.apply(p, x, lengths) ** 2)
+print(jax.jit(jax.grad(loss)).lower(params, x).compile().as_text())
+'''
+
+
+def test_packed_scan_stays_sharded_over_devices():
+  """On 8 devices a batch of 64 captions packs into 32 rows, 4 per device:
+  the scan's per-step inputs (30 steps, 2 directions, rows, 3 x 32) must
+  have 4 rows (8 unpacked) in the compiled program, never all 32."""
+  env = dict(os.environ,
+             XLA_FLAGS='--xla_force_host_platform_device_count=8')
+  hlo = subprocess.run([sys.executable, '-c', _SHARDED_SCRIPT], env=env,
+                       check=True, capture_output=True, text=True).stdout
+  rows = set(re.findall(r'f32\[30,2,(\d+),96\]', hlo))
+  assert rows == {'4', '8'}, rows
