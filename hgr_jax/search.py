@@ -879,6 +879,13 @@ class Searcher:
       np.take(column, rows, axis=0, out=columns[key])
     return tokens, columns
 
+  def score_candidates(self, candidates, text_one, global_cosines):
+    """The model's re-rank of `read_candidates`' output for one query:
+    dict of (candidates,) scores per level."""
+    tokens, columns = candidates
+    scores = self._rerank(tokens, columns, text_one, global_cosines)
+    return {k: np.asarray(v) for k, v in scores.items()}
+
   def _score_rows(self, rows, text_one, global_cosines=None):
     """Every level's scores of the videos at `rows` for one encoded query.
 
@@ -886,9 +893,8 @@ class Searcher:
     index's records; otherwise the model's `scores` of the decoded videos.
     """
     if self._rerank is not None and global_cosines is not None:
-      tokens, columns = self.read_candidates(rows)
-      scores = self._rerank(tokens, columns, text_one, global_cosines)
-      return {k: np.asarray(v) for k, v in scores.items()}
+      return self.score_candidates(self.read_candidates(rows), text_one,
+                                   global_cosines)
     scores = self.exported.scores(self.index.gather(rows),
                                   jax.tree.map(lambda x: x[None], text_one))
     return {k: np.asarray(v)[:, 0] for k, v in scores.items()}
