@@ -121,6 +121,9 @@ class ModelHooks:
       jitted once; None: the model's `scores` of the decoded candidates.
     rerank_columns: the small per-video arrays `rerank` reads, held in
       memory.
+    cut_queries: the text encoder gives the same outputs for captions cut to
+      their length (`cut_words`; tested for HGR), so queries are encoded
+      without the padding steps.
   """
   uses_role_graph: bool = True
   global_keys: Optional[tuple] = ('event', 'sentence')
@@ -128,6 +131,7 @@ class ModelHooks:
       default_factory=dict)
   rerank: Optional[Callable[..., Dict[str, Any]]] = None
   rerank_columns: tuple = ()
+  cut_queries: bool = False
 
 
 def phrase_scores_from_gram(codes, scale, gram, valid, phrases, phrase_mask,
@@ -193,8 +197,8 @@ def hgr_rerank(model, tokens, columns, text, global_cosines):
 MODEL_HOOKS = {
     'hgr': ModelHooks(alignments={'verb': Alignment('actions', 'verbs'),
                                   'noun': Alignment('entities', 'nouns')},
-                      rerank=hgr_rerank,
-                      rerank_columns=('frame_mask',)),
+                      rerank=hgr_rerank, rerank_columns=('frame_mask',),
+                      cut_queries=True),
     # HANet's local levels match clips; its individual levels match frames.
     'hanet': ModelHooks(alignments={
         'verb': Alignment('actions', 'verb_phrases'),
@@ -499,6 +503,19 @@ def aligned_empty(shape, dtype, alignment=64):
   return raw[start:start + size].view(dtype).reshape(shape)
 
 
+class RowBuffers:
+  """Per row, the byte views `os.preadv` fills of a list of arrays.
+
+  Args:
+    arrays: C-contiguous arrays with the same leading (rows,) axis.
+  """
+
+  def __init__(self, arrays):
+    self.arrays = arrays
+    views = [a.reshape(len(a), -1).view(np.uint8) for a in arrays]
+    self.rows = [[view[i] for view in views] for i in range(len(arrays[0]))]
+
+
 class Index:
   """A built index, read shard by shard or row by row.
 
@@ -593,17 +610,21 @@ class Index:
       rows: (n,) index rows.
       name: the file in each shard (RECORDS_FILE or encoded.KEY.npy).
       outs: C-contiguous arrays with a leading (>= n) axis whose rows
-        together take one file row's bytes, in file order.
+        together take one file row's bytes, in file order; or a `RowBuffers`
+        of them, made once for arrays read into query after query.
     """
+    if isinstance(outs, RowBuffers):
+      buffers = outs.rows
+    else:
+      buffers = RowBuffers(outs).rows
     rows = np.asarray(rows)
     shards, offsets = np.divmod(rows, self.chunk_size)
-    views = [out.reshape(len(out), -1).view(np.uint8) for out in outs]
     for shard in np.unique(shards):
       start, row = self._layout(int(shard), name)
       descriptor = os.open(self._path(int(shard), name), os.O_RDONLY)
       try:
         for i in np.flatnonzero(shards == shard):
-          os.preadv(descriptor, [view[i] for view in views],
+          os.preadv(descriptor, buffers[i],
                     start + int(offsets[i]) * row.itemsize)
       finally:
         os.close(descriptor)
@@ -756,6 +777,20 @@ class Hit:
       default_factory=dict)
 
 
+# Caption arrays whose last axis is the words (input_pipeline's layout).
+_WORD_AXIS_KEYS = ('token_ids', 'verb_masks', 'noun_masks')
+
+
+def cut_words(captions, max_words):
+  """Caption arrays cut to the longest caption's length, rounded up to a
+  power of two (at least 8, at most `max_words`), so the encoder runs only
+  the steps a query has and compiles at most a few shapes."""
+  longest = int(np.max(captions['length']))
+  words = min(max_words, max(8, 1 << (longest - 1).bit_length()))
+  return {k: v[..., :words] if k in _WORD_AXIS_KEYS else v
+          for k, v in captions.items()}
+
+
 def _pad_to(tree, rows):
   return jax.tree.map(lambda x: np.pad(
       x, [(0, rows - x.shape[0])] + [(0, 0)] * (x.ndim - 1)), tree)
@@ -820,6 +855,8 @@ class Searcher:
     for start in range(0, len(queries), self.query_batch):
       part = stack_queries(queries[start:start + self.query_batch])
       size = len(part['length'])
+      if self.hooks.cut_queries:
+        part = cut_words(part, self.exported.manifest['max_words'])
       encoded = self.exported.encode_text(_pad_to(part, self.query_batch))
       outputs.append(jax.tree.map(lambda x, s=size: np.asarray(x[:s]),
                                   encoded))
@@ -847,7 +884,7 @@ class Searcher:
     """Per-field arrays one `read_rows` of `count` records fills, and the
     float32 codes and column arrays the re-rank reads, all aligned (read by
     JAX in place) and kept from query to query."""
-    if self._buffers is None or len(self._buffers[0][0]) != count:
+    if self._buffers is None or len(self._buffers[0].rows) != count:
       dtype = self.index.record_dtype
       fields = [aligned_empty((count,) + dtype[name].shape,
                               dtype[name].base) for name in dtype.names]
@@ -856,7 +893,7 @@ class Searcher:
                 if dtype[key].base != np.float32}
       columns = {key: aligned_empty((count,) + value.shape[1:], value.dtype)
                  for key, value in self._columns.items()}
-      self._buffers = fields, floats, columns
+      self._buffers = RowBuffers(fields), floats, columns
     return self._buffers
 
   def read_candidates(self, rows):
@@ -864,8 +901,9 @@ class Searcher:
 
     Buffers are reused: the result is valid until the next call.
     """
-    fields, floats, columns = self._candidate_buffers(len(rows))
-    self.index.read_rows(rows, RECORDS_FILE, fields)
+    row_buffers, floats, columns = self._candidate_buffers(len(rows))
+    self.index.read_rows(rows, RECORDS_FILE, row_buffers)
+    fields = row_buffers.arrays
     by_name = dict(zip(self.index.record_dtype.names, fields))
     tokens = {}
     for key in self.index.token_keys:

@@ -143,6 +143,21 @@ def test_explain_lists_valid_frames_by_attention(exported, index,
   assert f'verb "{verb}": frames' in printed
 
 
+def test_queries_cut_to_their_length_encode_as_padded(exported, index):
+  queries = search.QueryEncoder(exported).encode([
+      'a man throws a ball to a dog', 'dog',
+      ' '.join(['a man throws a ball'] * 3)])
+  max_words = exported.manifest['max_words']
+  cut = search.cut_words(search.stack_queries(queries[:2]), max_words)
+  assert cut['token_ids'].shape[1] == 8 < max_words
+  assert cut['verb_masks'].shape[-1] == cut['noun_masks'].shape[-1] == 8
+  expected = exported.encode_text(search.stack_queries(queries))
+  for query_batch in (1, 3):
+    got = search.Searcher(exported, index, query_batch).encode(queries)
+    for key, value in expected.items():
+      np.testing.assert_allclose(got[key], value, atol=1e-6)
+
+
 def test_bad_queries(exported):
   encoder = search.QueryEncoder(exported)
   with pytest.raises(search.SearchError, match='empty'):
