@@ -10,10 +10,13 @@ is its own:
 
 - recall: the synthetic test split (300 videos, every caption a query) and a
   larger collection generated the same way (--recall_videos, one caption of
-  each of --recall_queries videos a query) are indexed; R@1/5/10 of
-  exhaustive search against two-stage search with each --candidates value
-  below the collection size (at or above it, two-stage is exhaustive), and
-  the share of queries whose top 10 is exactly the exhaustive top 10.
+  each of --recall_queries videos a query) are indexed in float32 and in
+  --token_dtype; R@1/5/10 of exhaustive search of the float32 index (the
+  reference) against exhaustive search of the --token_dtype index and
+  two-stage search of it with each --candidates value below the collection
+  size (at or above it, two-stage is exhaustive), the share of queries whose
+  top 10 is exactly the reference's (same rows, same order), and the largest
+  difference of the two-stage fused scores from the model's float32 ones.
 - build: random videos of the synthetic config's shape (12-24 frames of
   the export's feature size) are encoded into WORKDIR/index_<n> for each n of
   --build_videos: videos/s and peak memory (the same at every n: memory
@@ -25,7 +28,8 @@ is its own:
   it stays in the page cache), then, with the synthetic test captions as
   queries:
   single-query latency (p50/p95; parsing excluded, reported apart), the
-  median time of each step of a two-stage query, and throughput for
+  median time of each step of a two-stage query (encode the query, first
+  stage, read the candidates' records, score them), and throughput for
   --queries queries, two-stage at the default candidates and exhaustive.
 """
 

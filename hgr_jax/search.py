@@ -10,16 +10,17 @@
       --queries_file=queries.txt --candidates=0   # exhaustive
 
 An index is a folder of shards, one per `--chunk_size` videos, each holding
-the encoded videos as .npy arrays (candidates are read row by row), their
-ids and frame counts; `index.json` names the export (content hash) it was
-built with.
+the encoded videos (the frame or clip vectors as one record per video, int8
+by default, `--token_dtype`; the rest as .npy arrays), their ids and frame
+counts; `index.json` names the export (content hash) it was built with.
 Building skips shards already written, so an interrupted run resumes.
 
 A query is parsed into its role graph (when the model uses one), encoded,
 and ranked in two stages by default: the global (event/sentence, or
 video/sentence for HCMI) cosine over the whole collection picks
-`--candidates` videos, whose encodings are read from the shards, and the
-model's full score re-ranks them. `--candidates=0` scores every video with
+`--candidates` videos, whose records are read from the shards (one read
+each), and the model's full score re-ranks them (HGR: from the records'
+stored Gram matrices, one jitted call). `--candidates=0` scores every video with
 the full score instead, streaming the shards through
 `retrieval.streaming_top_k`.
 """
