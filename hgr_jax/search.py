@@ -20,8 +20,8 @@ and ranked in two stages by default: the global (event/sentence, or
 video/sentence for HCMI) cosine over the whole collection picks
 `--candidates` videos, whose records are read from the shards (one read
 each), and the model's full score re-ranks them (HGR: from the records'
-stored Gram matrices, one jitted call). `--candidates=0` scores every video with
-the full score instead, streaming the shards through
+stored Gram matrices, one jitted call). `--candidates=0` scores every video
+with the full score instead, streaming the shards through
 `retrieval.streaming_top_k`.
 """
 
@@ -70,8 +70,9 @@ _SCALE = ':scale'
 _GRAM = ':gram'
 TOKEN_DTYPES = ('int8', 'float32')
 # int8 quarters the bytes a candidate costs to read; on the synthetic HGR
-# (docs/search.md) it moved scores by at most ~1e-3 and changed no recall
-# against float32 exhaustive search. Ours, from benchmarks/search_latency.py.
+# (docs/search.md) it moved fused scores by at most 4e-4 and R@1/5/10 by at
+# most one query against float32 exhaustive search. Ours, from
+# benchmarks/search_latency.py.
 DEFAULT_TOKEN_DTYPE = 'int8'
 # The smallest measured candidate count at which two-stage search lost no
 # recall against exhaustive search, on the synthetic test split and a
@@ -340,6 +341,12 @@ def is_token_array(value):
   return value.ndim == 3 and np.issubdtype(value.dtype, np.floating)
 
 
+def _check_token_dtype(token_dtype):
+  if token_dtype not in TOKEN_DTYPES:
+    raise SearchError(f'--token_dtype={token_dtype} is not one of '
+                      f'{", ".join(TOKEN_DTYPES)}.')
+
+
 def encode_records(tokens, token_dtype):
   """Token arrays -> one structured record per video, as the index stores it.
 
@@ -354,9 +361,7 @@ def encode_records(tokens, token_dtype):
     tokens) float32 of the unquantised vectors. A record is contiguous on
     disk, so a candidate costs one read.
   """
-  if token_dtype not in TOKEN_DTYPES:
-    raise SearchError(f'--token_dtype={token_dtype} is not one of '
-                      f'{", ".join(TOKEN_DTYPES)}.')
+  _check_token_dtype(token_dtype)
   fields = {}
   for key, value in tokens.items():
     value = np.asarray(value, np.float32)
@@ -409,9 +414,7 @@ def build_index(exported, source, out, chunk_size=1000, batch_size=256,
   Returns:
     The index header (index.json).
   """
-  if token_dtype not in TOKEN_DTYPES:
-    raise SearchError(f'--token_dtype={token_dtype} is not one of '
-                      f'{", ".join(TOKEN_DTYPES)}.')
+  _check_token_dtype(token_dtype)
   header = {'format_version': INDEX_FORMAT_VERSION,
             'export_hash': exported.content_hash,
             'model_name': exported.name, 'source': source.description,
