@@ -28,6 +28,8 @@ is its own:
   it stays in the page cache), then, with the synthetic test captions as
   queries:
   single-query latency (p50/p95; parsing excluded, reported apart), the
+  time to read the default number of candidates with the index's pages
+  evicted from the page cache (cold, as an index larger than memory), the
   median time of each step of a two-stage query (encode the query, first
   stage, read the candidates' records, score them), and throughput for
   --queries queries, two-stage at the default candidates and exhaustive.
@@ -201,6 +203,9 @@ def _query(videos):
         **_percentiles(time_single(candidates, _LATENCY_QUERIES.value)),
         'parts_ms': _two_stage_parts(
             single, queries[:_LATENCY_QUERIES.value], candidates)}
+  result['cold_read'] = {
+      'candidates': search.DEFAULT_CANDIDATES,
+      'ms': _cold_read_ms(single, search.DEFAULT_CANDIDATES)}
   batched = search.Searcher(exported, index)
   batched.search(batched.encode(queries[:2]), 10)
   start = time.perf_counter()
@@ -222,6 +227,27 @@ def _query(videos):
   result['exhaustive']['throughput_queries'] = len(part)
   result['peak_gb'] = _peak_gb()
   return result
+
+
+def _cold_read_ms(searcher, candidates, trials=5):
+  """Median ms to read `candidates` random records with the index's pages
+  evicted from the page cache first (posix_fadvise DONTNEED on its own
+  files), as when the index is larger than memory."""
+  from hgr_jax import search  # pylint: disable=g-import-not-at-top
+  index = searcher.index
+  rng = np.random.default_rng(0)
+  seconds = []
+  for _ in range(trials):
+    for shard_dir in index.shard_dirs:
+      descriptor = os.open(os.path.join(shard_dir, search.RECORDS_FILE),
+                           os.O_RDONLY)
+      os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+      os.close(descriptor)
+    rows = rng.choice(len(index), candidates, replace=False)
+    start = time.perf_counter()
+    searcher.read_candidates(rows)
+    seconds.append(time.perf_counter() - start)
+  return 1000 * float(np.median(seconds))
 
 
 def _two_stage_parts(searcher, queries, candidates):
@@ -392,6 +418,9 @@ def _table(results):
     for variant, r in steps.items():
       lines.append(f'{variant} query steps (median ms): ' + ', '.join(
           f'{name} {ms:.1f}' for name, ms in r['parts_ms'].items()))
+    if 'cold_read' in query:
+      lines.append(f'read {query["cold_read"]["candidates"]} candidates, '
+                   f'page cache evicted: {query["cold_read"]["ms"]:.1f} ms')
   for build in results.get('build', []):
     lines.append(f'build {build["videos"]} videos: '
                  f'{build["videos_per_s"]:.0f} videos/s, '
