@@ -10,10 +10,13 @@ is its own:
 
 - recall: the synthetic test split (300 videos, every caption a query) and a
   larger collection generated the same way (--recall_videos, one caption of
-  each of --recall_queries videos a query) are indexed; R@1/5/10 of
-  exhaustive search against two-stage search with each --candidates value
-  below the collection size (at or above it, two-stage is exhaustive), and
-  the share of queries whose top 10 is exactly the exhaustive top 10.
+  each of --recall_queries videos a query) are indexed in float32 and in
+  --token_dtype; R@1/5/10 of exhaustive search of the float32 index (the
+  reference) against exhaustive search of the --token_dtype index and
+  two-stage search of it with each --candidates value below the collection
+  size (at or above it, two-stage is exhaustive), the share of queries whose
+  top 10 is exactly the reference's (same rows, same order), and the largest
+  difference of the two-stage fused scores from the model's float32 ones.
 - build: random videos of the synthetic config's shape (12-24 frames of
   the export's feature size) are encoded into WORKDIR/index_<n> for each n of
   --build_videos: videos/s and peak memory (the same at every n: memory
@@ -25,7 +28,10 @@ is its own:
   it stays in the page cache), then, with the synthetic test captions as
   queries:
   single-query latency (p50/p95; parsing excluded, reported apart), the
-  median time of each step of a two-stage query, and throughput for
+  time to read the default number of candidates with the index's pages
+  evicted from the page cache (cold, as an index larger than memory), the
+  median time of each step of a two-stage query (encode the query, first
+  stage, read the candidates' records, score them), and throughput for
   --queries queries, two-stage at the default candidates and exhaustive.
 """
 
@@ -48,6 +54,9 @@ _VIDEOS = flags.DEFINE_integer('videos', 100_000, 'Queried index size.')
 _BUILD_VIDEOS = flags.DEFINE_list(
     'build_videos', ['5000', '10000'], 'Sizes of the indexes built (timed); '
     'the last one, repeated, makes the queried index.')
+_TOKEN_DTYPE = flags.DEFINE_string(
+    'token_dtype', 'int8', 'Index storage of the frame vectors (search.'
+    'TOKEN_DTYPES); recall is measured against a float32 index.')
 _CHUNK = flags.DEFINE_integer('chunk_size', 1000, 'Videos per shard.')
 _QUERIES = flags.DEFINE_integer('queries', 1000, 'Throughput queries.')
 _LATENCY_QUERIES = flags.DEFINE_integer('latency_queries', 100,
@@ -91,7 +100,7 @@ def _random_source(num_videos, feature_dim, seed=0):
 
 
 def _index_path(videos):
-  return os.path.join(_WORKDIR.value, f'index_{videos}')
+  return os.path.join(_WORKDIR.value, f'index_{videos}_{_TOKEN_DTYPE.value}')
 
 
 def _build(videos):
@@ -101,7 +110,8 @@ def _build(videos):
   source = _random_source(videos, exported.manifest['feature_dim'])
   path = _index_path(videos)
   start = time.perf_counter()
-  search.build_index(exported, source, path, _CHUNK.value, progress=False)
+  search.build_index(exported, source, path, _CHUNK.value, progress=False,
+                     token_dtype=_TOKEN_DTYPE.value)
   seconds = time.perf_counter() - start
   size = sum(os.path.getsize(os.path.join(d, f))
              for d, _, files in os.walk(path) for f in files)
@@ -193,6 +203,9 @@ def _query(videos):
         **_percentiles(time_single(candidates, _LATENCY_QUERIES.value)),
         'parts_ms': _two_stage_parts(
             single, queries[:_LATENCY_QUERIES.value], candidates)}
+  result['cold_read'] = {
+      'candidates': search.DEFAULT_CANDIDATES,
+      'ms': _cold_read_ms(single, search.DEFAULT_CANDIDATES)}
   batched = search.Searcher(exported, index)
   batched.search(batched.encode(queries[:2]), 10)
   start = time.perf_counter()
@@ -216,22 +229,43 @@ def _query(videos):
   return result
 
 
+def _cold_read_ms(searcher, candidates, trials=5):
+  """Median ms to read `candidates` random records with the index's pages
+  evicted from the page cache first (posix_fadvise DONTNEED on its own
+  files), as when the index is larger than memory."""
+  from hgr_jax import search  # pylint: disable=g-import-not-at-top
+  index = searcher.index
+  rng = np.random.default_rng(0)
+  seconds = []
+  for _ in range(trials):
+    for shard_dir in index.shard_dirs:
+      descriptor = os.open(os.path.join(shard_dir, search.RECORDS_FILE),
+                           os.O_RDONLY)
+      os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+      os.close(descriptor)
+    rows = rng.choice(len(index), candidates, replace=False)
+    start = time.perf_counter()
+    searcher.read_candidates(rows)
+    seconds.append(time.perf_counter() - start)
+  return 1000 * float(np.median(seconds))
+
+
 def _two_stage_parts(searcher, queries, candidates):
   """Median ms of each step of a single two-stage query (run apart)."""
-  import jax  # pylint: disable=g-import-not-at-top
-  parts = {'encode': [], 'first_stage': [], 'gather': [], 'score': []}
+  parts = {'encode': [], 'first_stage': [], 'read': [], 'score': []}
   for query in queries:
     start = time.perf_counter()
     text = searcher.encode([query])
     parts['encode'].append(time.perf_counter() - start)
     start = time.perf_counter()
-    pool = searcher.first_stage(text, candidates)[0]
+    rows, cosines = searcher.best_global(text, candidates)
     parts['first_stage'].append(time.perf_counter() - start)
     start = time.perf_counter()
-    videos = searcher.index.gather(pool)
-    parts['gather'].append(time.perf_counter() - start)
+    read = searcher.read_candidates(rows[0])
+    parts['read'].append(time.perf_counter() - start)
     start = time.perf_counter()
-    jax.block_until_ready(searcher.exported.scores(videos, text))
+    searcher.score_candidates(read, {k: v[0] for k, v in text.items()},
+                              cosines[0])
     parts['score'].append(time.perf_counter() - start)
   return {name: 1000 * float(np.median(seconds))
           for name, seconds in parts.items()}
@@ -240,21 +274,30 @@ def _two_stage_parts(searcher, queries, candidates):
 def _recall_on(exported, videos, queries_of, path):
   """Recall of exhaustive and two-stage search on one generated collection.
 
+  The reference is exhaustive search of a float32 index; with
+  --token_dtype=int8, an int8 index is searched both ways too, and the
+  largest difference of its two-stage fused scores from float32 ones is
+  reported.
+
   Args:
     exported: the export.
     videos: list of generated video dicts.
     queries_of: list of (caption, true video row).
-    path: index folder.
+    path: index folder (a suffix names the token dtype).
   """
   from hgr_jax import search  # pylint: disable=g-import-not-at-top
   source = search.VideoSource(
       {'generated': len(videos)}, [v['video_id'] for v in videos],
       lambda a, b: [v['frames'] for v in videos[a:b]])
-  search.build_index(exported, source, path, _CHUNK.value, progress=False)
-  index = search.Index(path, exported)
-  searcher = search.Searcher(exported, index)
+  searchers = {}
+  for dtype in dict.fromkeys(['float32', _TOKEN_DTYPE.value]):
+    search.build_index(exported, source, f'{path}_{dtype}', _CHUNK.value,
+                       progress=False, token_dtype=dtype)
+    searchers[dtype] = search.Searcher(
+        exported, search.Index(f'{path}_{dtype}', exported))
+  reference = searchers['float32']
   queries = search.QueryEncoder(exported).encode([c for c, _ in queries_of])
-  text = searcher.encode(queries)
+  text = reference.encode(queries)
   truth = np.array([row for _, row in queries_of])
 
   def recalls(results):
@@ -263,12 +306,22 @@ def _recall_on(exported, videos, queries_of, path):
                       for hits, t in zip(results, truth)])
     return {f'r{k}': 100 * float(np.mean(ranks < k)) for k in (1, 5, 10)}
 
+  def same_top10(results):
+    return 100 * float(np.mean([[h.row for h in a] == [h.row for h in b]
+                                for a, b in zip(results, exhaustive)]))
+
   logging.info('%d videos: exhaustive.', len(videos))
   start = time.perf_counter()
-  exhaustive = searcher.search(text, 10, 0)
+  exhaustive = reference.search(text, 10, 0)
   out = {'videos': len(videos), 'queries': len(queries),
          'exhaustive': {**recalls(exhaustive),
                         'seconds': time.perf_counter() - start}}
+  searcher = searchers[_TOKEN_DTYPE.value]
+  if searcher is not reference:
+    results = searcher.search(text, 10, 0)
+    out[f'exhaustive_{_TOKEN_DTYPE.value}'] = {
+        **recalls(results), 'same_top10': same_top10(results)}
+  results = exhaustive
   for candidates in map(int, _CANDIDATES.value):
     if candidates >= len(videos):
       continue  # The whole collection: exhaustive search by construction.
@@ -276,11 +329,16 @@ def _recall_on(exported, videos, queries_of, path):
                  candidates)
     start = time.perf_counter()
     results = searcher.search(text, 10, candidates)
-    same = np.mean([[h.row for h in a] == [h.row for h in b]
-                    for a, b in zip(results, exhaustive)])
     out[f'two_stage_{candidates}'] = {
-        **recalls(results), 'same_top10': 100 * float(same),
+        **recalls(results), 'same_top10': same_top10(results),
         'seconds': time.perf_counter() - start}
+  # The last two-stage top 10s scored by the model from the float32 index.
+  errors = [np.abs(np.asarray(reference.exported.scores(
+      reference.index.gather([h.row for h in hits]),
+      {k: v[q:q + 1] for k, v in text.items()})['fused'][:, 0]) -
+                   [h.scores['fused'] for h in hits])
+            for q, hits in enumerate(results)]
+  out['max_fused_error'] = float(np.max(errors))
   return out
 
 
@@ -334,6 +392,10 @@ def _table(results):
                      f'{result["queries"]} queries) | {variant} | '
                      f'{r["r1"]:.1f} | {r["r5"]:.1f} | {r["r10"]:.1f} | '
                      f'{r.get("same_top10", 100.0):.1f} |')
+  for name, result in results.get('recall', {}).items():
+    if isinstance(result, dict) and 'max_fused_error' in result:
+      lines.append(f'{name}: two-stage fused scores within '
+                   f'{result["max_fused_error"]:.2g} of float32 ones')
   query = results.get('query')
   if query:
     lines += ['', '| search | p50 ms | p95 ms | queries/s | peak GB |',
@@ -356,6 +418,9 @@ def _table(results):
     for variant, r in steps.items():
       lines.append(f'{variant} query steps (median ms): ' + ', '.join(
           f'{name} {ms:.1f}' for name, ms in r['parts_ms'].items()))
+    if 'cold_read' in query:
+      lines.append(f'read {query["cold_read"]["candidates"]} candidates, '
+                   f'page cache evicted: {query["cold_read"]["ms"]:.1f} ms')
   for build in results.get('build', []):
     lines.append(f'build {build["videos"]} videos: '
                  f'{build["videos_per_s"]:.0f} videos/s, '

@@ -10,21 +10,23 @@
       --queries_file=queries.txt --candidates=0   # exhaustive
 
 An index is a folder of shards, one per `--chunk_size` videos, each holding
-the encoded videos as .npy arrays (candidates are read row by row), their
-ids and frame counts; `index.json` names the export (content hash) it was
-built with.
+the encoded videos (the frame or clip vectors as one record per video, int8
+by default, `--token_dtype`; the rest as .npy arrays), their ids and frame
+counts; `index.json` names the export (content hash) it was built with.
 Building skips shards already written, so an interrupted run resumes.
 
 A query is parsed into its role graph (when the model uses one), encoded,
 and ranked in two stages by default: the global (event/sentence, or
 video/sentence for HCMI) cosine over the whole collection picks
-`--candidates` videos, whose encodings are read from the shards, and the
-model's full score re-ranks them. `--candidates=0` scores every video with
-the full score instead, streaming the shards through
+`--candidates` videos, whose records are read from the shards (one read
+each), and the model's full score re-ranks them (HGR: from the records'
+stored Gram matrices, one jitted call). `--candidates=0` scores every video
+with the full score instead, streaming the shards through
 `retrieval.streaming_top_k`.
 """
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -55,11 +57,23 @@ from hgr_jax import sharding
 from hgr_jax.models import layers
 from hgr_jax.models import matching
 
-INDEX_FORMAT_VERSION = 1
+# 2: token arrays in one record per video (RECORDS_FILE), int8 by default.
+INDEX_FORMAT_VERSION = 2
 INDEX_FILE = 'index.json'
 IDS_FILE = 'video_ids.json'
 NUM_FRAMES_FILE = 'num_frames.npy'
+RECORDS_FILE = 'records.npy'
 _ENCODED_PREFIX = 'encoded.'
+# Record fields beside a token array's codes: code * scale = value per token,
+# and the video's (tokens, tokens) Gram matrix, taken before quantisation.
+_SCALE = ':scale'
+_GRAM = ':gram'
+TOKEN_DTYPES = ('int8', 'float32')
+# int8 quarters the bytes a candidate costs to read; on the synthetic HGR
+# (docs/search.md) it moved fused scores by at most 4e-4 and R@1/5/10 by at
+# most one query against float32 exhaustive search. Ours, from
+# benchmarks/search_latency.py.
+DEFAULT_TOKEN_DTYPE = 'int8'
 # The smallest measured candidate count at which two-stage search lost no
 # recall against exhaustive search, on the synthetic test split and a
 # generated 3,000-video collection (docs/search.md; 200 lost 1 point of R@10
@@ -104,16 +118,89 @@ class ModelHooks:
     alignments: query token kind ('verb', 'noun': role graph nodes; 'word':
       the query's tokens; others: the model's learned slots, numbered) ->
       the `Alignment` --explain reports.
+    rerank: (model, tokens, columns, text, global cosines) -> the model's
+      scores of two-stage candidates from the index's records (`hgr_rerank`),
+      jitted once; None: the model's `scores` of the decoded candidates.
+    rerank_columns: the small per-video arrays `rerank` reads, held in
+      memory.
+    cut_queries: the text encoder gives the same outputs for captions cut to
+      their length (`cut_words`; tested for HGR), so queries are encoded
+      without the padding steps.
   """
   uses_role_graph: bool = True
   global_keys: Optional[tuple] = ('event', 'sentence')
   alignments: Mapping[str, Alignment] = dataclasses.field(
       default_factory=dict)
+  rerank: Optional[Callable[..., Dict[str, Any]]] = None
+  rerank_columns: tuple = ()
+  cut_queries: bool = False
+
+
+def phrase_scores_from_gram(codes, scale, gram, valid, phrases, phrase_mask,
+                            sigma):
+  """HGR's phrase-to-frame score of videos for one query, from the index.
+
+  `matching.phrase_frame_scores` of the frames codes x scale, with the
+  frames' Gram matrix read from the index instead of computed, and their
+  norms its diagonal: the product of the codes with the phrases is the only
+  (width)-sized work left, and the codes need no normalising pass.
+
+  Args:
+    codes: (videos, frames, width) float32; frame = codes x scale.
+    scale: (videos, frames) float32.
+    gram: (videos, frames, frames) Gram matrix of the frames.
+    valid: (videos, frames) bool.
+    phrases: (phrases, width) one query's phrase nodes.
+    phrase_mask: (phrases,) bool.
+    sigma: HGR's attention temperature.
+
+  Returns:
+    (videos,) mean over valid phrases of the cosine between the phrase and
+    its attended frame vector.
+  """
+  # safe_norm's clamp (1e-10) on the norms, as the model's.
+  norms = jnp.sqrt(jnp.maximum(jnp.diagonal(gram, axis1=1, axis2=2), 1e-20))
+  cosines = jnp.einsum('vfd,pd->vfp', codes, layers.l2_normalize(phrases),
+                       preferred_element_type=jnp.float32)
+  cosines = cosines * (scale / norms)[..., None]
+  clipped = jnp.where(valid[..., None], jax.nn.relu(cosines), 0.0)
+  weights = layers.masked_softmax(
+      sigma * layers.l2_normalize(clipped, axis=1), valid[..., None], axis=1)
+  dot = jnp.sum(weights * cosines * norms[..., None], axis=1)
+  squared_norm = jnp.sum(weights * jnp.einsum('vfg,vgp->vfp', gram, weights),
+                         axis=1)
+  scores = dot / jnp.sqrt(jnp.maximum(squared_norm, 1e-20))
+  mask = phrase_mask.astype(scores.dtype)
+  return jnp.sum(scores * mask, -1) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def hgr_rerank(model, tokens, columns, text, global_cosines):
+  """HGR's scores of candidates for one query (`matching.hgr_scores`).
+
+  Args:
+    model: the HGR module (its attention temperature).
+    tokens: {'actions', 'entities'}: (codes, scale, gram) of the candidates.
+    columns: {'frame_mask': (videos, frames) bool}.
+    text: one encoded query, no batch axis.
+    global_cosines: (videos,) the first stage's event/sentence cosines.
+
+  Returns:
+    dict of (videos,) scores: global, verb, noun and fused.
+  """
+  scores = {'global': global_cosines}
+  for level, video_key in (('verb', 'actions'), ('noun', 'entities')):
+    scores[level] = phrase_scores_from_gram(
+        *tokens[video_key], columns['frame_mask'], text[f'{level}s'],
+        text[f'{level}_mask'], model.attention_sigma)
+  scores['fused'] = (scores['global'] + scores['verb'] + scores['noun']) / 3
+  return scores
 
 
 MODEL_HOOKS = {
     'hgr': ModelHooks(alignments={'verb': Alignment('actions', 'verbs'),
-                                  'noun': Alignment('entities', 'nouns')}),
+                                  'noun': Alignment('entities', 'nouns')},
+                      rerank=hgr_rerank, rerank_columns=('frame_mask',),
+                      cut_queries=True),
     # HANet's local levels match clips; its individual levels match frames.
     'hanet': ModelHooks(alignments={
         'verb': Alignment('actions', 'verb_phrases'),
@@ -249,8 +336,66 @@ def _check_export(header, exported, index_dir):
         'with that export, or index again into a new --out.')
 
 
+def is_token_array(value):
+  """Whether an encoded video array is per-token vectors (videos, tokens, w)."""
+  return value.ndim == 3 and np.issubdtype(value.dtype, np.floating)
+
+
+def _check_token_dtype(token_dtype):
+  if token_dtype not in TOKEN_DTYPES:
+    raise SearchError(f'--token_dtype={token_dtype} is not one of '
+                      f'{", ".join(TOKEN_DTYPES)}.')
+
+
+def encode_records(tokens, token_dtype):
+  """Token arrays -> one structured record per video, as the index stores it.
+
+  Args:
+    tokens: flat {key: (videos, tokens, width) float} encodings.
+    token_dtype: 'int8' (each token vector scaled by its largest magnitude
+      and rounded) or 'float32' (kept; scale 1).
+
+  Returns:
+    (videos,) structured array, packed, fields in order: per key the codes
+    (tokens, width), KEY:scale (tokens,) float32 and KEY:gram (tokens,
+    tokens) float32 of the unquantised vectors. A record is contiguous on
+    disk, so a candidate costs one read.
+  """
+  _check_token_dtype(token_dtype)
+  fields = {}
+  for key, value in tokens.items():
+    value = np.asarray(value, np.float32)
+    if token_dtype == 'int8':
+      scale = np.abs(value).max(-1) / 127
+      codes = np.round(value / np.where(scale > 0, scale, 1)[..., None])
+      fields[key] = codes.astype(np.int8)
+    else:
+      scale = np.ones(value.shape[:2], np.float32)
+      fields[key] = value
+    fields[key + _SCALE] = scale.astype(np.float32)
+    fields[key + _GRAM] = np.einsum('vtd,vsd->vts', value, value)
+  records = np.empty(len(next(iter(fields.values()))), np.dtype(
+      [(k, v.dtype, v.shape[1:]) for k, v in fields.items()]))
+  for key, value in fields.items():
+    records[key] = value
+  return records
+
+
+def token_keys(record_dtype):
+  """The token array keys of a record dtype (`encode_records`)."""
+  return [name for name in record_dtype.names
+          if not name.endswith((_SCALE, _GRAM))]
+
+
+def decode_records(records, keys=None):
+  """{key: (videos, tokens, width) float32} of records: codes x scale."""
+  return {key: records[key].astype(np.float32) *
+               records[key + _SCALE][..., None]
+          for key in keys or token_keys(records.dtype)}
+
+
 def build_index(exported, source, out, chunk_size=1000, batch_size=256,
-                progress=True):
+                progress=True, token_dtype=DEFAULT_TOKEN_DTYPE):
   """Encodes every video of `source` into shards under `out`.
 
   Shards are written whole (a temporary folder renamed), so a run cut short
@@ -264,24 +409,29 @@ def build_index(exported, source, out, chunk_size=1000, batch_size=256,
     chunk_size: videos per shard.
     batch_size: videos per encoder call (split over the local devices).
     progress: show a progress bar.
+    token_dtype: storage of the per-token arrays (`TOKEN_DTYPES`).
 
   Returns:
     The index header (index.json).
   """
+  _check_token_dtype(token_dtype)
   header = {'format_version': INDEX_FORMAT_VERSION,
             'export_hash': exported.content_hash,
             'model_name': exported.name, 'source': source.description,
-            'num_videos': len(source.video_ids), 'chunk_size': chunk_size}
+            'num_videos': len(source.video_ids), 'chunk_size': chunk_size,
+            'token_dtype': token_dtype}
   header_path = os.path.join(out, INDEX_FILE)
   if os.path.exists(header_path):
     existing = _read_json(header_path)
+    _check_format(existing, out)
     _check_export(existing, exported, out)
     existing.pop('complete', None)
     if existing != header:
       raise SearchError(
-          f'{out} holds an index of another collection or chunk size '
-          f'({existing["source"]}, chunk {existing["chunk_size"]}): index '
-          'into a new --out, or delete it.')
+          f'{out} holds an index of another collection, chunk size or token '
+          f'dtype ({existing["source"]}, chunk {existing["chunk_size"]}, '
+          f'{existing["token_dtype"]}): index into a new --out, or delete '
+          'it.')
   os.makedirs(out, exist_ok=True)
   _write_json(header_path, {**header, 'complete': False})
   evaluator = evaluate.Evaluator(
@@ -297,7 +447,7 @@ def build_index(exported, source, out, chunk_size=1000, batch_size=256,
       stop = min(start + chunk_size, num_videos)
       if not os.path.isdir(_shard_dir(out, shard)):
         _write_shard(out, shard, source, start, stop, evaluator, exported,
-                     max_frames, feature_dim)
+                     max_frames, feature_dim, token_dtype)
       bar.update(stop - start)
   finally:
     bar.close()
@@ -307,7 +457,7 @@ def build_index(exported, source, out, chunk_size=1000, batch_size=256,
 
 
 def _write_shard(out, shard, source, start, stop, evaluator, exported,
-                 max_frames, feature_dim):
+                 max_frames, feature_dim, token_dtype):
   """Encodes videos [start, stop) and writes them as one shard."""
   videos = source.read(start, stop)
   for video_id, frames in zip(source.video_ids[start:stop], videos):
@@ -321,13 +471,53 @@ def _write_shard(out, shard, source, start, stop, evaluator, exported,
   shutil.rmtree(staging, ignore_errors=True)
   os.makedirs(staging)
   flat = flax.traverse_util.flatten_dict(jax.device_get(encoded), sep='/')
+  tokens = {k: v for k, v in flat.items() if is_token_array(v)}
+  if tokens:
+    np.save(os.path.join(staging, RECORDS_FILE),
+            encode_records(tokens, token_dtype))
   for key, value in flat.items():
-    np.save(os.path.join(staging, f'{_ENCODED_PREFIX}{key}.npy'), value)
+    if key not in tokens:
+      np.save(os.path.join(staging, f'{_ENCODED_PREFIX}{key}.npy'), value)
   np.save(os.path.join(staging, NUM_FRAMES_FILE),
           np.array([len(f) for f in videos], np.int32))
   _write_json(os.path.join(staging, IDS_FILE),
               source.video_ids[start:stop])
   os.rename(staging, _shard_dir(out, shard))
+
+
+def _check_format(header, index_dir):
+  version = header.get('format_version')
+  if version != INDEX_FORMAT_VERSION:
+    raise SearchError(
+        f'{index_dir} has index format {version}, this code reads '
+        f'{INDEX_FORMAT_VERSION}: index again with python -m hgr_jax.search '
+        'index into a new --out.')
+
+
+def aligned_empty(shape, dtype, alignment=64):
+  """An uninitialised array whose data starts on an `alignment` boundary.
+
+  JAX on CPU uses such a NumPy array in place; it copies any other (~30 ms
+  for the 82 MB of 1,000 float32 HGR candidates).
+  """
+  dtype = np.dtype(dtype)
+  size = math.prod(shape) * dtype.itemsize
+  raw = np.empty(size + alignment, np.uint8)
+  start = -raw.ctypes.data % alignment
+  return raw[start:start + size].view(dtype).reshape(shape)
+
+
+class RowBuffers:
+  """Per row, the byte views `os.preadv` fills of a list of arrays.
+
+  Args:
+    arrays: C-contiguous arrays with the same leading (rows,) axis.
+  """
+
+  def __init__(self, arrays):
+    self.arrays = arrays
+    views = [a.reshape(len(a), -1).view(np.uint8) for a in arrays]
+    self.rows = [[view[i] for view in views] for i in range(len(arrays[0]))]
 
 
 class Index:
@@ -344,6 +534,7 @@ class Index:
       raise SearchError(f'--index={path} is not an index (no {INDEX_FILE}): '
                         'build one with python -m hgr_jax.search index.')
     self.header = _read_json(header_path)
+    _check_format(self.header, path)
     _check_export(self.header, exported, path)
     num_shards = -(-self.header['num_videos'] // self.header['chunk_size'])
     if not self.header.get('complete'):
@@ -359,27 +550,47 @@ class Index:
     self.chunk_size = self.header['chunk_size']
     self._layouts = {}
     self._num_frames = None
-    self.keys = sorted(
-        name[len(_ENCODED_PREFIX):-len('.npy')]
-        for name in os.listdir(self.shard_dirs[0])
+    names = os.listdir(self.shard_dirs[0])
+    self.column_keys = sorted(
+        name[len(_ENCODED_PREFIX):-len('.npy')] for name in names
         if name.startswith(_ENCODED_PREFIX))
+    self.record_dtype = (self._layout(0, RECORDS_FILE)[1]
+                         if RECORDS_FILE in names else None)
+    self.token_keys = (token_keys(self.record_dtype)
+                       if self.record_dtype else [])
+    self.keys = sorted(self.column_keys + self.token_keys)
 
   def __len__(self):
     return len(self.video_ids)
 
-  def _path(self, shard, key):
-    return os.path.join(self.shard_dirs[shard],
-                        f'{_ENCODED_PREFIX}{key}.npy')
+  def _path(self, shard, name):
+    return os.path.join(self.shard_dirs[shard], name)
+
+  def _layout(self, shard, name):
+    """(byte offset of row 0, row dtype) of a shard's .npy file."""
+    if (shard, name) not in self._layouts:
+      array = np.load(self._path(shard, name), mmap_mode='r')
+      if not array.flags.c_contiguous:
+        raise SearchError(f'{array.filename} is not stored in C order: '
+                          'index again with python -m hgr_jax.search.')
+      row = np.dtype((array.dtype, array.shape[1:]))
+      self._layouts[shard, name] = (array.offset, row)
+    return self._layouts[shard, name]
 
   def shard(self, shard, keys=None):
-    """The encoded videos of one shard: dict of arrays read into memory.
+    """The encoded videos of one shard: dict of float arrays in memory.
 
     Read whole rather than memory-mapped, so that a pass over the index
     holds one shard at a time, not every page it has touched.
     """
-    return flax.traverse_util.unflatten_dict(
-        {key: np.load(self._path(shard, key)) for key in keys or self.keys},
-        sep='/')
+    keys = keys or self.keys
+    tokens = [k for k in keys if k in self.token_keys]
+    flat = decode_records(np.load(self._path(shard, RECORDS_FILE)),
+                          tokens) if tokens else {}
+    for key in keys:
+      if key not in tokens:
+        flat[key] = np.load(self._path(shard, _ENCODED_PREFIX + key + '.npy'))
+    return flax.traverse_util.unflatten_dict(flat, sep='/')
 
   def chunks(self):
     """Every shard's encoded videos, in index order."""
@@ -388,45 +599,56 @@ class Index:
 
   def column(self, key):
     """One encoded array of every video, concatenated: (videos, ...)."""
-    return np.concatenate([self.shard(s, [key])[key]
-                           for s in range(len(self.shard_dirs))])
+    return np.concatenate([
+        flax.traverse_util.flatten_dict(self.shard(s, [key]), sep='/')[key]
+        for s in range(len(self.shard_dirs))])
 
-  def _row_layout(self, shard, key):
-    """(byte offset of row 0, row shape, dtype) of a shard's .npy file."""
-    if (shard, key) not in self._layouts:
-      array = np.load(self._path(shard, key), mmap_mode='r')
-      if not array.flags.c_contiguous:
-        raise SearchError(f'{array.filename} is not stored in C order: '
-                          'index again with python -m hgr_jax.search.')
-      self._layouts[shard, key] = (array.offset, array.shape[1:],
-                                   array.dtype)
-    return self._layouts[shard, key]
+  def read_rows(self, rows, name, outs):
+    """Reads the rows `rows` of every shard's file `name` into `outs`.
 
-  def gather(self, rows, keys=None):
-    """The encoded videos at index rows `rows` (in that order).
+    One `os.preadv` per row fills row i of each array of `outs` in turn
+    (a record's fields are contiguous on disk, so each gets its own array),
+    and no page of the index is mapped: memory holds the candidates only.
 
-    Each row is read with one pread per key straight into the result: no
-    page of the index is mapped, so memory holds the candidates only.
+    Args:
+      rows: (n,) index rows.
+      name: the file in each shard (RECORDS_FILE or encoded.KEY.npy).
+      outs: C-contiguous arrays with a leading (>= n) axis whose rows
+        together take one file row's bytes, in file order; or a `RowBuffers`
+        of them, made once for arrays read into query after query.
     """
+    if isinstance(outs, RowBuffers):
+      buffers = outs.rows
+    else:
+      buffers = RowBuffers(outs).rows
     rows = np.asarray(rows)
     shards, offsets = np.divmod(rows, self.chunk_size)
-    gathered = {}
-    for key in keys or self.keys:
-      _, row_shape, dtype = self._row_layout(0, key)
-      out = np.empty((len(rows),) + row_shape, dtype)
-      row_bytes = out.itemsize * math.prod(row_shape)
-      as_bytes = out.reshape(len(rows), -1).view(np.uint8)
-      for shard in np.unique(shards):
-        start, _, _ = self._row_layout(shard, key)
-        descriptor = os.open(self._path(shard, key), os.O_RDONLY)
-        try:
-          for i in np.flatnonzero(shards == shard):
-            os.preadv(descriptor, [as_bytes[i]],
-                      start + int(offsets[i]) * row_bytes)
-        finally:
-          os.close(descriptor)
-      gathered[key] = out
-    return flax.traverse_util.unflatten_dict(gathered, sep='/')
+    for shard in np.unique(shards):
+      start, row = self._layout(int(shard), name)
+      descriptor = os.open(self._path(int(shard), name), os.O_RDONLY)
+      try:
+        for i in np.flatnonzero(shards == shard):
+          os.preadv(descriptor, buffers[i],
+                    start + int(offsets[i]) * row.itemsize)
+      finally:
+        os.close(descriptor)
+
+  def gather(self, rows, keys=None):
+    """The encoded videos at index rows `rows` (in that order), float."""
+    keys = keys or self.keys
+    flat = {}
+    if any(k in self.token_keys for k in keys):
+      records = np.empty(len(rows), self.record_dtype)
+      self.read_rows(rows, RECORDS_FILE, [records])
+      flat.update(decode_records(
+          records, [k for k in keys if k in self.token_keys]))
+    for key in keys:
+      if key not in flat:
+        _, row = self._layout(0, _ENCODED_PREFIX + key + '.npy')
+        out = np.empty((len(rows),) + row.shape, row.base)
+        self.read_rows(rows, _ENCODED_PREFIX + key + '.npy', [out])
+        flat[key] = out
+    return flax.traverse_util.unflatten_dict(flat, sep='/')
 
   def num_frames(self, rows):
     """Original frame counts of the videos at `rows`."""
@@ -559,9 +781,40 @@ class Hit:
       default_factory=dict)
 
 
+# Caption arrays whose last axis is the words (input_pipeline's layout).
+_WORD_AXIS_KEYS = ('token_ids', 'verb_masks', 'noun_masks')
+
+
+def cut_words(captions, max_words):
+  """Caption arrays cut to the longest caption's length, rounded up to a
+  power of two (at least 8, at most `max_words`), so the encoder runs only
+  the steps a query has and compiles at most a few shapes."""
+  longest = int(np.max(captions['length']))
+  words = min(max_words, max(8, 1 << (longest - 1).bit_length()))
+  return {k: v[..., :words] if k in _WORD_AXIS_KEYS else v
+          for k, v in captions.items()}
+
+
 def _pad_to(tree, rows):
   return jax.tree.map(lambda x: np.pad(
       x, [(0, rows - x.shape[0])] + [(0, 0)] * (x.ndim - 1)), tree)
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _best_cosines(videos, queries, count):
+  """The `count` best cosines of each query, best first.
+
+  Args:
+    videos: (videos, width) unit vectors.
+    queries: (queries, width).
+    count: cosines kept per query.
+
+  Returns:
+    (queries, count) cosines and their video rows; on ties the lower row
+    first (`lax.top_k`).
+  """
+  return jax.lax.top_k(
+      jnp.einsum('qd,vd->qv', layers.l2_normalize(queries), videos), count)
 
 
 class Searcher:
@@ -584,14 +837,21 @@ class Searcher:
     self.query_batch = query_batch
     self._global = None
     if self.hooks.global_keys:
-      self._global = np.asarray(layers.l2_normalize(jnp.asarray(
-          index.column(self.hooks.global_keys[0]))))
+      self._global = layers.l2_normalize(jnp.asarray(
+          index.column(self.hooks.global_keys[0])))
     model = exported.model
 
     def fused(videos, queries, variables):
       return model.apply(variables, videos, queries,
                          method=model.scores)['fused']
     self._fused = fused
+    self._rerank = None
+    if self.hooks.rerank and index.record_dtype is not None:
+      self._rerank = jax.jit(functools.partial(self.hooks.rerank, model))
+      # Small per-video arrays (masks): held, 20 bytes a video for HGR.
+      self._columns = {key: index.column(key)
+                       for key in self.hooks.rerank_columns}
+    self._buffers = None
 
   def encode(self, queries: Sequence[Query]):
     """Encoded queries (dict of arrays with a leading (queries,) axis)."""
@@ -599,26 +859,84 @@ class Searcher:
     for start in range(0, len(queries), self.query_batch):
       part = stack_queries(queries[start:start + self.query_batch])
       size = len(part['length'])
+      if self.hooks.cut_queries:
+        part = cut_words(part, self.exported.manifest['max_words'])
       encoded = self.exported.encode_text(_pad_to(part, self.query_batch))
       outputs.append(jax.tree.map(lambda x, s=size: np.asarray(x[:s]),
                                   encoded))
     return jax.tree.map(lambda *xs: np.concatenate(xs), *outputs)
 
+  def best_global(self, text, candidates):
+    """(queries, candidates) rows of the best global cosines, best first,
+    and those cosines."""
+    queries = text[self.hooks.global_keys[1]]
+    candidates = min(candidates, len(self.index))
+    rows, cosines = [], []
+    # query_batch queries per product: (queries, videos) cosines are held.
+    for start in range(0, len(queries), self.query_batch):
+      best, best_rows = _best_cosines(
+          self._global, queries[start:start + self.query_batch], candidates)
+      rows.append(np.asarray(best_rows))
+      cosines.append(np.asarray(best))
+    return np.concatenate(rows), np.concatenate(cosines)
+
   def first_stage(self, text, candidates):
     """(queries, candidates) rows of the best global cosines, best first."""
-    query_global = np.asarray(layers.l2_normalize(
-        jnp.asarray(text[self.hooks.global_keys[1]])))
-    # (videos, width) @ (width, queries): a matrix-vector product over the
-    # contiguous rows for one query, measured faster than the other order.
-    cosines = (self._global @ query_global.T).T
-    candidates = min(candidates, cosines.shape[1])
-    top = np.argpartition(-cosines, candidates - 1, axis=1)[:, :candidates]
-    order = np.argsort(-np.take_along_axis(cosines, top, 1), axis=1,
-                       kind='stable')
-    return np.take_along_axis(top, order, 1)
+    return self.best_global(text, candidates)[0]
 
-  def _score_rows(self, rows, text_one):
-    """Every level's scores of the videos at `rows` for one encoded query."""
+  def _candidate_buffers(self, count):
+    """Per-field arrays one `read_rows` of `count` records fills, and the
+    float32 codes and column arrays the re-rank reads, all aligned (read by
+    JAX in place) and kept from query to query."""
+    if self._buffers is None or len(self._buffers[0].rows) != count:
+      dtype = self.index.record_dtype
+      fields = [aligned_empty((count,) + dtype[name].shape,
+                              dtype[name].base) for name in dtype.names]
+      floats = {key: aligned_empty((count,) + dtype[key].shape, np.float32)
+                for key in self.index.token_keys
+                if dtype[key].base != np.float32}
+      columns = {key: aligned_empty((count,) + value.shape[1:], value.dtype)
+                 for key, value in self._columns.items()}
+      self._buffers = RowBuffers(fields), floats, columns
+    return self._buffers
+
+  def read_candidates(self, rows):
+    """The re-rank's inputs for candidates `rows`: (tokens, columns).
+
+    Buffers are reused: the result is valid until the next call.
+    """
+    row_buffers, floats, columns = self._candidate_buffers(len(rows))
+    self.index.read_rows(rows, RECORDS_FILE, row_buffers)
+    fields = row_buffers.arrays
+    by_name = dict(zip(self.index.record_dtype.names, fields))
+    tokens = {}
+    for key in self.index.token_keys:
+      codes = by_name[key]
+      if key in floats:
+        # NumPy's int8 -> float32 cast is vectorised; XLA's was 10x slower.
+        np.copyto(floats[key], codes, casting='unsafe')
+        codes = floats[key]
+      tokens[key] = (codes, by_name[key + _SCALE], by_name[key + _GRAM])
+    for key, column in self._columns.items():
+      np.take(column, rows, axis=0, out=columns[key])
+    return tokens, columns
+
+  def score_candidates(self, candidates, text_one, global_cosines):
+    """The model's re-rank of `read_candidates`' output for one query:
+    dict of (candidates,) scores per level."""
+    tokens, columns = candidates
+    scores = self._rerank(tokens, columns, text_one, global_cosines)
+    return {k: np.asarray(v) for k, v in scores.items()}
+
+  def _score_rows(self, rows, text_one, global_cosines=None):
+    """Every level's scores of the videos at `rows` for one encoded query.
+
+    With the model's re-rank hook and the first stage's cosines, from the
+    index's records; otherwise the model's `scores` of the decoded videos.
+    """
+    if self._rerank is not None and global_cosines is not None:
+      return self.score_candidates(self.read_candidates(rows), text_one,
+                                   global_cosines)
     scores = self.exported.scores(self.index.gather(rows),
                                   jax.tree.map(lambda x: x[None], text_one))
     return {k: np.asarray(v)[:, 0] for k, v in scores.items()}
@@ -639,9 +957,10 @@ class Searcher:
     batch = self.query_batch
     k = min(k, len(self.index))
     two_stage = bool(candidates) and self._global is not None
+    global_cosines = [None] * num_queries
     if two_stage:
       candidates = max(min(candidates, len(self.index)), k)
-      pools = self.first_stage(text, candidates)
+      pools, global_cosines = self.best_global(text, candidates)
     else:
       # query_batch queries per pass, so that the (chunk, queries, frames,
       # phrases) intermediates follow the chunk, not the query count.
@@ -654,7 +973,7 @@ class Searcher:
     for q in range(num_queries):
       text_one = jax.tree.map(lambda x, q=q: x[q], text)
       pool = pools[q]
-      scores = self._score_rows(pool, text_one)
+      scores = self._score_rows(pool, text_one, global_cosines[q])
       # Stable: on equal scores the better first-stage (or lower) row wins.
       best = np.argsort(-scores['fused'], kind='stable')[:k]
       results.append([
@@ -763,6 +1082,9 @@ def _define_flags():
   flags.DEFINE_integer('chunk_size', 1000, 'index: videos per shard (memory '
                        'holds one).')
   flags.DEFINE_integer('batch_size', 256, 'index: videos per encoder call.')
+  flags.DEFINE_enum('token_dtype', DEFAULT_TOKEN_DTYPE, TOKEN_DTYPES,
+                    'index: storage of the frame (clip) vectors; int8 reads '
+                    'a quarter of float32\'s bytes per candidate.')
   flags.DEFINE_string('index', None, 'query: the index folder.')
   flags.DEFINE_string('query', None, 'query: the sentence to search for.')
   flags.DEFINE_string('queries_file', None, 'query: a text file, one query '
@@ -787,7 +1109,7 @@ def _index_command():
   source = (hdf5_source(FLAGS.features) if FLAGS.features
             else dataset_source(FLAGS['config'].value, FLAGS.split))
   header = build_index(exported, source, FLAGS.out, FLAGS.chunk_size,
-                       FLAGS.batch_size)
+                       FLAGS.batch_size, token_dtype=FLAGS.token_dtype)
   print(f'Indexed {header["num_videos"]} videos into {FLAGS.out}.')
 
 

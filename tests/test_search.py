@@ -1,8 +1,10 @@
 """Indexing a collection with an export and searching it with sentences."""
 
 import dataclasses
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -21,6 +23,7 @@ from data_pipelines import tokenizers
 from hgr_jax import export
 from hgr_jax import models
 from hgr_jax import search
+from hgr_jax.models import matching
 
 
 @pytest.fixture(scope='module')
@@ -35,9 +38,10 @@ def exported(trained_workdir, tmp_path_factory):
 def index(trained_workdir, exported, tmp_path_factory):
   config, _, _ = trained_workdir
   out = str(tmp_path_factory.mktemp('index') / 'test')
-  # Chunks of 5: several shards, the last one short.
+  # Chunks of 5: several shards, the last one short. float32, so that
+  # search equals the model's scores to rounding (int8: tested apart).
   search.build_index(exported, search.dataset_source(config, 'test'), out,
-                     chunk_size=5, progress=False)
+                     chunk_size=5, progress=False, token_dtype='float32')
   return search.Index(out, exported)
 
 
@@ -139,6 +143,21 @@ def test_explain_lists_valid_frames_by_attention(exported, index,
   assert f'verb "{verb}": frames' in printed
 
 
+def test_queries_cut_to_their_length_encode_as_padded(exported, index):
+  queries = search.QueryEncoder(exported).encode([
+      'a man throws a ball to a dog', 'dog',
+      ' '.join(['a man throws a ball'] * 3)])
+  max_words = exported.manifest['max_words']
+  cut = search.cut_words(search.stack_queries(queries[:2]), max_words)
+  assert cut['token_ids'].shape[1] == 8 < max_words
+  assert cut['verb_masks'].shape[-1] == cut['noun_masks'].shape[-1] == 8
+  expected = exported.encode_text(search.stack_queries(queries))
+  for query_batch in (1, 3):
+    got = search.Searcher(exported, index, query_batch).encode(queries)
+    for key, value in expected.items():
+      np.testing.assert_allclose(got[key], value, atol=1e-6)
+
+
 def test_bad_queries(exported):
   encoder = search.QueryEncoder(exported)
   with pytest.raises(search.SearchError, match='empty'):
@@ -168,12 +187,12 @@ def test_index_resumes_and_refuses_another_export(
   with pytest.raises(KeyboardInterrupt):
     search.build_index(exported, _failing(
         search.dataset_source(config, 'test'), 10), out, chunk_size=5,
-                       progress=False)
+                       progress=False, token_dtype='float32')
   with pytest.raises(search.SearchError, match='incomplete'):
     search.Index(out, exported)
   mtime = os.path.getmtime(os.path.join(out, 'shard-00000'))
   search.build_index(exported, search.dataset_source(config, 'test'), out,
-                     chunk_size=5, progress=False)
+                     chunk_size=5, progress=False, token_dtype='float32')
   assert os.path.getmtime(os.path.join(out, 'shard-00000')) == mtime
   resumed = search.Index(out, exported)
   assert resumed.video_ids == index.video_ids
@@ -191,6 +210,85 @@ def test_index_resumes_and_refuses_another_export(
   with pytest.raises(search.SearchError, match='another export'):
     search.build_index(other, search.dataset_source(config, 'test'), out,
                        chunk_size=5, progress=False)
+  with pytest.raises(search.SearchError, match='token dtype'):
+    search.build_index(exported, search.dataset_source(config, 'test'), out,
+                       chunk_size=5, progress=False, token_dtype='int8')
+
+
+def test_index_of_an_older_format_is_refused(exported, index, tmp_path):
+  out = str(tmp_path / 'old')
+  shutil.copytree(index.path, out)
+  header_path = os.path.join(out, search.INDEX_FILE)
+  with open(header_path) as f:
+    header = json.load(f)
+  header['format_version'] = 1
+  with open(header_path, 'w') as f:
+    json.dump(header, f)
+  with pytest.raises(search.SearchError,
+                     match='index format 1, this code reads 2: index again'):
+    search.Index(out, exported)
+
+
+@pytest.mark.parametrize('token_dtype', search.TOKEN_DTYPES)
+def test_records_round_trip(token_dtype):
+  rng = np.random.default_rng(0)
+  tokens = {'actions': rng.normal(size=(6, 5, 32)).astype(np.float32),
+            'clips': rng.normal(size=(6, 3, 32)).astype(np.float32)}
+  tokens['actions'][:, 4] = 0  # A padded frame.
+  records = search.encode_records(tokens, token_dtype)
+  assert records.dtype.names == (
+      'actions', 'actions:scale', 'actions:gram',
+      'clips', 'clips:scale', 'clips:gram')
+  decoded = search.decode_records(records)
+  for key, value in tokens.items():
+    # int8: each element within half a step (scale / 2) of its vector's.
+    step = np.abs(value).max(-1, keepdims=True) / 127
+    tolerance = step / 2 + 1e-7 if token_dtype == 'int8' else 0
+    assert np.all(np.abs(decoded[key] - value) <= tolerance)
+    np.testing.assert_allclose(records[key + ':gram'],
+                               [v @ v.T for v in value], rtol=1e-5,
+                               atol=1e-5)
+  assert not decoded['actions'][:, 4].any()
+  assert records.dtype.itemsize == sum(
+      (1 if token_dtype == 'int8' else 4) * 32 * t + 4 * t + 4 * t * t
+      for t in (5, 3))
+
+
+def test_phrase_scores_from_gram_equal_the_models():
+  rng = np.random.default_rng(1)
+  frames = rng.normal(size=(7, 6, 16)).astype(np.float32)
+  valid = np.arange(6)[None] < rng.integers(1, 7, size=(7, 1))
+  frames[~valid] = 0
+  phrases = rng.normal(size=(3, 16)).astype(np.float32)
+  phrase_mask = np.array([True, True, False])
+  records = search.encode_records({'frames': frames}, 'float32')
+  got = search.phrase_scores_from_gram(
+      records['frames'], records['frames:scale'], records['frames:gram'],
+      valid, phrases, phrase_mask, 4.0)
+  expected = matching.phrase_frame_scores_reference(
+      frames, valid, phrases[None], phrase_mask[None], 4.0)[:, 0]
+  np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_int8_index_scores_within_tolerance_of_float32(
+    trained_workdir, exported, index, test_captions, tmp_path):
+  config, _, _ = trained_workdir
+  out = str(tmp_path / 'int8')
+  search.build_index(exported, search.dataset_source(config, 'test'), out,
+                     chunk_size=5, progress=False, token_dtype='int8')
+  int8 = search.Index(out, exported)
+  size = lambda path: sum(os.path.getsize(os.path.join(d, f))
+                          for d, _, files in os.walk(path) for f in files)
+  assert size(out) < 0.5 * size(index.path)
+  searcher, _, text = _encoded_queries(exported, int8, test_captions[:20])
+  reference = _score_matrix(exported, index, text)
+  for candidates in (0, len(int8)):
+    for q, hits in enumerate(searcher.search(text, 5, candidates)):
+      for hit in hits:
+        for level, value in hit.scores.items():
+          # Measured up to 1.2e-3 (one level), 5e-4 (fused); docs/search.md.
+          assert value == pytest.approx(
+              float(np.asarray(reference[level])[hit.row, q]), abs=3e-3)
 
 
 def jax_scale(tree, factor):
