@@ -1,11 +1,29 @@
 """Shared fixtures: a tiny synthetic dataset and config that train in seconds."""
 
-import hgr_jax  # noqa: F401  (sets XLA flags before JAX starts)
-import numpy as np
-import pytest
+import atexit
+import os
+import shutil
+import tempfile
 
-from configs import synthetic as synthetic_config
-from data_pipelines import input_pipeline
+# The suite compiles the same tiny models over and over, in this process and
+# in the CLI, notebook and multi-process tests it starts: one persistent XLA
+# cache per pytest run lets each program compile once. Set in the environment
+# before JAX is imported, so that the subprocesses inherit it; a cache the
+# caller chose (or a parent pytest made) is kept. Thresholds of 0: CPU
+# programs compile in under the default second, and are small.
+if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
+  _cache_dir = tempfile.mkdtemp(prefix='hgr_jax_test_xla_cache_')
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = _cache_dir
+  atexit.register(shutil.rmtree, _cache_dir, ignore_errors=True)
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
+
+import hgr_jax  # noqa: E402,F401  (sets XLA flags before JAX starts)
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from configs import synthetic as synthetic_config  # noqa: E402
+from data_pipelines import input_pipeline  # noqa: E402
 
 
 def tiny_config(model='hgr', data_dir=None):
