@@ -59,10 +59,10 @@ def test_vatex_config_trains_on_a_release_layout(tmp_path):
   """Synthetic data -> release layout -> configs/vatex.py, all from the CLI."""
   synthetic = ['--config=configs/synthetic.py',
                f'--config.data_dir={tmp_path / "synthetic_tfds"}',
-               '--config.synthetic.feature_dim=64',
-               '--config.synthetic.num_train_videos=240',
-               '--config.synthetic.num_validation_videos=40',
-               '--config.synthetic.num_test_videos=40']
+               '--config.synthetic.feature_dim=32',
+               '--config.synthetic.num_train_videos=64',
+               '--config.synthetic.num_validation_videos=16',
+               '--config.synthetic.num_test_videos=16']
   release = str(tmp_path / 'VATEX')
   exported = subprocess.run(
       [sys.executable, '-m', 'data_pipelines.export_release', *synthetic,
@@ -84,9 +84,9 @@ def test_vatex_config_trains_on_a_release_layout(tmp_path):
                   '--config.model.word_dim=16',
                   '--config.model.hidden_size=32',
                   '--config.batch_size=32', '--config.num_epochs=1',
-                  '--config.eval_batch_size=40')
+                  '--config.eval_batch_size=16')
   assert trained.returncode == 0, trained.stderr[-3000:]
-  assert 'train: 240 videos' in trained.stderr
+  assert 'train: 64 videos' in trained.stderr
   assert '10 of ' in trained.stderr and 'found in' in trained.stderr
   with open(os.path.join(workdir, 'test_metrics.json')) as f:
     assert set(metrics.METRIC_NAMES) <= set(json.load(f))
