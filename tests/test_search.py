@@ -390,11 +390,24 @@ def _random_export_and_index(name, tmp_path):
   return exported, search.Index(str(tmp_path / 'index'), exported)
 
 
+@pytest.fixture(scope='module')
+def random_search(tmp_path_factory):
+  """`name` -> (export, index) of _random_export_and_index, built once per
+  module: three HCMI tests read the same one (read-only)."""
+  built = {}
+  def get(name):
+    if name not in built:
+      built[name] = _random_export_and_index(
+          name, tmp_path_factory.mktemp(f'random_{name}'))
+    return built[name]
+  return get
+
+
 @pytest.mark.parametrize('name', ['hanet', 'vsepp', 'hcmi'])  # HGR: above.
-def test_every_registered_model_searches(name, tmp_path):
+def test_every_registered_model_searches(name, random_search):
   """Random weights: export -> HDF5 index -> two-stage and exhaustive search
   agree, and --explain reads each model's alignments."""
-  exported, index = _random_export_and_index(name, tmp_path)
+  exported, index = random_search(name)
   searcher = search.Searcher(exported, index)
   queries = search.QueryEncoder(exported).encode(
       ['a man throws a ball to a dog', 'a woman rides a horse'])
@@ -411,8 +424,8 @@ def test_every_registered_model_searches(name, tmp_path):
   assert all(set(hit.attention) == expected for hit in hits)
 
 
-def test_hcmi_first_stage_is_its_video_sentence_level(tmp_path):
-  exported, index = _random_export_and_index('hcmi', tmp_path)
+def test_hcmi_first_stage_is_its_video_sentence_level(random_search):
+  exported, index = random_search('hcmi')
   searcher = search.Searcher(exported, index)
   text = searcher.encode(search.QueryEncoder(exported).encode(
       ['a man throws a ball to a dog', 'a dog runs']))
@@ -427,8 +440,8 @@ def _unit(x):
 
 
 def test_hcmi_explain_names_each_words_best_frame_and_phrases_best_clip(
-    tmp_path):
-  exported, index = _random_export_and_index('hcmi', tmp_path)
+    random_search):
+  exported, index = random_search('hcmi')
   searcher = search.Searcher(exported, index)
   query, = search.QueryEncoder(exported).encode(['A man throws a ball zzz'])
   text = searcher.encode([query])
