@@ -129,8 +129,9 @@ def test_sentencepiece_tokenizer_travels_with_the_export(tmp_path):
   direct = model.apply(variables, {k: np.asarray(v)[None]
                                    for k, v in arrays.items()},
                        method=model.encode_text)
+  # Jitted against eager: float32 rounding of values around 0.02.
   np.testing.assert_allclose(encoded['sentence'], direct['sentence'],
-                             rtol=1e-6)
+                             rtol=1e-6, atol=1e-6)
 
 
 def test_saved_model_encoders_equal_jax(exported_dir, tmp_path):
