@@ -100,3 +100,17 @@ def trained_workdir(tmp_path_factory):
   config = search_config(str(tmp_path_factory.mktemp('search_tfds')))
   workdir = str(tmp_path_factory.mktemp('search_workdir'))
   return config, workdir, train.train_and_evaluate(config, workdir)
+
+
+# Files whose tests share the session's `trained_workdir`: one pytest-xdist
+# worker runs them all, so that the model trains once.
+_TRAINED_WORKDIR_FILES = ('test_export.py', 'test_search.py')
+
+
+def pytest_collection_modifyitems(items):
+  """Under `pytest -n N --dist loadgroup`, sends each test file to one
+  worker: module fixtures (datasets, trained models) are built once."""
+  for item in items:
+    name = item.path.name
+    group = 'trained_workdir' if name in _TRAINED_WORKDIR_FILES else name
+    item.add_marker(pytest.mark.xdist_group(group))
