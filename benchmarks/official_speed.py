@@ -2,7 +2,8 @@ r"""Train step time, ours against the official code, on the same batches.
 
   python -m benchmarks.official_speed --official_dir=/tmp/official \
       [--official_python=python] [--settings=hgr:64,hgr:128,vsepp:128] \
-      [--batches=6] [--rounds=4] [--steps=2] [--out=official_speed.json]
+      [--batches=6] [--rounds=4] [--steps=2] [--out=official_speed.json] \
+      [--gru_matmul_dtypes=float32,bfloat16]
 
 --official_dir holds a checkout of cshizhe/hgr_v2t (`git archive` of
 13d2d74, with `np.bool` -> `bool` in t2vretrieval/readers/rolegraphs.py);
@@ -12,11 +13,13 @@ else). Neither is part of this project.
 Data: the embedded synthetic dataset with 1,024-d frame features (prepared
 into $TFDS_DATA_DIR if needed); --batches batches of each setting in the
 official reader's order (`pair_order='global'`). Models: the paper's width
-1024, 20 frames, 30 words, Adam, no clipping, both sides.
+1024, 20 frames, 30 words, Adam, no clipping, both sides. Our side runs
+once per --gru_matmul_dtypes entry (`config.model.gru_matmul_dtype`: the
+operand type of the BiGRU's products); the official code runs float32.
 
 One worker process per (setting, side) builds its model, converts the
 batches and warms up (our step compiles once per length bucket it meets).
-Then --rounds rounds alternate the sides, the first side alternating too,
+Then --rounds rounds alternate the sides, the first side rotating,
 each running --steps steps of every setting, so machine load falls on both
 alike. A step is timed as the training loop runs it, blocked on: ours cuts
 the batch to its length bucket, places it and steps; the official one runs
@@ -58,11 +61,17 @@ _OUT = flags.DEFINE_string('out', 'official_speed.json', 'JSON output.')
 _WORKER = flags.DEFINE_string('worker', None,
                               'Internal: run our side of model:batch.')
 _BATCH_FILE = flags.DEFINE_string('batch_file', None, 'Internal.')
+_GRU_MATMUL_DTYPES = flags.DEFINE_list(
+    'gru_matmul_dtypes', ['float32', 'bfloat16'],
+    'Our side once per entry: operand type of the BiGRU products.')
+_GRU_MATMUL_DTYPE = flags.DEFINE_string('gru_matmul_dtype', 'float32',
+                                        'Internal: our worker\'s type.')
 
 
-def benchmark_config(model, batch_size):
+def benchmark_config(model, batch_size, gru_matmul_dtype='float32'):
   """The synthetic config at the paper's sizes (configs/release_base.py)."""
   config = synthetic.get_config(model)
+  config.model.gru_matmul_dtype = gru_matmul_dtype
   config.synthetic.feature_dim = 1024  # I3D's size, as VATEX.
   config.model.hidden_size = 1024
   config.batch_size = batch_size
@@ -83,10 +92,10 @@ def write_batches(model, batch_size, count, path):
   return max(input_pipeline.vocabulary(builder).values()) + 1
 
 
-def run_ours(setting, path):
+def run_ours(setting, path, gru_matmul_dtype):
   """Our worker: as `official_step.main`, with the training loop's step."""
   model_name, batch_size = setting.split(':')
-  config = benchmark_config(model_name, int(batch_size))
+  config = benchmark_config(model_name, int(batch_size), gru_matmul_dtype)
   _, model, mesh = train.setup(config)
   stacked = np.load(path)
   batches = [{k: v[i] for k, v in stacked.items()}
@@ -141,26 +150,28 @@ class Worker:
 
 
 def start_workers(setting, batch_file, vocab_size):
-  """The official and our worker of one setting."""
+  """The official worker and ours (one per GRU product type) of a setting,
+  by side name."""
   model = setting.split(':')[0]
   env = dict(os.environ, PYTHONPATH=os.path.abspath(_OFFICIAL_DIR.value))
   threads = _THREADS.value or os.cpu_count()
   here = os.path.dirname(os.path.abspath(__file__))
-  return {
-      'official': Worker([_OFFICIAL_PYTHON.value,
-                          os.path.join(here, 'official_step.py'),
-                          f'--model={model}', f'--batches={batch_file}',
-                          f'--vocab_size={vocab_size}',
-                          f'--threads={threads}'], env=env),
-      'ours': Worker([sys.executable, '-m', 'benchmarks.official_speed',
-                      f'--worker={setting}', f'--batch_file={batch_file}']),
-  }
+  workers = {'official': Worker([
+      _OFFICIAL_PYTHON.value, os.path.join(here, 'official_step.py'),
+      f'--model={model}', f'--batches={batch_file}',
+      f'--vocab_size={vocab_size}', f'--threads={threads}'], env=env)}
+  for dtype in _GRU_MATMUL_DTYPES.value:
+    workers[f'ours {dtype}'] = Worker([
+        sys.executable, '-m', 'benchmarks.official_speed',
+        f'--worker={setting}', f'--batch_file={batch_file}',
+        f'--gru_matmul_dtype={dtype}'])
+  return workers
 
 
 def main(argv):
   del argv
   if _WORKER.value:
-    run_ours(_WORKER.value, _BATCH_FILE.value)
+    run_ours(_WORKER.value, _BATCH_FILE.value, _GRU_MATMUL_DTYPE.value)
     return
   if not _OFFICIAL_DIR.value or not os.path.isdir(os.path.join(
       _OFFICIAL_DIR.value, 't2vretrieval')):
@@ -177,12 +188,13 @@ def main(argv):
     workers[setting] = start_workers(setting, path, vocab_size)
     for worker in workers[setting].values():
       worker.wait_ready()
-  seconds = {setting: {'official': [], 'ours': []}
+  sides = ['official'] + [f'ours {dtype}' for dtype in _GRU_MATMUL_DTYPES.value]
+  seconds = {setting: {side: [] for side in sides}
              for setting in _SETTINGS.value}
-  sides = ['official', 'ours']
   for round_index in range(_ROUNDS.value):
+    first = round_index % len(sides)
     for setting in _SETTINGS.value:
-      for side in sides if round_index % 2 == 0 else sides[::-1]:
+      for side in sides[first:] + sides[:first]:
         seconds[setting][side] += workers[setting][side].run(_STEPS.value)
     print(f'round {round_index + 1} of {_ROUNDS.value} done', flush=True)
   for pair in workers.values():
@@ -192,18 +204,24 @@ def main(argv):
   print(f'Median train step (s), {_ROUNDS.value} x {_STEPS.value} steps per '
         f'side, alternating; {os.cpu_count()} cores, load average '
         f'{os.getloadavg()[0]:.1f}')
-  print('| step | official | ours | ours vs official |')
-  print('|---|---|---|---|')
+  ours_sides = sides[1:]
+  print('| step | official | ' + ' | '.join(ours_sides) + ' | ' +
+        ' | '.join(f'{side} / official' for side in ours_sides) + ' |')
+  print('|---' * (2 + 2 * len(ours_sides)) + '|')
   rows = []
   for setting in _SETTINGS.value:
-    official = statistics.median(seconds[setting]['official'])
-    ours = statistics.median(seconds[setting]['ours'])
+    medians = {side: statistics.median(seconds[setting][side])
+               for side in sides}
+    official = medians['official']
     model, batch_size = setting.split(':')
     name = {'hgr': 'HGR', 'vsepp': 'VSE++'}[model]
-    print(f'| {name}, batch {batch_size} | {official:.2f} s | {ours:.2f} s | '
-          f'{ours / official:.2f} |')
-    rows.append(dict(setting=setting, official_median_s=official,
-                     ours_median_s=ours, ratio=ours / official,
+    print(f'| {name}, batch {batch_size} | {official:.2f} s | ' +
+          ' | '.join(f'{medians[side]:.2f} s' for side in ours_sides) +
+          ' | ' + ' | '.join(f'{medians[side] / official:.2f}'
+                             for side in ours_sides) + ' |')
+    rows.append(dict(setting=setting, median_s=medians,
+                     ratio={side: medians[side] / official
+                            for side in ours_sides},
                      seconds=seconds[setting]))
   with open(_OUT.value, 'w') as f:
     json.dump(rows, f, indent=2)

@@ -3,6 +3,7 @@ r"""Where one train step's time goes: its parts timed apart, with their FLOPs.
   python -m benchmarks.profile_train_step [--config=configs/vatex.py]
       [--batch_sizes=64,128] [--word_lengths=30,16] [--repeats=5]
       [--vocab_size=10000] [--feature_dim=0]
+      [--config.model.gru_matmul_dtype=bfloat16]
 
 Builds the config's model at its sizes (default: HGR at width 1024 on
 1024-d features, 20 frames, 30 words) and a random batch whose caption
@@ -24,7 +25,6 @@ scores+loss), so the shares are read by subtraction. FLOPs are XLA's cost
 analysis of each compiled part.
 """
 
-import importlib
 import statistics
 import time
 
@@ -35,13 +35,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ml_collections import config_flags
+
 from hgr_jax import models
 from hgr_jax import sharding
 from hgr_jax import train
 from hgr_jax.models import text_encoders
 
-_CONFIG = flags.DEFINE_string('config', 'configs/vatex.py',
-                              'Config file, optionally with :variant.')
+_CONFIG = config_flags.DEFINE_config_file('config', 'configs/vatex.py')
 _BATCH_SIZES = flags.DEFINE_list('batch_sizes', ['64', '128'], 'Batches.')
 _WORD_LENGTHS = flags.DEFINE_list('word_lengths', ['30', '16'],
                                   'Caption axes the batch is padded to.')
@@ -52,13 +53,6 @@ _FEATURE_DIM = flags.DEFINE_integer(
 _PARTS = flags.DEFINE_list(
     'parts', ['step', 'loss+grads', 'loss', 'words', 'text', 'video',
               'scores+loss', 'adam'], 'Parts to time.')
-
-
-def load_config(spec):
-  """'configs/x.py:variant' -> that file's get_config(variant)."""
-  path, _, variant = spec.partition(':')
-  module = importlib.import_module(path[:-3].replace('/', '.'))
-  return module.get_config(*([variant] if variant else []))
 
 
 def caption_lengths(batch_size, rng):
@@ -189,12 +183,12 @@ def time_part(function, args, repeats):
 
 def main(argv):
   del argv
-  config = load_config(_CONFIG.value)
+  config = _CONFIG.value
   feature_dim = _FEATURE_DIM.value or config.feature_dim_hint
   model = models.create_model(config, _VOCAB_SIZE.value)
   mesh = sharding.data_mesh()
-  print(f'{_CONFIG.value}: {config.model_name}, width '
-        f'{config.model.hidden_size}, {feature_dim}-d features, '
+  print(f'{config.model_name}, width {config.model.hidden_size}, GRU '
+        f'products {config.model.gru_matmul_dtype}, {feature_dim}-d features, '
         f'{jax.device_count()} x {jax.devices()[0].device_kind}; median of '
         f'{_REPEATS.value} blocked calls')
   print(f'{"batch":>5} {"words":>5} {"part":>12} {"s":>8} {"GFLOP":>8}')

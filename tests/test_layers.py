@@ -90,6 +90,29 @@ def test_bigru_gradient_matches_autodiff_of_flax_gru_cells(lengths):
   np.testing.assert_allclose(ours_x, ref_x, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize('lengths', BATCHES)
+def test_bfloat16_products_stay_within_rounding_of_float32(lengths):
+  rng, x, lengths, model, params = _random_bigru(3, lengths)
+  bf16 = layers.BiGRU(7, matmul_dtype='bfloat16')
+  weights = jnp.asarray(rng.normal(size=(len(lengths), 6, 7)), jnp.float32)
+
+  def loss(model, p):
+    return jnp.sum(weights * model.apply({'params': p}, x, lengths))
+  out32 = np.asarray(model.apply({'params': params}, x, lengths))
+  out16 = np.asarray(bf16.apply({'params': params}, x, lengths))
+  difference = np.abs(out16 - out32).max()
+  # bfloat16 keeps 8 bits of mantissa: products move by ~1e-2 relative
+  # (outputs are O(1)), and they do move, so bfloat16 was really used.
+  assert 1e-4 < difference < 5e-2, difference
+  grads32 = jax.grad(loss, argnums=1)(model, params)
+  grads16 = jax.grad(loss, argnums=1)(bf16, params)
+  for name in params:
+    assert grads16[name].dtype == jnp.float32, name
+    scale = float(jnp.abs(grads32[name]).max())
+    error = float(jnp.abs(grads16[name] - grads32[name]).max())
+    assert error < 0.05 * scale, (name, error, scale)
+
+
 @pytest.mark.parametrize('first_length', [3, 2])  # One row each; packed.
 def test_bigru_ignores_padding(first_length):
   rng = np.random.default_rng(1)

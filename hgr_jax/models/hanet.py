@@ -136,6 +136,7 @@ class ConceptTextEncoder(nn.Module):
   # None: the official uniform word embedding
   # (initializers.torch_word_embedding).
   embedding_init: Optional[Callable[..., Any]] = None
+  gru_matmul_dtype: str = 'float32'
 
   @nn.compact
   def __call__(self, text, train):
@@ -149,7 +150,8 @@ class ConceptTextEncoder(nn.Module):
     encoded = text_encoders.RoleGraphEncoder(
         self.vocab_size, self.word_dim, self.hidden_size, self.num_roles,
         self.gcn_layers, self.text_dropout, self.gcn_dropout,
-        self.embedding_init, word_level=True, name='graph')(text, train)
+        self.embedding_init, word_level=True,
+        gru_matmul_dtype=self.gru_matmul_dtype, name='graph')(text, train)
     words, mask = encoded.pop('words'), encoded.pop('word_mask')
     for kind, size in (('verb', self.num_verb_concepts),
                        ('noun', self.num_noun_concepts)):
@@ -184,6 +186,9 @@ class HANet(dual_encoder.DualEncoder):
   # None: the official uniform word embedding
   # (initializers.torch_word_embedding).
   embedding_init: Optional[Callable[..., Any]] = None
+  # Operand type of the BiGRU's products: 'bfloat16' (float32
+  # accumulation) is faster where the backend multiplies bfloat16 natively.
+  gru_matmul_dtype: str = 'float32'
 
   def setup(self):
     self.video_encoder = ConceptVideoEncoder(
@@ -192,7 +197,8 @@ class HANet(dual_encoder.DualEncoder):
     self.text_encoder = ConceptTextEncoder(
         self.vocab_size, self.word_dim, self.hidden_size, self.num_roles,
         self.gcn_layers, self.text_dropout, self.gcn_dropout,
-        self.num_verb_concepts, self.num_noun_concepts, self.embedding_init)
+        self.num_verb_concepts, self.num_noun_concepts, self.embedding_init,
+        self.gru_matmul_dtype)
 
   @nn.nowrap
   def extra_train_features(self):

@@ -167,6 +167,9 @@ class HCMI(dual_encoder.DualEncoder):
   # Sizes of a pretrained CLIP text tower, the word encoder instead of the
   # BiGRU (models.create_model sets it from config.text_encoder).
   clip_text: Optional[clip.TowerSizes] = None
+  # Operand type of the BiGRU's products: 'bfloat16' (float32
+  # accumulation) is faster where the backend multiplies bfloat16 natively.
+  gru_matmul_dtype: str = 'float32'
 
   def setup(self):
     unknown = set(self.levels) - set(LEVELS)
@@ -178,7 +181,7 @@ class HCMI(dual_encoder.DualEncoder):
         self.num_clips, self.video_dropout)
     self.word_encoder = text_encoders.word_states(
         self.clip_text, self.vocab_size, self.word_dim, self.hidden_size,
-        self.text_dropout, self.embedding_init)
+        self.text_dropout, self.embedding_init, self.gru_matmul_dtype)
     self.text_encoder = HierarchicalTextEncoder(
         self.word_encoder, self.hidden_size, self.num_heads,
         self.num_phrases, self.text_dropout)

@@ -1,5 +1,6 @@
 """Building blocks shared by the video and text encoders."""
 
+import functools
 from typing import NamedTuple
 
 import flax.linen as nn
@@ -83,19 +84,26 @@ def reverse_valid(x, lengths):
       x, source.reshape(source.shape + (1,) * (x.ndim - 2)), axis=1)
 
 
+def _dot(subscripts, a, b):
+  """einsum in the operands' type (the second's), accumulated in float32."""
+  return jnp.einsum(subscripts, a.astype(b.dtype), b,
+                    preferred_element_type=jnp.float32)
+
+
 def _gru_step(h, x_t, hidden_kernel, hidden_bias):
   """One GRU step of both directions.
 
   Args:
-    h: (2, rows, hidden) states.
+    h: (2, rows, hidden) float32 states.
     x_t: (2, rows, 3 * hidden) input projections of this step.
-    hidden_kernel: (2, hidden, 3 * hidden); hidden_bias: (2, 3 * hidden).
+    hidden_kernel: (2, hidden, 3 * hidden), in the products' operand type;
+      hidden_bias: (2, 3 * hidden).
 
   Returns:
     The new states and what the backward pass reads: the gates r, z, the
     candidate n and the hidden projection of the candidate gate h_n.
   """
-  h_t = jnp.einsum('zbh,zhk->zbk', h, hidden_kernel) + hidden_bias[:, None]
+  h_t = _dot('zbh,zhk->zbk', h, hidden_kernel) + hidden_bias[:, None]
   x_r, x_z, x_n = jnp.split(x_t, 3, axis=-1)
   h_r, h_z, h_n = jnp.split(h_t, 3, axis=-1)
   r = jax.nn.sigmoid(x_r + h_r)
@@ -109,10 +117,14 @@ def _reset(h, reset_t):
   return jnp.where(reset_t[None, :, None], 0.0, h)
 
 
-def _gru_scan_forward(projected, reset, hidden_kernel, hidden_bias):
+def _gru_scan_forward(matmul_dtype, projected, reset, hidden_kernel,
+                      hidden_bias):
+  # Cast once here, not at every step.
+  kernel = hidden_kernel.astype(matmul_dtype)
+
   def step(h, inputs):
     x_t, reset_t = inputs
-    h, gates = _gru_step(_reset(h, reset_t), x_t, hidden_kernel, hidden_bias)
+    h, gates = _gru_step(_reset(h, reset_t), x_t, kernel, hidden_bias)
     return h, (h, gates)
   h0 = jnp.zeros(projected.shape[1:-1] + (hidden_kernel.shape[1],),
                  projected.dtype)
@@ -120,7 +132,7 @@ def _gru_scan_forward(projected, reset, hidden_kernel, hidden_bias):
   return states, (states, gates, reset, hidden_kernel)
 
 
-def _gru_scan_backward(saved, d_states):
+def _gru_scan_backward(matmul_dtype, saved, d_states):
   """The scan runs backwards for the per-step gradients only; the hidden
   kernel's gradient is then one product over all steps. Autodiff of the
   scan would instead add a (2, hidden, 3 * hidden) product into a carried
@@ -129,7 +141,7 @@ def _gru_scan_backward(saved, d_states):
   previous = jnp.concatenate([jnp.zeros_like(states[:1]), states[:-1]])
   previous = jnp.where(reset[:, None, :, None], 0.0, previous)
   # Transposed once here: inside the loop XLA:CPU would transpose it per step.
-  kernel_t = jnp.swapaxes(hidden_kernel, 1, 2)  # (2, 3 * hidden, hidden)
+  kernel_t = jnp.swapaxes(hidden_kernel, 1, 2).astype(matmul_dtype)
 
   def step(dh, inputs):
     d_out, h, r, z, n, h_n, reset_t = inputs
@@ -138,22 +150,25 @@ def _gru_scan_backward(saved, d_states):
     d_r = d_n * h_n * r * (1.0 - r)
     d_z = dh * (h - n) * z * (1.0 - z)
     d_hidden = jnp.concatenate([d_r, d_z, d_n * r], axis=-1)
-    dh = dh * z + jnp.einsum('zbk,zkh->zbh', d_hidden, kernel_t)
+    dh = dh * z + _dot('zbk,zkh->zbh', d_hidden, kernel_t)
     return _reset(dh, reset_t), (jnp.concatenate([d_r, d_z, d_n], axis=-1),
                                  d_hidden)
 
   _, (d_projected, d_hidden) = jax.lax.scan(
       step, jnp.zeros_like(states[0]),
       (d_states, previous, r, z, n, h_n, reset), reverse=True)
-  d_kernel = jnp.einsum('lzbh,lzbk->zhk', previous, d_hidden)
+  d_kernel = _dot('lzbh,lzbk->zhk', previous,
+                  d_hidden.astype(matmul_dtype))
   return d_projected, None, d_kernel, jnp.sum(d_hidden, axis=(0, 2))
 
 
-@jax.custom_vjp
-def gru_scan(projected, reset, hidden_kernel, hidden_bias):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def gru_scan(matmul_dtype, projected, reset, hidden_kernel, hidden_bias):
   """Runs the GRU of both directions over all steps.
 
   Args:
+    matmul_dtype: operand type of the hidden products (forward and
+      backward), accumulated in float32; states and gates stay float32.
     projected: (length, 2, rows, 3 * hidden) input projections, biases
       included, gates ordered r, z, n.
     reset: (length, rows) bool, True where a row's state restarts from zero
@@ -163,7 +178,8 @@ def gru_scan(projected, reset, hidden_kernel, hidden_bias):
   Returns:
     (length, 2, rows, hidden) states.
   """
-  return _gru_scan_forward(projected, reset, hidden_kernel, hidden_bias)[0]
+  return _gru_scan_forward(matmul_dtype, projected, reset, hidden_kernel,
+                           hidden_bias)[0]
 
 
 gru_scan.defvjp(_gru_scan_forward, _gru_scan_backward)
@@ -243,6 +259,11 @@ class BiGRU(nn.Module):
   """
   hidden_size: int
   pack_pairs: bool = True
+  # Operand type of every product (input projections, the scan's hidden
+  # products and their gradients), accumulated in float32; states, gates
+  # and parameters stay float32. 'bfloat16' halves the products' cost where
+  # the backend has native bfloat16 products.
+  matmul_dtype: str = 'float32'
 
   @nn.compact
   def __call__(self, x, lengths):
@@ -264,9 +285,14 @@ class BiGRU(nn.Module):
     def scan(inputs, reset):
       """inputs: (2, rows, length, dim), reset: (rows, length) bool, True
       where a new sequence starts -> states (2, rows, length, hidden)."""
-      projected = jnp.einsum('zbld,zdk->lzbk', inputs, input_kernel)
-      projected = projected + input_bias[None, :, None]
-      states = gru_scan(projected, reset.T, hidden_kernel, hidden_bias)
+      # Transposed after the product: YNNPACK's bfloat16 products (XLA:CPU)
+      # take only this output layout.
+      projected = _dot('zbld,zdk->zblk', inputs,
+                       input_kernel.astype(self.matmul_dtype))
+      projected = jnp.transpose(projected + input_bias[:, None, None],
+                                (2, 0, 1, 3))
+      states = gru_scan(self.matmul_dtype, projected, reset.T, hidden_kernel,
+                        hidden_bias)
       return jnp.transpose(states, (1, 2, 0, 3))
 
     # The backward direction reads each sequence's valid prefix reversed.

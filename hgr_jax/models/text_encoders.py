@@ -21,6 +21,9 @@ class WordStates(nn.Module):
   # None: the official uniform word embedding
   # (initializers.torch_word_embedding).
   embedding_init: Optional[Callable[..., Any]] = None
+  # Operand type of the BiGRU's products ('float32' or 'bfloat16'), see
+  # layers.BiGRU.
+  gru_matmul_dtype: str = 'float32'
 
   @nn.compact
   def __call__(self, token_ids, lengths, train):
@@ -31,7 +34,8 @@ class WordStates(nn.Module):
                         embedding_init=embedding_init,
                         name='embedding')(token_ids)
     embedded = nn.Dropout(self.dropout, deterministic=not train)(embedded)
-    return layers.BiGRU(self.hidden_size, name='bigru')(embedded, lengths)
+    return layers.BiGRU(self.hidden_size, matmul_dtype=self.gru_matmul_dtype,
+                        name='bigru')(embedded, lengths)
 
 
 def word_mask(token_ids, lengths):
@@ -68,12 +72,12 @@ class ClipWordStates(nn.Module):
 
 
 def word_states(clip_text, vocab_size, word_dim, hidden_size, dropout,
-                embedding_init, name=None):
+                embedding_init, gru_matmul_dtype='float32', name=None):
   """The word-state module: the BiGRU (`WordStates`), or CLIP's text tower
   (`ClipWordStates`) when `clip_text` holds its sizes."""
   if clip_text is None:
     return WordStates(vocab_size, word_dim, hidden_size, dropout,
-                      embedding_init, name=name)
+                      embedding_init, gru_matmul_dtype, name=name)
   return ClipWordStates(clip_text, hidden_size, dropout, name=name)
 
 
@@ -100,6 +104,9 @@ class RoleGraphEncoder(nn.Module):
   word_level: bool = False
   # Sizes of a pretrained CLIP text tower that replaces the BiGRU.
   clip_text: Optional[clip.TowerSizes] = None
+  # Operand type of the BiGRU's products ('float32' or 'bfloat16'), see
+  # layers.BiGRU.
+  gru_matmul_dtype: str = 'float32'
 
   @nn.compact
   def __call__(self, text, train):
@@ -121,7 +128,8 @@ class RoleGraphEncoder(nn.Module):
     token_ids, lengths = text['token_ids'], text['length']
     states = word_states(self.clip_text, self.vocab_size, self.word_dim,
                          self.hidden_size, self.text_dropout,
-                         self.embedding_init, name='words')(
+                         self.embedding_init, self.gru_matmul_dtype,
+                         name='words')(
                              token_ids, lengths, train)
     words = word_mask(token_ids, lengths)
     sentence = layers.AttentionPool(name='sentence_pool')(states, words)
@@ -164,6 +172,9 @@ class MeanPoolTextEncoder(nn.Module):
   embedding_init: Optional[Callable[..., Any]] = None
   # Sizes of a pretrained CLIP text tower that replaces the BiGRU.
   clip_text: Optional[clip.TowerSizes] = None
+  # Operand type of the BiGRU's products ('float32' or 'bfloat16'), see
+  # layers.BiGRU.
+  gru_matmul_dtype: str = 'float32'
 
   @nn.compact
   def __call__(self, text, train):
@@ -171,6 +182,7 @@ class MeanPoolTextEncoder(nn.Module):
     token_ids, lengths = text['token_ids'], text['length']
     states = word_states(self.clip_text, self.vocab_size, self.word_dim,
                          self.hidden_size, self.text_dropout,
-                         self.embedding_init, name='words')(
+                         self.embedding_init, self.gru_matmul_dtype,
+                         name='words')(
                              token_ids, lengths, train)
     return {'sentence': layers.masked_mean(states, word_mask(token_ids, lengths))}

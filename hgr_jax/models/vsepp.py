@@ -30,13 +30,17 @@ class VSEPP(dual_encoder.DualEncoder):
   # Sizes of a pretrained CLIP text tower that replaces the BiGRU
   # (models.create_model sets it from config.text_encoder).
   clip_text: Optional[clip.TowerSizes] = None
+  # Operand type of the BiGRU's products: 'bfloat16' (float32
+  # accumulation) is faster where the backend multiplies bfloat16 natively.
+  gru_matmul_dtype: str = 'float32'
 
   def setup(self):
     self.video_encoder = video_encoders.MeanPoolVideoEncoder(
         self.hidden_size, self.video_dropout)
     self.text_encoder = text_encoders.MeanPoolTextEncoder(
         self.vocab_size, self.word_dim, self.hidden_size, self.text_dropout,
-        self.embedding_init, clip_text=self.clip_text)
+        self.embedding_init, clip_text=self.clip_text,
+        gru_matmul_dtype=self.gru_matmul_dtype)
 
   def scores(self, video, text, matmul_dtype=None):
     """Encoded videos x encoded captions -> dict of (videos, captions) scores."""
