@@ -121,7 +121,7 @@ def parts(model, config, state, batch):
 
   words_module = text_encoders.WordStates(
       model.vocab_size, model.word_dim, model.hidden_size,
-      model.text_dropout)
+      model.text_dropout, gru_matmul_dtype=model.gru_matmul_dtype)
   words_params = state.params['text_encoder']['words']
 
   def words(params):

@@ -54,8 +54,11 @@ def _random_bigru(seed, lengths=(6, 2, 4)):
 
 
 # Odd batch: one row per sequence. Even batches: pairs 6+0, 4+2, 3+3 fit in
-# 6 steps (packed rows); 6+2 does not (one row per sequence).
-BATCHES = [(6, 2, 4), (3, 6, 0, 2, 3, 4), (6, 2, 5, 6)]
+# 6 steps (packed rows); 6+2 does not (one row per sequence). The last two
+# stop before the padded length: packed rows of 4+1 and 3+2 words, and one
+# row per sequence up to 5 words.
+BATCHES = [(6, 2, 4), (3, 6, 0, 2, 3, 4), (6, 2, 5, 6), (4, 1, 2, 3),
+           (5, 2, 3)]
 
 
 @pytest.mark.parametrize('lengths', BATCHES)
@@ -192,11 +195,11 @@ print(jax.jit(jax.grad(loss)).lower(params, x).compile().as_text())
 
 def test_packed_scan_stays_sharded_over_devices():
   """On 8 devices a batch of 64 captions packs into 32 rows, 4 per device:
-  the scan's per-step inputs (30 steps, 2 directions, rows, 3 x 32) must
+  the loop's inputs (2 directions, 30 steps, rows, 3 x 32) must
   have 4 rows (8 unpacked) in the compiled program, never all 32."""
   env = dict(os.environ,
              XLA_FLAGS='--xla_force_host_platform_device_count=8')
   hlo = subprocess.run([sys.executable, '-c', _SHARDED_SCRIPT], env=env,
                        check=True, capture_output=True, text=True).stdout
-  rows = set(re.findall(r'f32\[30,2,(\d+),96\]', hlo))
+  rows = set(re.findall(r'f32\[2,30,(\d+),96\]', hlo))
   assert rows == {'4', '8'}, rows

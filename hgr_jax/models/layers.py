@@ -117,69 +117,96 @@ def _reset(h, reset_t):
   return jnp.where(reset_t[None, :, None], 0.0, h)
 
 
-def _gru_scan_forward(matmul_dtype, projected, reset, hidden_kernel,
+def _at(x, t):
+  """x[:, t] of a (2, length, ...) array at a traced step t."""
+  return jax.lax.dynamic_index_in_dim(x, t, axis=1, keepdims=False)
+
+
+def _put(x, value, t):
+  """x with x[:, t] = value, x (2, length, ...)."""
+  return jax.lax.dynamic_update_index_in_dim(x, value, t, axis=1)
+
+
+def _gru_scan_forward(matmul_dtype, projected, reset, steps, hidden_kernel,
                       hidden_bias):
   # Cast once here, not at every step.
   kernel = hidden_kernel.astype(matmul_dtype)
+  directions, length, rows, _ = projected.shape
+  zeros = jnp.zeros((directions, length, rows, hidden_kernel.shape[1]),
+                    jnp.float32)
 
-  def step(h, inputs):
-    x_t, reset_t = inputs
-    h, gates = _gru_step(_reset(h, reset_t), x_t, kernel, hidden_bias)
-    return h, (h, gates)
-  h0 = jnp.zeros(projected.shape[1:-1] + (hidden_kernel.shape[1],),
-                 projected.dtype)
-  _, (states, gates) = jax.lax.scan(step, h0, (projected, reset))
-  return states, (states, gates, reset, hidden_kernel)
+  def step(t, carry):
+    h, outputs = carry
+    h, gates = _gru_step(_reset(h, reset[t]), _at(projected, t), kernel,
+                         hidden_bias)
+    return h, tuple(_put(buffer, value, t)
+                    for buffer, value in zip(outputs, (h, *gates)))
+
+  # A while loop to `steps` rather than a scan over `length`: the steps after
+  # the longest row are never run (their states stay zero).
+  _, (states, *gates) = jax.lax.fori_loop(
+      0, steps, step, (zeros[:, 0], (zeros,) * 5))
+  return states, (states, gates, reset, steps, hidden_kernel)
 
 
 def _gru_scan_backward(matmul_dtype, saved, d_states):
-  """The scan runs backwards for the per-step gradients only; the hidden
+  """The loop runs backwards for the per-step gradients only; the hidden
   kernel's gradient is then one product over all steps. Autodiff of the
-  scan would instead add a (2, hidden, 3 * hidden) product into a carried
+  loop would instead add a (2, hidden, 3 * hidden) product into a carried
   sum at every step: a small product and a large read-modify-write per step."""
-  states, (r, z, n, h_n), reset, hidden_kernel = saved
-  previous = jnp.concatenate([jnp.zeros_like(states[:1]), states[:-1]])
-  previous = jnp.where(reset[:, None, :, None], 0.0, previous)
+  states, (r, z, n, h_n), reset, steps, hidden_kernel = saved
+  previous = jnp.concatenate([jnp.zeros_like(states[:, :1]), states[:, :-1]],
+                             axis=1)
+  previous = jnp.where(reset[None, :, :, None], 0.0, previous)
   # Transposed once here: inside the loop XLA:CPU would transpose it per step.
   kernel_t = jnp.swapaxes(hidden_kernel, 1, 2).astype(matmul_dtype)
 
-  def step(dh, inputs):
-    d_out, h, r, z, n, h_n, reset_t = inputs
-    dh = dh + d_out
-    d_n = dh * (1.0 - z) * (1.0 - n * n)
-    d_r = d_n * h_n * r * (1.0 - r)
-    d_z = dh * (h - n) * z * (1.0 - z)
-    d_hidden = jnp.concatenate([d_r, d_z, d_n * r], axis=-1)
-    dh = dh * z + _dot('zbk,zkh->zbh', d_hidden, kernel_t)
-    return _reset(dh, reset_t), (jnp.concatenate([d_r, d_z, d_n], axis=-1),
-                                 d_hidden)
+  def step(i, carry):
+    dh, d_projected = carry
+    t = steps - 1 - i
+    z_t, n_t, r_t = _at(z, t), _at(n, t), _at(r, t)
+    dh = dh + _at(d_states, t)
+    d_n = dh * (1.0 - z_t) * (1.0 - n_t * n_t)
+    d_r = d_n * _at(h_n, t) * r_t * (1.0 - r_t)
+    d_z = dh * (_at(previous, t) - n_t) * z_t * (1.0 - z_t)
+    d_hidden = jnp.concatenate([d_r, d_z, d_n * r_t], axis=-1)
+    dh = dh * z_t + _dot('zbk,zkh->zbh', d_hidden, kernel_t)
+    d_projected = _put(d_projected,
+                       jnp.concatenate([d_r, d_z, d_n], axis=-1), t)
+    return _reset(dh, reset[t]), d_projected
 
-  _, (d_projected, d_hidden) = jax.lax.scan(
-      step, jnp.zeros_like(states[0]),
-      (d_states, previous, r, z, n, h_n, reset), reverse=True)
-  d_kernel = _dot('lzbh,lzbk->zhk', previous,
-                  d_hidden.astype(matmul_dtype))
-  return d_projected, None, d_kernel, jnp.sum(d_hidden, axis=(0, 2))
+  _, d_projected = jax.lax.fori_loop(
+      0, steps, step, (jnp.zeros_like(states[:, 0]),
+                       jnp.zeros(states.shape[:-1] + (3 * states.shape[-1],),
+                                 jnp.float32)))
+  # The hidden products' gradient differs from the projections' only in the
+  # candidate gate, by the factor r: applied here, not stored per step.
+  d_r_z, d_n = jnp.split(d_projected, [2 * states.shape[-1]], axis=-1)
+  d_hidden = jnp.concatenate([d_r_z, d_n * r], axis=-1)
+  d_kernel = _dot('zlbh,zlbk->zhk', previous, d_hidden.astype(matmul_dtype))
+  return d_projected, None, None, d_kernel, jnp.sum(d_hidden, axis=(1, 2))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def gru_scan(matmul_dtype, projected, reset, hidden_kernel, hidden_bias):
-  """Runs the GRU of both directions over all steps.
+def gru_scan(matmul_dtype, projected, reset, steps, hidden_kernel,
+             hidden_bias):
+  """Runs the GRU of both directions over the first `steps` steps.
 
   Args:
     matmul_dtype: operand type of the hidden products (forward and
       backward), accumulated in float32; states and gates stay float32.
-    projected: (length, 2, rows, 3 * hidden) input projections, biases
+    projected: (2, length, rows, 3 * hidden) input projections, biases
       included, gates ordered r, z, n.
     reset: (length, rows) bool, True where a row's state restarts from zero
       (a new sequence starts); the state before step 0 is zero.
+    steps: int scalar <= length, the steps to run (the longest row).
     hidden_kernel: (2, hidden, 3 * hidden); hidden_bias: (2, 3 * hidden).
 
   Returns:
-    (length, 2, rows, hidden) states.
+    (2, length, rows, hidden) states, zero from step `steps` on.
   """
-  return _gru_scan_forward(matmul_dtype, projected, reset, hidden_kernel,
-                           hidden_bias)[0]
+  return _gru_scan_forward(matmul_dtype, projected, reset, steps,
+                           hidden_kernel, hidden_bias)[0]
 
 
 gru_scan.defvjp(_gru_scan_forward, _gru_scan_backward)
@@ -238,10 +265,11 @@ def pair_layout(lengths, row_length):
 class BiGRU(nn.Module):
   """Bidirectional GRU whose forward and backward states are averaged (as HGR).
 
-  Both directions run in one `lax.scan` and the input projections of all time
-  steps are one matrix product outside the scan: on CPU this is several times
-  faster than two `nn.RNN(nn.GRUCell)` passes. `gru_scan` has its own
-  gradient, which keeps the weight gradients out of the loop too. The cell
+  Both directions run in one loop (`gru_scan`, to the longest row only) and
+  the input projections of all time steps are one matrix product outside
+  it: on CPU this is several times faster than two `nn.RNN(nn.GRUCell)`
+  passes. `gru_scan` has its own gradient, which keeps the weight gradients
+  out of the loop too. The cell
   equations are those of `nn.GRUCell` / PyTorch's GRU (tests check the
   match):
     r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)
@@ -282,48 +310,51 @@ class BiGRU(nn.Module):
     hidden_bias = self.param('hidden_bias', nn.initializers.zeros,
                              (2, 3 * hidden))
 
-    def scan(inputs, reset):
-      """inputs: (2, rows, length, dim), reset: (rows, length) bool, True
-      where a new sequence starts -> states (2, rows, length, hidden)."""
-      # Transposed after the product: YNNPACK's bfloat16 products (XLA:CPU)
-      # take only this output layout.
-      projected = _dot('zbld,zdk->zblk', inputs,
+    def scan(inputs, reset, steps):
+      """inputs: (2, length, rows, dim), reset: (length, rows) bool, True
+      where a new sequence starts, steps: the longest row -> states
+      (2, length, rows, hidden). Rows stay on the second axis throughout:
+      the product below and the loop's per-step slices need no transposes."""
+      projected = _dot('zlbd,zdk->zlbk', inputs,
                        input_kernel.astype(self.matmul_dtype))
-      projected = jnp.transpose(projected + input_bias[:, None, None],
-                                (2, 0, 1, 3))
-      states = gru_scan(self.matmul_dtype, projected, reset.T, hidden_kernel,
-                        hidden_bias)
-      return jnp.transpose(states, (1, 2, 0, 3))
+      return gru_scan(self.matmul_dtype,
+                      projected + input_bias[:, None, None], reset, steps,
+                      hidden_kernel, hidden_bias)
 
     # The backward direction reads each sequence's valid prefix reversed.
     inputs = jnp.stack([x, reverse_valid(x, lengths)])  # (2, batch, length, dim)
 
     def unpacked(inputs):
-      return scan(inputs, jnp.zeros((batch, length), bool))
+      states = scan(jnp.swapaxes(inputs, 1, 2),
+                    jnp.zeros((length, batch), bool), jnp.max(lengths))
+      return jnp.swapaxes(states, 1, 2)
 
     # Captions are paired within each device's share of the batch, so that
     # a batch sharded over devices stays sharded through the packed scan.
     groups = jax.device_count()
+    grouped_lengths = lengths.reshape(groups, -1)
 
     def packed(inputs):
       grouped = inputs.reshape(2, groups, batch // groups, length, dim)
-      layout = jax.vmap(pair_layout, in_axes=(0, None))(
-          lengths.reshape(groups, -1), length)
-      rows = jax.vmap(lambda x, l: x[:, l.source, l.offset], in_axes=(1, 0),
-                      out_axes=1)(grouped, layout)
-      states = scan(rows.reshape(2, batch // 2, length, dim),
-                    layout.reset.reshape(batch // 2, length))
-      states = states.reshape(2, groups, batch // groups // 2, length, hidden)
-      states = jax.vmap(lambda s, l: s[:, l.row[:, None], l.read],
-                        in_axes=(1, 0), out_axes=1)(states, layout)
+      layout = jax.vmap(pair_layout, in_axes=(0, None))(grouped_lengths,
+                                                        length)
+      # (2, length, groups, rows per group, dim): rows of a group together.
+      rows = jax.vmap(lambda x, l: x[:, l.source.T, l.offset.T],
+                      in_axes=(1, 0), out_axes=2)(grouped, layout)
+      reset = jnp.swapaxes(layout.reset, 1, 2).reshape(length, batch // 2)
+      states = scan(rows.reshape(2, length, batch // 2, dim), reset,
+                    jnp.max(row_lengths))
+      states = states.reshape(2, length, groups, batch // groups // 2, hidden)
+      states = jax.vmap(lambda s, l: s[:, l.read, l.row[:, None]],
+                        in_axes=(2, 0), out_axes=1)(states, layout)
       return states.reshape(2, batch, length, hidden)
 
-    def fits(lengths):
-      return jnp.all(jax.vmap(lambda l: pair_rows(l, length)[2])(
-          lengths.reshape(groups, -1)))
-
+    first, second, fits = jax.vmap(pair_rows, in_axes=(0, None))(
+        grouped_lengths, length)
+    row_lengths = (jnp.take_along_axis(grouped_lengths, first, axis=1) +
+                   jnp.take_along_axis(grouped_lengths, second, axis=1))
     if self.pack_pairs and batch % (2 * groups) == 0:
-      states = jax.lax.cond(fits(lengths), packed, unpacked, inputs)
+      states = jax.lax.cond(jnp.all(fits), packed, unpacked, inputs)
     else:
       states = unpacked(inputs)
     forward, backward = states[0], reverse_valid(states[1], lengths)
