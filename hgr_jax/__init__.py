@@ -7,9 +7,10 @@ import os
 # fusion in the GRU's while loop after 700 steps (with YNNPACK's default fusion
 # types). Both stay off here, before JAX creates its CPU backend, except
 # YNNPACK's single dot products: they are XLA:CPU's only fast bfloat16 products
-# (2-3x its float32 ones; the bfloat16 BiGRU needs them), float32 runs at the
-# same speed with them, and a 1,880-step bfloat16 training run with them did
-# not hang. Flags the user already set in XLA_FLAGS are left alone.
+# (2-3x its float32 ones; the bfloat16 BiGRU needs them), float32 steps take
+# the same time with them within 3%, and a 1,880-step bfloat16 training run
+# with them did not hang (docs/training_speed.md). Flags the user already set
+# in XLA_FLAGS are left alone.
 _CPU_FLAGS = {
     '--xla_cpu_enable_concurrency_optimized_scheduler': 'false',
     '--xla_cpu_experimental_ynn_fusion_type': ','.join(
