@@ -286,9 +286,12 @@ def test_int8_index_scores_within_tolerance_of_float32(
     for q, hits in enumerate(searcher.search(text, 5, candidates)):
       for hit in hits:
         for level, value in hit.scores.items():
-          # Measured up to 1.2e-3 (one level), 5e-4 (fused); docs/search.md.
+          # Measured on two trained test models: one level up to 1.2e-3 and
+          # 3.0e-3 (a single noun score; median 1.6e-4), fused up to 5e-4
+          # and 1.1e-3 (docs/search.md).
+          tolerance = 2e-3 if level == 'fused' else 5e-3
           assert value == pytest.approx(
-              float(np.asarray(reference[level])[hit.row, q]), abs=3e-3)
+              float(np.asarray(reference[level])[hit.row, q]), abs=tolerance)
 
 
 def jax_scale(tree, factor):

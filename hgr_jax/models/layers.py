@@ -332,12 +332,19 @@ class BiGRU(nn.Module):
     # Captions are paired within each device's share of the batch, so that
     # a batch sharded over devices stays sharded through the packed scan.
     groups = jax.device_count()
-    grouped_lengths = lengths.reshape(groups, -1)
+
+    def pairs(grouped_lengths):
+      """pair_rows of each device's share: first, second, fits."""
+      return jax.vmap(pair_rows, in_axes=(0, None))(grouped_lengths, length)
 
     def packed(inputs):
       grouped = inputs.reshape(2, groups, batch // groups, length, dim)
+      grouped_lengths = lengths.reshape(groups, -1)
       layout = jax.vmap(pair_layout, in_axes=(0, None))(grouped_lengths,
                                                         length)
+      first, second, _ = pairs(grouped_lengths)
+      row_lengths = (jnp.take_along_axis(grouped_lengths, first, axis=1) +
+                     jnp.take_along_axis(grouped_lengths, second, axis=1))
       # (2, length, groups, rows per group, dim): rows of a group together.
       rows = jax.vmap(lambda x, l: x[:, l.source.T, l.offset.T],
                       in_axes=(1, 0), out_axes=2)(grouped, layout)
@@ -349,11 +356,8 @@ class BiGRU(nn.Module):
                         in_axes=(2, 0), out_axes=1)(states, layout)
       return states.reshape(2, batch, length, hidden)
 
-    first, second, fits = jax.vmap(pair_rows, in_axes=(0, None))(
-        grouped_lengths, length)
-    row_lengths = (jnp.take_along_axis(grouped_lengths, first, axis=1) +
-                   jnp.take_along_axis(grouped_lengths, second, axis=1))
     if self.pack_pairs and batch % (2 * groups) == 0:
+      fits = pairs(lengths.reshape(groups, -1))[2]
       states = jax.lax.cond(jnp.all(fits), packed, unpacked, inputs)
     else:
       states = unpacked(inputs)
