@@ -8,9 +8,9 @@ import os
 # types). Both stay off here, before JAX creates its CPU backend, except
 # YNNPACK's single dot products: they are XLA:CPU's only fast bfloat16 products
 # (2-3x its float32 ones; the bfloat16 BiGRU needs them), float32 steps take
-# the same time with them within 3%, and a 1,880-step bfloat16 training run
-# with them did not hang (docs/training_speed.md). Flags the user already set
-# in XLA_FLAGS are left alone.
+# the same time with them within 3%, and 1,880-step training runs with them
+# (bfloat16 and float32) did not hang (docs/training_speed.md). Flags the
+# user already set in XLA_FLAGS are left alone.
 _CPU_FLAGS = {
     '--xla_cpu_enable_concurrency_optimized_scheduler': 'false',
     '--xla_cpu_experimental_ynn_fusion_type': ','.join(
