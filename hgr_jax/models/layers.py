@@ -84,10 +84,12 @@ def reverse_valid(x, lengths):
       x, source.reshape(source.shape + (1,) * (x.ndim - 2)), axis=1)
 
 
-def _dot(subscripts, a, b):
-  """einsum in the operands' type (the second's), accumulated in float32."""
-  return jnp.einsum(subscripts, a.astype(b.dtype), b,
-                    preferred_element_type=jnp.float32)
+def dot(subscripts, a, b, matmul_dtype=None):
+  """einsum of `a` and `b` cast to `matmul_dtype` (None: as they are),
+  accumulated in float32."""
+  if matmul_dtype is not None:
+    a, b = a.astype(matmul_dtype), b.astype(matmul_dtype)
+  return jnp.einsum(subscripts, a, b, preferred_element_type=jnp.float32)
 
 
 def _gru_step(h, x_t, hidden_kernel, hidden_bias):
@@ -103,7 +105,8 @@ def _gru_step(h, x_t, hidden_kernel, hidden_bias):
     The new states and what the backward pass reads: the gates r, z, the
     candidate n and the hidden projection of the candidate gate h_n.
   """
-  h_t = _dot('zbh,zhk->zbk', h, hidden_kernel) + hidden_bias[:, None]
+  h_t = dot('zbh,zhk->zbk', h, hidden_kernel,
+            hidden_kernel.dtype) + hidden_bias[:, None]
   x_r, x_z, x_n = jnp.split(x_t, 3, axis=-1)
   h_r, h_z, h_n = jnp.split(h_t, 3, axis=-1)
   r = jax.nn.sigmoid(x_r + h_r)
@@ -170,7 +173,7 @@ def _gru_scan_backward(matmul_dtype, saved, d_states):
     d_r = d_n * _at(h_n, t) * r_t * (1.0 - r_t)
     d_z = dh * (_at(previous, t) - n_t) * z_t * (1.0 - z_t)
     d_hidden = jnp.concatenate([d_r, d_z, d_n * r_t], axis=-1)
-    dh = dh * z_t + _dot('zbk,zkh->zbh', d_hidden, kernel_t)
+    dh = dh * z_t + dot('zbk,zkh->zbh', d_hidden, kernel_t, matmul_dtype)
     d_projected = _put(d_projected,
                        jnp.concatenate([d_r, d_z, d_n], axis=-1), t)
     return _reset(dh, reset[t]), d_projected
@@ -183,7 +186,7 @@ def _gru_scan_backward(matmul_dtype, saved, d_states):
   # candidate gate, by the factor r: applied here, not stored per step.
   d_r_z, d_n = jnp.split(d_projected, [2 * states.shape[-1]], axis=-1)
   d_hidden = jnp.concatenate([d_r_z, d_n * r], axis=-1)
-  d_kernel = _dot('zlbh,zlbk->zhk', previous, d_hidden.astype(matmul_dtype))
+  d_kernel = dot('zlbh,zlbk->zhk', previous, d_hidden, matmul_dtype)
   return d_projected, None, None, d_kernel, jnp.sum(d_hidden, axis=(1, 2))
 
 
@@ -315,8 +318,8 @@ class BiGRU(nn.Module):
       where a new sequence starts, steps: the longest row -> states
       (2, length, rows, hidden). Rows stay on the second axis throughout:
       the product below and the loop's per-step slices need no transposes."""
-      projected = _dot('zlbd,zdk->zlbk', inputs,
-                       input_kernel.astype(self.matmul_dtype))
+      projected = dot('zlbd,zdk->zlbk', inputs, input_kernel,
+                      self.matmul_dtype)
       return gru_scan(self.matmul_dtype,
                       projected + input_bias[:, None, None], reset, steps,
                       hidden_kernel, hidden_bias)

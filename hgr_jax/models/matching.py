@@ -11,17 +11,10 @@ import jax.numpy as jnp
 from hgr_jax.models import layers
 
 
-def _dot(subscripts, a, b, matmul_dtype):
-  """einsum of `a` and `b` cast to `matmul_dtype`, accumulated in float32."""
-  if matmul_dtype is not None:
-    a, b = a.astype(matmul_dtype), b.astype(matmul_dtype)
-  return jnp.einsum(subscripts, a, b, preferred_element_type=jnp.float32)
-
-
 def cosine_matrix(videos, captions, matmul_dtype=None):
   """videos: (videos, dim), captions: (captions, dim) -> (videos, captions)."""
-  return _dot('vd,cd->vc', layers.l2_normalize(videos),
-              layers.l2_normalize(captions), matmul_dtype)
+  return layers.dot('vd,cd->vc', layers.l2_normalize(videos),
+                    layers.l2_normalize(captions), matmul_dtype)
 
 
 def _phrase_frame_attention(cosines, valid, sigma, axis):
@@ -95,8 +88,8 @@ def phrase_frame_scores(frames, frame_mask, phrases, phrase_mask, sigma,
   """
   frame_norms = layers.safe_norm(frames)
   unit_frames = frames / frame_norms[..., None]
-  cosines = _dot('vfd,cpd->vfcp', unit_frames, layers.l2_normalize(phrases),
-                 matmul_dtype)
+  cosines = layers.dot('vfd,cpd->vfcp', unit_frames,
+                       layers.l2_normalize(phrases), matmul_dtype)
   weights = _phrase_frame_attention(cosines, frame_mask[:, :, None, None],
                                     sigma, axis=1)
   # The Gram matrix is per video, cheap, and kept float32 for the norms.
@@ -173,8 +166,8 @@ def token_wise_scores(video_tokens, video_mask, video_weights, text_tokens,
   Returns:
     (videos, captions) scores.
   """
-  cosines = _dot('vfd,cwd->vfcw', layers.l2_normalize(video_tokens),
-                 layers.l2_normalize(text_tokens), matmul_dtype)
+  cosines = layers.dot('vfd,cwd->vfcw', layers.l2_normalize(video_tokens),
+                       layers.l2_normalize(text_tokens), matmul_dtype)
   # Below every cosine, so a padded token is never the best one.
   best_frame = jnp.max(
       jnp.where(video_mask[:, :, None, None], cosines, -2.0), axis=1)
