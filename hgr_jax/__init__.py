@@ -1,5 +1,6 @@
 """hgr_jax: fine-grained video-text retrieval (HGR, VSE++) in JAX/Flax."""
 
+import ctypes
 import os
 
 # XLA:CPU in jaxlib 0.10 deadlocked (every thread idle) on the HGR train step
@@ -21,3 +22,29 @@ _user_flags = os.environ.get('XLA_FLAGS', '')
 os.environ['XLA_FLAGS'] = ' '.join([_user_flags] + [
     f'{name}={value}' for name, value in _CPU_FLAGS.items()
     if name not in _user_flags]).strip()
+
+
+def _keep_freed_memory():
+  """Makes glibc keep freed memory for reuse instead of returning it.
+
+  XLA:CPU allocates every temporary buffer afresh per call. glibc serves
+  large allocations with mmap (and per-thread arenas shrink their heaps),
+  so every train step faulted in its temporaries page by page again: about
+  95,000 page faults (380 MB) and 10-15% of a VSE++ step at batch 128
+  (docs/training_speed.md). One arena, no mmap and no trimming keep the
+  pages mapped: the process holds its peak memory. Only arenas created
+  after this call are affected, so it runs before JAX starts its threads.
+  """
+  try:
+    libc = ctypes.CDLL('libc.so.6')
+  except OSError:  # Not glibc: nothing to tune.
+    return
+  for option, value in ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0),
+                        (_M_TRIM_THRESHOLD, 2**31 - 1)):
+    libc.mallopt(option, value)
+
+
+# glibc's malloc.h.
+_M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8
+if os.environ.get('HGR_KEEP_FREED_MEMORY', '1') != '0':
+  _keep_freed_memory()

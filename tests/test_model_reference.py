@@ -11,6 +11,14 @@ import pytest
 import model_reference
 
 
+# Biases a softmax or a batch norm cancels: an attention's key bias and an
+# attention pool's score bias shift all logits of a softmax alike, and a
+# batch norm subtracts the concept classifiers' convolution bias (whose
+# noise its running mean then carries).
+_ROUNDING_NOISE = ('key/bias', 'pool/score/bias', 'classifier/conv/bias',
+                   'classifier/norm/mean')
+
+
 @pytest.mark.parametrize('name', model_reference.MODELS)
 def test_three_steps_match_the_recorded_fingerprint(tiny_data_dir, name):
   with open(model_reference.REFERENCE_FILE) as f:
@@ -19,6 +27,13 @@ def test_three_steps_match_the_recorded_fingerprint(tiny_data_dir, name):
   for group in ('params', 'batch_stats'):
     assert set(actual[group]) == set(expected[group]), group
     for path, leaf in expected[group].items():
+      if path.endswith(_ROUNDING_NOISE):
+        # Zero gradient up to rounding, which Adam turns into steps of up
+        # to the learning rate (1e-3) either way.
+        np.testing.assert_allclose(actual[group][path]['samples'],
+                                   leaf['samples'], atol=3 * 1e-3,
+                                   err_msg=f'{group}/{path}')
+        continue
       np.testing.assert_allclose(actual[group][path]['samples'],
                                  leaf['samples'], rtol=1e-5, atol=1e-7,
                                  err_msg=f'{group}/{path}')

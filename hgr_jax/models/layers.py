@@ -92,12 +92,13 @@ def dot(subscripts, a, b, matmul_dtype=None):
   return jnp.einsum(subscripts, a, b, preferred_element_type=jnp.float32)
 
 
-def _gru_step(h, x_t, hidden_kernel, hidden_bias):
+def _gru_step(h, x_t, input_bias, hidden_kernel, hidden_bias):
   """One GRU step of both directions.
 
   Args:
     h: (2, rows, hidden) float32 states.
-    x_t: (2, rows, 3 * hidden) input projections of this step.
+    x_t: (2, rows, 3 * hidden) input projections of this step, without bias.
+    input_bias: (2, 3 * hidden).
     hidden_kernel: (2, hidden, 3 * hidden), in the products' operand type;
       hidden_bias: (2, 3 * hidden).
 
@@ -107,7 +108,7 @@ def _gru_step(h, x_t, hidden_kernel, hidden_bias):
   """
   h_t = dot('zbh,zhk->zbk', h, hidden_kernel,
             hidden_kernel.dtype) + hidden_bias[:, None]
-  x_r, x_z, x_n = jnp.split(x_t, 3, axis=-1)
+  x_r, x_z, x_n = jnp.split(x_t + input_bias[:, None], 3, axis=-1)
   h_r, h_z, h_n = jnp.split(h_t, 3, axis=-1)
   r = jax.nn.sigmoid(x_r + h_r)
   z = jax.nn.sigmoid(x_z + h_z)
@@ -130,8 +131,8 @@ def _put(x, value, t):
   return jax.lax.dynamic_update_index_in_dim(x, value, t, axis=1)
 
 
-def _gru_scan_forward(matmul_dtype, projected, reset, steps, hidden_kernel,
-                      hidden_bias):
+def _gru_scan_forward(matmul_dtype, projected, reset, steps, input_bias,
+                      hidden_kernel, hidden_bias):
   # Cast once here, not at every step.
   kernel = hidden_kernel.astype(matmul_dtype)
   directions, length, rows, _ = projected.shape
@@ -140,8 +141,8 @@ def _gru_scan_forward(matmul_dtype, projected, reset, steps, hidden_kernel,
 
   def step(t, carry):
     h, outputs = carry
-    h, gates = _gru_step(_reset(h, reset[t]), _at(projected, t), kernel,
-                         hidden_bias)
+    h, gates = _gru_step(_reset(h, reset[t]), _at(projected, t), input_bias,
+                         kernel, hidden_bias)
     return h, tuple(_put(buffer, value, t)
                     for buffer, value in zip(outputs, (h, *gates)))
 
@@ -153,62 +154,76 @@ def _gru_scan_forward(matmul_dtype, projected, reset, steps, hidden_kernel,
 
 
 def _gru_scan_backward(matmul_dtype, saved, d_states):
-  """The loop runs backwards for the per-step gradients only; the hidden
-  kernel's gradient is then one product over all steps. Autodiff of the
-  loop would instead add a (2, hidden, 3 * hidden) product into a carried
-  sum at every step: a small product and a large read-modify-write per step."""
+  """The loop runs backwards for the per-step gradients and the biases'
+  (sums over rows); the hidden kernel's gradient is then one product over
+  all steps. Autodiff of the loop would instead add a (2, hidden,
+  3 * hidden) product into a carried sum at every step: a small product and
+  a large read-modify-write per step. Summing the biases' gradients over
+  the stored (2, length, rows, 3 * hidden) gradients after the loop costs
+  more than the whole loop's row sums on XLA:CPU."""
   states, (r, z, n, h_n), reset, steps, hidden_kernel = saved
   previous = jnp.concatenate([jnp.zeros_like(states[:, :1]), states[:, :-1]],
                              axis=1)
   previous = jnp.where(reset[None, :, :, None], 0.0, previous)
-  # Transposed once here: inside the loop XLA:CPU would transpose it per step.
-  kernel_t = jnp.swapaxes(hidden_kernel, 1, 2).astype(matmul_dtype)
+  # XLA:CPU's float32 products are faster against the kernel transposed
+  # once here (inside the loop it would transpose it per step), YNNPACK's
+  # bfloat16 ones against the kernel as it is: 5.4 against 6.1 ms and 4.5
+  # against 3.6 ms per step at 64 rows (docs/training_speed.md).
+  if jnp.dtype(matmul_dtype) == jnp.float32:
+    kernel, contract = jnp.swapaxes(hidden_kernel, 1, 2), 'zbk,zkh->zbh'
+  else:
+    kernel, contract = hidden_kernel.astype(matmul_dtype), 'zbk,zhk->zbh'
 
   def step(i, carry):
-    dh, d_projected = carry
+    dh, d_projected, d_input_bias, d_hidden_bias = carry
     t = steps - 1 - i
     z_t, n_t, r_t = _at(z, t), _at(n, t), _at(r, t)
     dh = dh + _at(d_states, t)
     d_n = dh * (1.0 - z_t) * (1.0 - n_t * n_t)
     d_r = d_n * _at(h_n, t) * r_t * (1.0 - r_t)
     d_z = dh * (_at(previous, t) - n_t) * z_t * (1.0 - z_t)
+    d_input = jnp.concatenate([d_r, d_z, d_n], axis=-1)
     d_hidden = jnp.concatenate([d_r, d_z, d_n * r_t], axis=-1)
-    dh = dh * z_t + dot('zbk,zkh->zbh', d_hidden, kernel_t, matmul_dtype)
-    d_projected = _put(d_projected,
-                       jnp.concatenate([d_r, d_z, d_n], axis=-1), t)
-    return _reset(dh, reset[t]), d_projected
+    dh = dh * z_t + dot(contract, d_hidden, kernel, matmul_dtype)
+    return (_reset(dh, reset[t]), _put(d_projected, d_input, t),
+            d_input_bias + jnp.sum(d_input, axis=1),
+            d_hidden_bias + jnp.sum(d_hidden, axis=1))
 
-  _, d_projected = jax.lax.fori_loop(
+  bias_shape = (states.shape[0], 3 * states.shape[-1])
+  _, d_projected, d_input_bias, d_hidden_bias = jax.lax.fori_loop(
       0, steps, step, (jnp.zeros_like(states[:, 0]),
-                       jnp.zeros(states.shape[:-1] + (3 * states.shape[-1],),
-                                 jnp.float32)))
+                       jnp.zeros(states.shape[:-1] + bias_shape[-1:],
+                                 jnp.float32),
+                       jnp.zeros(bias_shape, jnp.float32),
+                       jnp.zeros(bias_shape, jnp.float32)))
   # The hidden products' gradient differs from the projections' only in the
   # candidate gate, by the factor r: applied here, not stored per step.
   d_r_z, d_n = jnp.split(d_projected, [2 * states.shape[-1]], axis=-1)
   d_hidden = jnp.concatenate([d_r_z, d_n * r], axis=-1)
   d_kernel = dot('zlbh,zlbk->zhk', previous, d_hidden, matmul_dtype)
-  return d_projected, None, None, d_kernel, jnp.sum(d_hidden, axis=(1, 2))
+  return (d_projected, None, None, d_input_bias, d_kernel, d_hidden_bias)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def gru_scan(matmul_dtype, projected, reset, steps, hidden_kernel,
+def gru_scan(matmul_dtype, projected, reset, steps, input_bias, hidden_kernel,
              hidden_bias):
   """Runs the GRU of both directions over the first `steps` steps.
 
   Args:
     matmul_dtype: operand type of the hidden products (forward and
       backward), accumulated in float32; states and gates stay float32.
-    projected: (2, length, rows, 3 * hidden) input projections, biases
-      included, gates ordered r, z, n.
+    projected: (2, length, rows, 3 * hidden) input projections without
+      bias, gates ordered r, z, n.
     reset: (length, rows) bool, True where a row's state restarts from zero
       (a new sequence starts); the state before step 0 is zero.
     steps: int scalar <= length, the steps to run (the longest row).
-    hidden_kernel: (2, hidden, 3 * hidden); hidden_bias: (2, 3 * hidden).
+    input_bias: (2, 3 * hidden); hidden_kernel: (2, hidden, 3 * hidden);
+      hidden_bias: (2, 3 * hidden).
 
   Returns:
     (2, length, rows, hidden) states, zero from step `steps` on.
   """
-  return _gru_scan_forward(matmul_dtype, projected, reset, steps,
+  return _gru_scan_forward(matmul_dtype, projected, reset, steps, input_bias,
                            hidden_kernel, hidden_bias)[0]
 
 
@@ -320,8 +335,7 @@ class BiGRU(nn.Module):
       the product below and the loop's per-step slices need no transposes."""
       projected = dot('zlbd,zdk->zlbk', inputs, input_kernel,
                       self.matmul_dtype)
-      return gru_scan(self.matmul_dtype,
-                      projected + input_bias[:, None, None], reset, steps,
+      return gru_scan(self.matmul_dtype, projected, reset, steps, input_bias,
                       hidden_kernel, hidden_bias)
 
     # The backward direction reads each sequence's valid prefix reversed.
