@@ -133,7 +133,7 @@ def _put(x, value, t):
 
 def _gru_scan_forward(matmul_dtype, projected, reset, steps, input_bias,
                       hidden_kernel, hidden_bias):
-  # Cast once here, not at every step.
+  # Cast once here, not at every step, and kept for the backward pass.
   kernel = hidden_kernel.astype(matmul_dtype)
   directions, length, rows, _ = projected.shape
   zeros = jnp.zeros((directions, length, rows, hidden_kernel.shape[1]),
@@ -150,7 +150,7 @@ def _gru_scan_forward(matmul_dtype, projected, reset, steps, input_bias,
   # the longest row are never run (their states stay zero).
   _, (states, *gates) = jax.lax.fori_loop(
       0, steps, step, (zeros[:, 0], (zeros,) * 5))
-  return states, (states, gates, reset, steps, hidden_kernel)
+  return states, (states, gates, reset, steps, kernel)
 
 
 def _gru_scan_backward(matmul_dtype, saved, d_states):
@@ -161,7 +161,7 @@ def _gru_scan_backward(matmul_dtype, saved, d_states):
   a large read-modify-write per step. Summing the biases' gradients over
   the stored (2, length, rows, 3 * hidden) gradients after the loop costs
   more than the whole loop's row sums on XLA:CPU."""
-  states, (r, z, n, h_n), reset, steps, hidden_kernel = saved
+  states, (r, z, n, h_n), reset, steps, kernel = saved
   previous = jnp.concatenate([jnp.zeros_like(states[:, :1]), states[:, :-1]],
                              axis=1)
   previous = jnp.where(reset[None, :, :, None], 0.0, previous)
@@ -170,9 +170,9 @@ def _gru_scan_backward(matmul_dtype, saved, d_states):
   # bfloat16 ones against the kernel as it is: 5.4 against 6.1 ms and 4.5
   # against 3.6 ms per step at 64 rows (docs/training_speed.md).
   if jnp.dtype(matmul_dtype) == jnp.float32:
-    kernel, contract = jnp.swapaxes(hidden_kernel, 1, 2), 'zbk,zkh->zbh'
+    kernel, contract = jnp.swapaxes(kernel, 1, 2), 'zbk,zkh->zbh'
   else:
-    kernel, contract = hidden_kernel.astype(matmul_dtype), 'zbk,zhk->zbh'
+    contract = 'zbk,zhk->zbh'
 
   def step(i, carry):
     dh, d_projected, d_input_bias, d_hidden_bias = carry
@@ -373,11 +373,19 @@ class BiGRU(nn.Module):
                         in_axes=(2, 0), out_axes=1)(states, layout)
       return states.reshape(2, batch, length, hidden)
 
+    def averaged(states):
+      """(2, batch, length, hidden) -> the directions' mean (batch, length,
+      hidden), zero at padding. Called inside each branch of the cond
+      below, so that the result is materialised as the cond's output:
+      outside it, XLA:CPU fuses these gathers into every consumer and
+      recomputes them there (the phrase max-pooling's reduction over
+      (batch, phrases, words, hidden) ran 10x slower for it)."""
+      forward, backward = states[0], reverse_valid(states[1], lengths)
+      valid = (jnp.arange(length)[None, :] < lengths[:, None])[..., None]
+      return jnp.where(valid, (forward + backward) / 2, 0.0)
+
     if self.pack_pairs and batch % (2 * groups) == 0:
       fits = pairs(lengths.reshape(groups, -1))[2]
-      states = jax.lax.cond(jnp.all(fits), packed, unpacked, inputs)
-    else:
-      states = unpacked(inputs)
-    forward, backward = states[0], reverse_valid(states[1], lengths)
-    valid = (jnp.arange(length)[None, :] < lengths[:, None])[..., None]
-    return jnp.where(valid, (forward + backward) / 2, 0.0)
+      return jax.lax.cond(jnp.all(fits), lambda x: averaged(packed(x)),
+                          lambda x: averaged(unpacked(x)), inputs)
+    return averaged(unpacked(inputs))
