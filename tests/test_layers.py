@@ -203,3 +203,41 @@ def test_packed_scan_stays_sharded_over_devices():
                        check=True, capture_output=True, text=True).stdout
   rows = set(re.findall(r'f32\[2,30,(\d+),96\]', hlo))
   assert rows == {'4', '8'}, rows
+
+
+def test_dot_gradient_products_take_the_operand_type():
+  rng = np.random.default_rng(5)
+  a = rng.normal(size=(3, 4, 5)).astype(np.float32)
+  b = rng.normal(size=(5, 6)).astype(np.float32)
+  g = rng.normal(size=(3, 4, 6)).astype(np.float32)
+  rounded = lambda x: np.asarray(jnp.asarray(x, jnp.bfloat16), np.float64)
+  out, vjp = jax.vjp(
+      lambda a, b: layers.dot('xyd,dk->xyk', a, b, jnp.bfloat16), a, b)
+  da, db = vjp(jnp.asarray(g))
+  assert out.dtype == da.dtype == db.dtype == jnp.float32
+  np.testing.assert_allclose(out, rounded(a) @ rounded(b), rtol=1e-5,
+                             atol=1e-5)
+  # The gradient's products see the gradient rounded to bfloat16 as well.
+  expected_da = rounded(g) @ rounded(b).T
+  expected_db = np.einsum('xyd,xyk->dk', rounded(a), rounded(g))
+  np.testing.assert_allclose(da, expected_da, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(db, expected_db, rtol=1e-5, atol=1e-5)
+  assert np.abs(da - g @ rounded(b).T).max() > 1e-4
+
+
+def test_dot_in_float32_keeps_autodiff():
+  rng = np.random.default_rng(6)
+  a, b = rng.normal(size=(4, 5)), rng.normal(size=(5, 3))
+  a, b = a.astype(np.float32), b.astype(np.float32)
+  loss = lambda f: lambda a, b: jnp.sum(jnp.sin(f(a, b)))
+  ours = jax.grad(loss(lambda a, b: layers.dot('ij,jk->ik', a, b,
+                                               jnp.float32)), (0, 1))(a, b)
+  numpy_grads = (np.cos(a @ b) @ b.T, a.T @ np.cos(a @ b))
+  for got, want in zip(ours, numpy_grads):
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_dot_rejects_an_axis_summed_within_one_operand():
+  x = jnp.ones((2, 3), jnp.float32)
+  with pytest.raises(ValueError, match='summed within one operand'):
+    layers.dot('ij,jk->i', x, x.T, jnp.bfloat16)
