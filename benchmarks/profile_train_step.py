@@ -3,13 +3,13 @@ r"""Where one train step's time goes: its parts timed apart, with their FLOPs.
   python -m benchmarks.profile_train_step [--config=configs/vatex.py]
       [--batch_sizes=64,128] [--word_lengths=30,16] [--repeats=5]
       [--vocab_size=10000] [--feature_dim=0]
-      [--config.model.gru_matmul_dtype=bfloat16]
+      [--config.model.gru_matmul_dtype=float32]
 
 Builds the config's model at its sizes (default: HGR at width 1024 on
-1024-d features, 20 frames, 30 words) and a random batch whose caption
-lengths follow a VATEX-like distribution (2-23 words, median 8), padded to
-each of --word_lengths. Each part is its own jitted function, timed after a
-warm-up call as the median of --repeats calls, each blocked on:
+1024-d features, 20 frames, 30 words, bfloat16 GRU products) and a random
+batch whose caption lengths follow a VATEX-like distribution (2-23 words,
+median 8), padded to each of --word_lengths. Each part is its own jitted
+function, timed after a warm-up call as the median of --repeats calls, each blocked on:
 
   step          the train step as training runs it (loss, grads, Adam)
   loss+grads    the loss and its gradient (no optimiser)
