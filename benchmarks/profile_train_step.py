@@ -9,7 +9,8 @@ Builds the config's model at its sizes (default: HGR at width 1024 on
 1024-d features, 20 frames, 30 words, bfloat16 GRU products) and a random
 batch whose caption lengths follow a VATEX-like distribution (2-23 words,
 median 8), padded to each of --word_lengths. Each part is its own jitted
-function, timed after a warm-up call as the median of --repeats calls, each blocked on:
+function, timed after a warm-up call as the median of --repeats calls,
+each blocked on:
 
   step          the train step as training runs it (loss, grads, Adam)
   loss+grads    the loss and its gradient (no optimiser)
