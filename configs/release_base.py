@@ -53,9 +53,10 @@ def release_config(variant, dataset, feature_names, feature_dim_hint):
   # Ours (the official code: float32): the BiGRU's products take bfloat16
   # operands, accumulated in float32; states, parameters and Adam stay
   # float32. Recall on the synthetic set stays within seed noise and the
-  # step is 1.2-1.6x faster where bfloat16 products are native (TPU, GPU,
-  # CPUs with AVX-512 BF16 or AMX): docs/training_speed.md. 'float32' for
-  # the official arithmetic, or on a CPU without them.
+  # step is 1.2-1.5x faster on a CPU with AVX-512 BF16
+  # (docs/training_speed.md); TPUs and recent GPUs multiply bfloat16
+  # natively too. 'float32' for the official arithmetic, or on a CPU
+  # without bfloat16 products.
   config.model.gru_matmul_dtype = 'bfloat16'
   config.learning_rate = 1e-4
   config.batch_size = 128 if variant == 'vsepp' else 64
