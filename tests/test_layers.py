@@ -195,13 +195,14 @@ print(jax.jit(jax.grad(loss)).lower(params, x).compile().as_text())
 
 def test_packed_scan_stays_sharded_over_devices():
   """On 8 devices a batch of 64 captions packs into 32 rows, 4 per device:
-  the loop's inputs (2 directions, 30 steps, rows, 3 x 32) must
-  have 4 rows (8 unpacked) in the compiled program, never all 32."""
+  the loop's inputs (a group of rows per device, 2 directions, 3 x 32
+  gates, 30 steps, rows) must have 4 rows (8 unpacked) in the compiled
+  program, never all 32."""
   env = dict(os.environ,
              XLA_FLAGS='--xla_force_host_platform_device_count=8')
   hlo = subprocess.run([sys.executable, '-c', _SHARDED_SCRIPT], env=env,
                        check=True, capture_output=True, text=True).stdout
-  rows = set(re.findall(r'f32\[2,30,(\d+),96\]', hlo))
+  rows = set(re.findall(r'f32\[1,2,96,30,(\d+)\]', hlo))
   assert rows == {'4', '8'}, rows
 
 

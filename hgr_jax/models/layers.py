@@ -125,148 +125,188 @@ def _cast_einsum(subscripts, matmul_dtype, a_dtype, b_dtype):
   return cast_einsum
 
 
-def _gru_step(h, x_t, input_bias, hidden_kernel, hidden_bias):
-  """One GRU step of both directions.
+def _product(a, b):
+  """Batched matrix product (z, m, k) x (z, k, n) -> (z, m, n), accumulated
+  in float32."""
+  return jax.lax.dot_general(a, b, (((2,), (1,)), ((0,), (0,))),
+                             preferred_element_type=jnp.float32)
+
+
+def _swap(x, dtype=None):
+  """x with its last two axes swapped (and cast to `dtype`), materialised.
+  XLA:CPU would otherwise fold the transpose into the product that makes or
+  reads x, which then no longer has the (z, m, k) x (z, k, n) form of
+  YNNPACK's products and runs on XLA's own dot (several times slower; in
+  bfloat16 it has none). Transposing before the cast is the faster order
+  (bfloat16 transposes ran at a quarter of float32's rate)."""
+  barrier = jax.lax.optimization_barrier
+  return barrier(jnp.swapaxes(barrier(x), -1, -2).astype(dtype or x.dtype))
+
+
+def _reset(h, reset_t):
+  """Zeroes the states (2, hidden, rows) of rows where `reset_t` (rows,)."""
+  return jnp.where(reset_t, 0.0, h)
+
+
+def _at(x, t, axis=1):
+  """x[:, t] (along `axis`) of an array at a traced step t."""
+  return jax.lax.dynamic_index_in_dim(x, t, axis=axis, keepdims=False)
+
+
+def _put(x, value, t, axis=1):
+  """x with x[:, t] = value (along `axis`)."""
+  return jax.lax.dynamic_update_index_in_dim(x, value, t, axis=axis)
+
+
+def _gru_step(h, x_t, input_bias, kernel_t, hidden_bias):
+  """One GRU step of both directions, rows last.
 
   Args:
-    h: (2, rows, hidden) float32 states.
-    x_t: (2, rows, 3 * hidden) input projections of this step, without bias.
+    h: (2, hidden, rows) float32 states.
+    x_t: (2, 3 * hidden, rows) input projections of this step, without bias.
     input_bias: (2, 3 * hidden).
-    hidden_kernel: (2, hidden, 3 * hidden), in the products' operand type;
-      hidden_bias: (2, 3 * hidden).
+    kernel_t: (2, 3 * hidden, hidden), the hidden kernel transposed, in the
+      products' operand type; hidden_bias: (2, 3 * hidden).
 
   Returns:
     The new states and what the backward pass reads: the gates r, z, the
     candidate n and the hidden projection of the candidate gate h_n.
   """
-  h_t = dot('zbh,zhk->zbk', h, hidden_kernel,
-            hidden_kernel.dtype) + hidden_bias[:, None]
-  x_r, x_z, x_n = jnp.split(x_t + input_bias[:, None], 3, axis=-1)
-  h_r, h_z, h_n = jnp.split(h_t, 3, axis=-1)
+  h_t = _product(kernel_t, h.astype(kernel_t.dtype)) + hidden_bias[..., None]
+  x_r, x_z, x_n = jnp.split(x_t + input_bias[..., None], 3, axis=1)
+  h_r, h_z, h_n = jnp.split(h_t, 3, axis=1)
   r = jax.nn.sigmoid(x_r + h_r)
   z = jax.nn.sigmoid(x_z + h_z)
   n = jnp.tanh(x_n + r * h_n)
   return (1.0 - z) * n + z * h, (r, z, n, h_n)
 
 
-def _reset(h, reset_t):
-  """Zeroes the states (2, rows, hidden) of rows where `reset_t` (rows,)."""
-  return jnp.where(reset_t[None, :, None], 0.0, h)
-
-
-def _at(x, t):
-  """x[:, t] of a (2, length, ...) array at a traced step t."""
-  return jax.lax.dynamic_index_in_dim(x, t, axis=1, keepdims=False)
-
-
-def _put(x, value, t):
-  """x with x[:, t] = value, x (2, length, ...)."""
-  return jax.lax.dynamic_update_index_in_dim(x, value, t, axis=1)
-
-
-def _gru_scan_forward(matmul_dtype, projected, reset, steps, input_bias,
-                      hidden_kernel, hidden_bias):
-  # Cast once here, not at every step, and kept for the backward pass.
+def _gru_scan_forward(matmul_dtype, inputs, reset, steps, input_kernel,
+                      input_bias, hidden_kernel, hidden_bias):
+  directions, length, rows, dim = inputs.shape
+  hidden = hidden_kernel.shape[1]
+  # Operands cast once here, not at every step, and kept for the backward
+  # pass. The projections (2, 3 * hidden, length, rows) are made in the
+  # layout the loop reads.
+  words = inputs.reshape(directions, -1, dim)  # (2, length * rows, dim)
+  projected = _product(_swap(input_kernel, matmul_dtype),
+                       _swap(words, matmul_dtype))
+  projected = projected.reshape(directions, 3 * hidden, length, rows)
+  words = words.astype(matmul_dtype)
+  input_kernel = input_kernel.astype(matmul_dtype)
   kernel = hidden_kernel.astype(matmul_dtype)
-  directions, length, rows, _ = projected.shape
-  zeros = jnp.zeros((directions, length, rows, hidden_kernel.shape[1]),
-                    jnp.float32)
+  kernel_t = _swap(hidden_kernel, matmul_dtype)
+  zeros = jnp.zeros((directions, length, hidden, rows), jnp.float32)
 
   def step(t, carry):
     h, outputs = carry
-    h, gates = _gru_step(_reset(h, reset[t]), _at(projected, t), input_bias,
-                         kernel, hidden_bias)
+    h, gates = _gru_step(_reset(h, reset[t]), _at(projected, t, axis=2),
+                         input_bias, kernel_t, hidden_bias)
     return h, tuple(_put(buffer, value, t)
                     for buffer, value in zip(outputs, (h, *gates)))
 
   # A while loop to `steps` rather than a scan over `length`: the steps after
   # the longest row are never run (their states stay zero).
-  _, (states, *gates) = jax.lax.fori_loop(
+  _, (states_t, *gates) = jax.lax.fori_loop(
       0, steps, step, (zeros[:, 0], (zeros,) * 5))
-  return states, (states, gates, reset, steps, kernel)
+  states = _swap(states_t)
+  return states, (words, input_kernel, kernel, states, states_t, gates, reset,
+                  steps)
 
 
 def _gru_scan_backward(matmul_dtype, saved, d_states):
   """The loop runs backwards for the per-step gradients and the biases'
-  (sums over rows); the hidden kernel's gradient is then one product over
-  all steps. Autodiff of the loop would instead add a (2, hidden,
-  3 * hidden) product into a carried sum at every step: a small product and
-  a large read-modify-write per step. Summing the biases' gradients over
-  the stored (2, length, rows, 3 * hidden) gradients after the loop costs
-  more than the whole loop's row sums on XLA:CPU."""
-  states, (r, z, n, h_n), reset, steps, kernel = saved
-  # The state before each step; where a sequence starts (reset) it is zero,
-  # which the loop applies per step and the kernel gradient through its
-  # other factor: a select fused into the transpose below made XLA:CPU
-  # transpose element by element (13 ms instead of 3 at VSE++'s batch 128).
-  previous = jnp.concatenate([jnp.zeros_like(states[:, :1]), states[:, :-1]],
-                             axis=1)
-  # XLA:CPU's float32 products are faster against the kernel transposed
-  # once here (inside the loop it would transpose it per step), YNNPACK's
-  # bfloat16 ones against the kernel as it is. Per step at 64 rows,
-  # transposed / as it is: float32 5.4 / 6.1 ms, bfloat16 4.5 / 3.6 ms.
-  if jnp.dtype(matmul_dtype) == jnp.float32:
-    kernel, contract = jnp.swapaxes(kernel, 1, 2), 'zbk,zkh->zbh'
-  else:
-    contract = 'zbk,zhk->zbh'
+  (sums over rows); the kernels' gradients and the inputs' are then one
+  product each over all steps. Autodiff of the loop would instead add a
+  (2, hidden, 3 * hidden) product into a carried sum at every step: a small
+  product and a large read-modify-write per step. Summing the biases'
+  gradients over the stored gradients after the loop costs more than the
+  whole loop's row sums on XLA:CPU."""
+  words, input_kernel, kernel, states, states_t, (r, z, n, h_n), reset, \
+      steps = saved
+  directions, length, hidden, rows = states_t.shape
+  d_states_t = _swap(d_states)
+  # The state before each step, zero where a sequence starts (the loop
+  # applies the reset per step, the kernel's gradient to its other factor).
+  previous_t = jnp.concatenate(
+      [jnp.zeros_like(states_t[:, :1]), states_t[:, :-1]], axis=1)
 
   def step(i, carry):
-    dh, d_projected, d_input_bias, d_hidden_bias = carry
+    dh, d_r_all, d_z_all, d_n_all, d_n_r_all, d_input_bias, d_hidden_bias = carry
     t = steps - 1 - i
     z_t, n_t, r_t = _at(z, t), _at(n, t), _at(r, t)
-    dh = dh + _at(d_states, t)
+    dh = dh + _at(d_states_t, t)
     d_n = dh * (1.0 - z_t) * (1.0 - n_t * n_t)
     d_r = d_n * _at(h_n, t) * r_t * (1.0 - r_t)
-    previous_t = _reset(_at(previous, t), reset[t])
-    d_z = dh * (previous_t - n_t) * z_t * (1.0 - z_t)
-    d_input = jnp.concatenate([d_r, d_z, d_n], axis=-1)
-    d_hidden = jnp.concatenate([d_r, d_z, d_n * r_t], axis=-1)
-    dh = dh * z_t + dot(contract, d_hidden, kernel, matmul_dtype)
-    return (_reset(dh, reset[t]), _put(d_projected, d_input, t),
-            d_input_bias + jnp.sum(d_input, axis=1),
-            d_hidden_bias + jnp.sum(d_hidden, axis=1))
+    d_z = dh * (_reset(_at(previous_t, t), reset[t]) - n_t) * z_t * (
+        1.0 - z_t)
+    d_r_z = jnp.concatenate([d_r, d_z], axis=1)
+    d_n_r = d_n * r_t
+    d_hidden = jnp.concatenate([d_r_z, d_n_r], axis=1)
+    dh = dh * z_t + _product(kernel, d_hidden.astype(kernel.dtype))
+    # Stored (2, hidden, length, rows): the products below sum over
+    # (length, rows) as one axis. One buffer per gate: the store of their
+    # concatenation took the gates' arithmetic into it (1.5 ms per step).
+    return (_reset(dh, reset[t]), _put(d_r_all, d_r, t, axis=2),
+            _put(d_z_all, d_z, t, axis=2), _put(d_n_all, d_n, t, axis=2),
+            _put(d_n_r_all, d_n_r, t, axis=2),
+            d_input_bias + jnp.sum(jnp.concatenate([d_r_z, d_n], axis=1),
+                                   axis=-1),
+            d_hidden_bias + jnp.sum(d_hidden, axis=-1))
 
-  bias_shape = (states.shape[0], 3 * states.shape[-1])
-  _, d_projected, d_input_bias, d_hidden_bias = jax.lax.fori_loop(
-      0, steps, step, (jnp.zeros_like(states[:, 0]),
-                       jnp.zeros(states.shape[:-1] + bias_shape[-1:],
-                                 jnp.float32),
-                       jnp.zeros(bias_shape, jnp.float32),
-                       jnp.zeros(bias_shape, jnp.float32)))
-  # The hidden products' gradient differs from the projections' only in the
-  # candidate gate, by the factor r: applied here, not stored per step.
-  d_r_z, d_n = jnp.split(d_projected, [2 * states.shape[-1]], axis=-1)
-  d_hidden = jnp.where(reset[None, :, :, None], 0.0,
-                       jnp.concatenate([d_r_z, d_n * r], axis=-1))
-  # Summed over (step, row) in that order: einsum's 'zlbh,zlbk->zhk' sums
-  # (row, step), for which XLA:CPU permutes three axes of both operands.
-  d_kernel = jax.lax.dot_general(
-      previous.astype(matmul_dtype), d_hidden.astype(matmul_dtype),
-      (((1, 2), (1, 2)), ((0,), (0,))), preferred_element_type=jnp.float32)
-  return d_projected, None, None, d_input_bias, d_kernel, d_hidden_bias
+  buffer = lambda gates: jnp.zeros((directions, gates, length, rows),
+                                   jnp.float32)
+  bias = jnp.zeros((directions, 3 * hidden), jnp.float32)
+  _, d_r, d_z, d_n, d_n_r, d_input_bias, d_hidden_bias = jax.lax.fori_loop(
+      0, steps, step, (jnp.zeros_like(states_t[:, 0]), *(buffer(hidden),) * 4,
+                       bias, bias))
+  flat = lambda x: x.reshape(directions, 3 * hidden, -1).astype(matmul_dtype)
+  # The projections' gradient, and the hidden products' (which differs in
+  # the candidate gate by the factor r, and is zero where the previous
+  # state was reset): (2, 3 * hidden, length * rows).
+  d_projected = flat(jnp.concatenate([d_r, d_z, d_n], axis=1))
+  d_hidden = flat(jnp.where(reset, 0.0, jnp.concatenate([d_r, d_z, d_n_r],
+                                                         axis=1)))
+  previous = jnp.concatenate(
+      [jnp.zeros_like(states[:, :1]), states[:, :-1]], axis=1)
+  previous = previous.reshape(directions, -1, hidden).astype(matmul_dtype)
+  d_inputs = _swap(_product(input_kernel, d_projected)).reshape(
+      directions, length, rows, -1)
+  d_input_kernel = _swap(_product(d_projected, words))
+  d_kernel = _swap(_product(d_hidden, previous))
+  return (d_inputs, None, None, d_input_kernel, d_input_bias, d_kernel,
+          d_hidden_bias)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def gru_scan(matmul_dtype, projected, reset, steps, input_bias, hidden_kernel,
-             hidden_bias):
+def gru_scan(matmul_dtype, inputs, reset, steps, input_kernel, input_bias,
+             hidden_kernel, hidden_bias):
   """Runs the GRU of both directions over the first `steps` steps.
 
+  Inside, the loops keep rows on the last axis: YNNPACK then multiplies the
+  transposed kernel by the states (forward) and the kernel by the gates'
+  gradient (backward). A loop of these products alone at 64 rows in
+  bfloat16 ran 0.2 and 1.2 ms faster per step so than with rows first,
+  where a quarter of each product was a cost that does not shrink with the
+  rows. Rows must not span devices here (`BiGRU` vmaps over groups).
+
   Args:
-    matmul_dtype: operand type of the hidden products (forward and
-      backward), accumulated in float32; states and gates stay float32.
-    projected: (2, length, rows, 3 * hidden) input projections without
-      bias, gates ordered r, z, n.
+    matmul_dtype: operand type of every product (the input projections,
+      the hidden products, their gradients), accumulated in float32; states
+      and gates stay float32.
+    inputs: (2, length, rows, dim).
     reset: (length, rows) bool, True where a row's state restarts from zero
       (a new sequence starts); the state before step 0 is zero.
     steps: int scalar <= length, the steps to run (the longest row).
-    input_bias: (2, 3 * hidden); hidden_kernel: (2, hidden, 3 * hidden);
-      hidden_bias: (2, 3 * hidden).
+    input_kernel: (2, dim, 3 * hidden); input_bias: (2, 3 * hidden);
+      hidden_kernel: (2, hidden, 3 * hidden); hidden_bias: (2, 3 * hidden);
+      gates ordered r, z, n.
 
   Returns:
     (2, length, rows, hidden) states, zero from step `steps` on.
   """
-  return _gru_scan_forward(matmul_dtype, projected, reset, steps, input_bias,
-                           hidden_kernel, hidden_bias)[0]
+  return _gru_scan_forward(matmul_dtype, inputs, reset, steps, input_kernel,
+                           input_bias, hidden_kernel, hidden_bias)[0]
 
 
 gru_scan.defvjp(_gru_scan_forward, _gru_scan_backward)
@@ -370,15 +410,25 @@ class BiGRU(nn.Module):
     hidden_bias = self.param('hidden_bias', nn.initializers.zeros,
                              (2, 3 * hidden))
 
+    # Rows are split into one group per device: `gru_scan` merges the
+    # steps and rows axes for its products, which would mix rows held by
+    # different devices.
+    groups = jax.device_count()
+
     def scan(inputs, reset, steps):
       """inputs: (2, length, rows, dim), reset: (length, rows) bool, True
       where a new sequence starts, steps: the longest row -> states
-      (2, length, rows, hidden). Rows stay on the second axis throughout:
-      the product below and the loop's per-step slices need no transposes."""
-      projected = dot('zlbd,zdk->zlbk', inputs, input_kernel,
-                      self.matmul_dtype)
-      return gru_scan(self.matmul_dtype, projected, reset, steps, input_bias,
-                      hidden_kernel, hidden_bias)
+      (2, length, rows, hidden)."""
+      rows = inputs.shape[2]
+      split = groups if rows % groups == 0 else 1
+      grouped_scan = jax.vmap(
+          functools.partial(gru_scan, self.matmul_dtype),
+          in_axes=(2, 1, None, None, None, None, None), out_axes=2)
+      states = grouped_scan(
+          inputs.reshape(2, length, split, rows // split, dim),
+          reset.reshape(length, split, rows // split), steps, input_kernel,
+          input_bias, hidden_kernel, hidden_bias)
+      return states.reshape(2, length, rows, hidden)
 
     # The backward direction reads each sequence's valid prefix reversed.
     inputs = jnp.stack([x, reverse_valid(x, lengths)])  # (2, batch, length, dim)
@@ -390,7 +440,6 @@ class BiGRU(nn.Module):
 
     # Captions are paired within each device's share of the batch, so that
     # a batch sharded over devices stays sharded through the packed scan.
-    groups = jax.device_count()
 
     def pairs(grouped_lengths):
       """pair_rows of each device's share: first, second, fits."""
