@@ -232,7 +232,8 @@ def _gru_scan_backward(matmul_dtype, saved, d_states):
       [jnp.zeros_like(states_t[:, :1]), states_t[:, :-1]], axis=1)
 
   def step(i, carry):
-    dh, d_r_all, d_z_all, d_n_all, d_n_r_all, d_input_bias, d_hidden_bias = carry
+    dh, d_r_all, d_z_all, d_n_all, d_n_r_all, d_input_bias, d_hidden_bias = (
+        carry)
     t = steps - 1 - i
     z_t, n_t, r_t = _at(z, t), _at(n, t), _at(r, t)
     dh = dh + _at(d_states_t, t)
