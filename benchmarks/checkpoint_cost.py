@@ -35,6 +35,7 @@ import tensorflow as tf
 from configs import synthetic as synthetic_config
 from data_pipelines import input_pipeline
 from hgr_jax import models
+from hgr_jax import platform
 from hgr_jax import sharding
 from hgr_jax import train
 
@@ -149,6 +150,7 @@ def skip_cost():
 
 def main(argv):
   del argv
+  platform.configure_xla_cpu()  # Before JAX starts its CPU backend.
   tf.config.set_visible_devices([], 'GPU')
   rows = [save_cost(name) for name in _MODELS.value]
   print(f'Step checkpoint cost, width {_HIDDEN.value}, features '

@@ -40,6 +40,7 @@ import numpy as np
 from hgr_jax import binary_selection
 from hgr_jax import metrics as metrics_lib
 from hgr_jax import models
+from hgr_jax import platform
 from hgr_jax import train
 
 FLAGS = flags.FLAGS
@@ -234,6 +235,7 @@ def markdown_tables(summary, ablations=()):
 
 
 def main(argv):
+  platform.configure_xla_cpu()  # Before JAX starts its CPU backend.
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   config_path = FLAGS['config'].config_filename.partition(':')[0]

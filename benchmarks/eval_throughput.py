@@ -45,6 +45,8 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from hgr_jax import platform
+
 _SIZES = flags.DEFINE_list('sizes', ['150x1500', '500x5000', '1500x15000'],
                            'Problem sizes, VIDEOSxCAPTIONS.')
 _FRAMES = flags.DEFINE_integer('frames', 20, 'Frames per video.')
@@ -307,6 +309,7 @@ def _device():
 
 def main(argv):
   del argv
+  platform.configure_xla_cpu()  # Before JAX starts its CPU backend.
   if _VARIANT.value:
     num_videos, num_captions = map(int, _SIZE.value.split('x')) \
         if _SIZE.value else (0, 0)

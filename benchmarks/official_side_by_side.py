@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from configs import vatex
+from hgr_jax import platform
 from hgr_jax import train
 
 VARIANTS = {
@@ -118,6 +119,7 @@ def format_curves(curves):
 
 def main(argv):
   del argv
+  platform.configure_xla_cpu()  # Before JAX starts its CPU backend.
   curves = {}
   if _OFFICIAL_LOG_DIR.value:
     # The official code validates once before training: epoch 0 is after

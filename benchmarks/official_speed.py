@@ -43,6 +43,7 @@ import numpy as np
 from configs import synthetic
 from data_pipelines import input_pipeline
 from data_pipelines import length_buckets
+from hgr_jax import platform
 from hgr_jax import sharding
 from hgr_jax import train
 
@@ -170,6 +171,7 @@ def start_workers(setting, batch_file, vocab_size):
 
 def main(argv):
   del argv
+  platform.configure_xla_cpu()  # Before JAX starts its CPU backend.
   if _WORKER.value:
     run_ours(_WORKER.value, _BATCH_FILE.value, _GRU_MATMUL_DTYPE.value)
     return

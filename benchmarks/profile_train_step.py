@@ -39,6 +39,7 @@ import optax
 from ml_collections import config_flags
 
 from hgr_jax import models
+from hgr_jax import platform
 from hgr_jax import sharding
 from hgr_jax import train
 from hgr_jax.models import text_encoders
@@ -191,6 +192,7 @@ def time_part(function, args, repeats):
 
 def main(argv):
   del argv
+  platform.configure_xla_cpu()  # Before JAX starts its CPU backend.
   config = _CONFIG.value
   feature_dim = _FEATURE_DIM.value or config.feature_dim_hint
   model = models.create_model(config, _VOCAB_SIZE.value)

@@ -47,6 +47,8 @@ from absl import flags
 from absl import logging
 import numpy as np
 
+from hgr_jax import platform
+
 _EXPORT = flags.DEFINE_string('export', None, 'Trained synthetic export.')
 _WORKDIR = flags.DEFINE_string('workdir', '/tmp/search',
                                'Where indexes are written and reused.')
@@ -431,6 +433,7 @@ def _table(results):
 
 def main(argv):
   del argv
+  platform.configure_xla_cpu()  # Before JAX starts its CPU backend.
   if _PHASE.value:
     print(json.dumps(_PHASE_FUNCTIONS[_PHASE.value](_ARG.value)))
     return

@@ -33,6 +33,7 @@ from ml_collections import config_flags
 
 from data_pipelines import input_pipeline
 from data_pipelines import length_buckets
+from hgr_jax import platform
 from hgr_jax import sharding
 from hgr_jax import train
 
@@ -103,6 +104,7 @@ def time_batch_size(config, batch_size):
 
 def main(argv):
   del argv
+  platform.configure_xla_cpu()  # Before JAX starts its CPU backend.
   rows = [time_batch_size(_CONFIG.value, int(b)) for b in _BATCH_SIZES.value]
   device = f'{jax.device_count()} x {jax.devices()[0].device_kind}'
   print(f'{_CONFIG.value.dataset} train step, {device}, {os.cpu_count()} '

@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hgr_jax import models
+from hgr_jax import platform
 from hgr_jax.models import initializers
 
 _TIMEOUT = flags.DEFINE_integer('timeout', 600, 'Seconds per variant.')
@@ -90,6 +91,7 @@ def run_child(variant):
 
 def main(argv):
   del argv
+  platform.configure_xla_cpu()  # Before JAX starts its CPU backend.
   if _CHILD.value:
     run_child(_CHILD.value)
     return

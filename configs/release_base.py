@@ -50,14 +50,15 @@ def release_config(variant, dataset, feature_names, feature_dim_hint):
   config.model.word_dim = 300
   config.model.hidden_size = 1024
   config.model.margin = 0.2
-  # Ours (the official code: float32): the BiGRU's products take bfloat16
-  # operands, accumulated in float32; states, parameters and Adam stay
-  # float32. Recall on the synthetic set stays within seed noise and the
-  # step is 1.2-1.5x faster on a CPU with AVX-512 BF16
-  # (docs/training_speed.md); TPUs and recent GPUs multiply bfloat16
-  # natively too. 'float32' for the official arithmetic, or on a CPU
-  # without bfloat16 products.
-  config.model.gru_matmul_dtype = 'bfloat16'
+  # Ours (the official code: float32): 'auto' gives the BiGRU's products
+  # bfloat16 operands (float32 accumulation; states, parameters and Adam
+  # stay float32) where the hardware multiplies bfloat16 natively (TPU,
+  # GPUs from compute capability 8.0, CPUs with AVX-512 BF16 or AMX), and
+  # float32 elsewhere, where bfloat16 is emulated and slower
+  # (hgr_jax/platform.py; the training log says which). Recall on the
+  # synthetic set stays within seed noise (docs/training_speed.md).
+  # 'float32' for the official arithmetic everywhere.
+  config.model.gru_matmul_dtype = 'auto'
   config.learning_rate = 1e-4
   config.batch_size = 128 if variant == 'vsepp' else 64
   config.num_epochs = 50

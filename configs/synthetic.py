@@ -130,6 +130,9 @@ def get_config(variant='hgr'):
       # official code: float32). 'bfloat16' is ours: about twice as fast on
       # CPUs and accelerators with bfloat16 products (README, speed).
       gru_matmul_dtype='float32',
+      # 'packed' (tuned for XLA:CPU), 'plain' (one scan, for GPU and TPU) or
+      # 'auto': packed on CPU, plain elsewhere (ours; same function).
+      gru_implementation='auto',
   ))
   if model in ('hgr', 'hanet'):
     config.model.update(dict(num_roles=16, gcn_layers=1, gcn_dropout=0.5,

@@ -5,6 +5,10 @@ shapes (the last batch or tile is zero-padded and the padding dropped), with
 the batch or caption axis split over the device mesh. The tile shape comes
 from a memory budget: the compiled scorer's own temporaries, measured by XLA
 on a small probe tile, scaled to the largest tile that fits.
+
+The encoded split is fetched to the host once and every tile is placed from
+there: no eager operation ever runs on a sharded array (each would be a
+small cross-device program of its own).
 """
 
 import functools
@@ -36,10 +40,9 @@ def _round_up(value, multiple):
 
 
 def _pad_rows(tree, size):
-  """Zero-pads every array of `tree` along axis 0 to `size` rows."""
+  """Zero-pads every NumPy array of `tree` along axis 0 to `size` rows."""
   def pad(x):
-    widths = [(0, size - x.shape[0])] + [(0, 0)] * (x.ndim - 1)
-    return jnp.pad(x, widths) if isinstance(x, jax.Array) else np.pad(x, widths)
+    return np.pad(x, [(0, size - x.shape[0])] + [(0, 0)] * (x.ndim - 1))
   return jax.tree.map(pad, tree)
 
 
@@ -144,22 +147,28 @@ class Evaluator:
               lambda x: x[None], v), jax.tree.map(lambda x: x[None], c)))
       return jax.vmap(one)(videos, captions)
 
-    self._encode_videos = jax.jit(encode_videos,
-                                  in_shardings=(replicated, split),
-                                  out_shardings=split)
-    self._encode_captions = jax.jit(encode_captions,
-                                    in_shardings=(replicated, split),
-                                    out_shardings=split)
+    jit = lambda fn, *shardings: jax.jit(
+        sharding.on_mesh(fn, mesh), in_shardings=shardings[:-1],
+        out_shardings=shardings[-1])
+    self._encode_videos = jit(encode_videos, replicated, split, split)
+    self._encode_captions = jit(encode_captions, replicated, split, split)
     # Videos of a tile are replicated, its captions split over devices.
-    self._score_tile = jax.jit(score_tile,
-                               in_shardings=(replicated, replicated, split),
-                               out_shardings=replicated)
-    self._score_pairs = jax.jit(score_pairs,
-                                in_shardings=(replicated, split, split),
-                                out_shardings=split)
+    self._score_tile = jit(score_tile, replicated, replicated, split,
+                           replicated)
+    self._score_pairs = jit(score_pairs, replicated, split, split, split)
+
+  def _place(self, variables):
+    """The model's variables on every device, placed once per call rather
+    than copied from the host by every compiled call."""
+    return jax.device_put(variables, self._replicated)
 
   def _encode(self, encode, variables, batches, keys):
-    """Encodes batches of any size in compiled chunks of `self.batch_size`."""
+    """Encodes batches of any size in compiled chunks of `self.batch_size`.
+
+    Returns:
+      The encodings, concatenated, as NumPy arrays on the host.
+    """
+    variables = self._place(variables)
     outputs = []
     for batch in batches:
       rows = len(batch[keys[0]])
@@ -168,18 +177,18 @@ class Evaluator:
         size = len(chunk[keys[0]])
         # Placed before the call: with several processes jit refuses NumPy
         # inputs of a split sharding, even over this host's devices.
-        encoded = encode(variables, jax.device_put(
-            _pad_rows(chunk, self.batch_size), self._split))
+        encoded = jax.device_get(encode(variables, jax.device_put(
+            _pad_rows(chunk, self.batch_size), self._split)))
         outputs.append(jax.tree.map(lambda x, size=size: x[:size], encoded))
-    return jax.tree.map(lambda *xs: jnp.concatenate(xs), *outputs)
+    return jax.tree.map(lambda *xs: np.concatenate(xs), *outputs)
 
   def encode_videos(self, variables, batches):
-    """Batches of {frames, frame_mask} -> encoded videos, concatenated."""
+    """Batches of {frames, frame_mask} -> encoded videos (NumPy)."""
     return self._encode(self._encode_videos, variables, batches,
                         ('frames', 'frame_mask'))
 
   def encode_captions(self, variables, batches):
-    """Batches of caption fields -> encoded captions, concatenated."""
+    """Batches of caption fields -> encoded captions (NumPy)."""
     return self._encode(self._encode_captions, variables, batches,
                         input_pipeline.CAPTION_KEYS)
 
@@ -221,6 +230,7 @@ class Evaluator:
     Tiles at the end are zero-padded to the full tile shape (one compiled
     scorer); padded rows and columns are cut from the result.
     """
+    variables = self._place(variables)
     num_videos, num_captions = _num_rows(videos), _num_rows(captions)
     tile_videos, tile_captions = self.tile_shape(variables, videos,
                                                   captions)
@@ -253,6 +263,7 @@ class Evaluator:
       dict of (pairs,) score arrays, one per level.
     """
     captions = self.encode_captions(variables, caption_batches)
+    variables = self._place(variables)
     pair_videos = jax.tree.map(lambda x: x[np.asarray(video_rows)], videos)
     outputs = []
     for start in range(0, len(video_rows), self.batch_size):
@@ -282,6 +293,7 @@ class Evaluator:
       return self.model.apply(variables, videos, queries,
                               method=self.model.scores,
                               **self._score_kwargs)['fused']
+    variables = self._place(variables)
     chunks = (self.encode_videos(variables, [batch])
               for batch in video_batches)
     return retrieval.streaming_top_k(fused, captions, chunks, k,

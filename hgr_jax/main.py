@@ -27,6 +27,7 @@ from data_pipelines import example_format
 from data_pipelines import release_layout
 from hgr_jax import binary_selection
 from hgr_jax import metrics
+from hgr_jax import platform
 from hgr_jax import train
 from hgr_jax import word_embeddings
 
@@ -76,6 +77,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   logging.get_absl_handler().addFilter(_HideLibraryChatter())
+  logging.info(platform.configure_xla_cpu())
   initialize_distributed()
   logging.info('JAX devices: %s', jax.devices())
   try:

@@ -81,6 +81,7 @@ def streaming_top_k(score_chunk: Callable, queries, video_chunks: Iterable,
     scores and index -1.
   """
   num_queries = jax.tree.leaves(queries)[0].shape[0]
+  queries = jax.device_put(queries)  # Once, not by every compiled call.
   best_scores = jnp.full((num_queries, k), -jnp.inf, jnp.float32)
   best_indices = jnp.full((num_queries, k), -1, jnp.int32)
   step = _merge_step(score_chunk, k)

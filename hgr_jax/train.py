@@ -29,6 +29,7 @@ from hgr_jax import clip_checkpoint
 from hgr_jax import evaluate as evaluate_lib
 from hgr_jax import metrics as metrics_lib
 from hgr_jax import models
+from hgr_jax import platform
 from hgr_jax import sharding
 from hgr_jax import word_embeddings
 from hgr_jax.models import text_encoders
@@ -147,14 +148,33 @@ def word_buckets(config):
                                        config.max_words)
 
 
-def loss_and_grads(params, batch_stats, batch, rng, model):
+def frozen_clip_tower(config):
+  """Whether the config trains a CLIP text tower at learning rate 0."""
+  return (config.get('text_encoder', 'bigru') == 'clip' and
+          not config.clip_learning_rate)
+
+
+def stop_tower_gradient(params):
+  """`params` with the CLIP tower's leaves behind stop_gradient: their
+  gradients are zero and XLA does not compute the tower's backward pass."""
+  return jax.tree_util.tree_map_with_path(
+      lambda path, leaf: (jax.lax.stop_gradient(leaf)
+                          if _in_clip_tower(path) else leaf), params)
+
+
+def loss_and_grads(params, batch_stats, batch, rng, model, freeze_tower=False):
   """The model's training loss (`DualEncoder.train_loss`) and its gradient;
   batch norm uses and updates batch statistics.
+
+  Args:
+    freeze_tower: no gradient for the CLIP text tower (`frozen_clip_tower`).
 
   Returns:
     ((loss, (per-term losses, new batch_stats)), grads).
   """
   def loss_fn(params):
+    if freeze_tower:
+      params = stop_tower_gradient(params)
     (loss, terms), updates = model.apply(
         {'params': params, 'batch_stats': batch_stats}, batch,
         rngs={'dropout': rng}, mutable=['batch_stats'],
@@ -163,21 +183,22 @@ def loss_and_grads(params, batch_stats, batch, rng, model):
   return jax.value_and_grad(loss_fn, has_aux=True)(params)
 
 
-def train_step(state, batch, model):
+def train_step(state, batch, model, freeze_tower=False):
   """One optimiser step; a pure function of (state, batch)."""
   rng = jax.random.fold_in(state.rng, state.step)
   (loss, (terms, batch_stats)), grads = loss_and_grads(
-      state.params, state.batch_stats, batch, rng, model)
+      state.params, state.batch_stats, batch, rng, model, freeze_tower)
   metrics = {'loss': loss, 'grad_norm': optax.global_norm(grads),
              **{f'loss_{name}': value for name, value in terms.items()}}
   state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
   return state, metrics
 
 
-def compile_train_step(model, mesh, state):
+def compile_train_step(model, mesh, state, freeze_tower=False):
   """`train_step` jitted with explicit shardings, the state donated."""
   state_sharding = jax.tree.map(lambda x: x.sharding, state)
-  return jax.jit(functools.partial(train_step, model=model),
+  step = functools.partial(train_step, model=model, freeze_tower=freeze_tower)
+  return jax.jit(sharding.on_mesh(step, mesh),
                  in_shardings=(state_sharding, sharding.batch_sharded(mesh)),
                  out_shardings=(state_sharding, sharding.replicated(mesh)),
                  donate_argnums=0)
@@ -358,7 +379,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
                  manager.latest_step(), progress['epoch'],
                  progress['batches'])
 
-  step_fn = compile_train_step(model, mesh, state)
+  step_fn = compile_train_step(model, mesh, state, frozen_clip_tower(config))
   evaluator = _evaluator(model, config)
   writer = metric_writers.create_default_writer(
       workdir, just_logging=jax.process_index() > 0)
@@ -372,6 +393,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
                                                     writer=writer)
   logging.info('%d steps per epoch, %d epochs, %d devices.', steps_per_epoch,
                config.num_epochs, jax.device_count())
+  if 'gru_matmul_dtype' in config.model:
+    logging.info(platform.describe_matmul_dtype(config.model.gru_matmul_dtype))
 
   batches_of_epoch = input_pipeline.epoch_batches(
       builder, config, local_batch, jax.process_index(), process_count,

@@ -18,7 +18,11 @@ if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
 
-import hgr_jax  # noqa: E402,F401  (sets XLA flags before JAX starts)
+from hgr_jax import platform  # noqa: E402
+
+# The suite runs as the command line does (`hgr_jax.main`), with its XLA:CPU
+# flags, set before JAX starts its backend; the subprocesses inherit them.
+platform.configure_xla_cpu()
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 

@@ -6,6 +6,7 @@ import shutil
 
 import jax
 import numpy as np
+import optax
 import pytest
 import tensorflow_datasets as tfds
 import tokenizers as hf_tokenizers
@@ -129,6 +130,42 @@ def test_models_train_on_the_pretrained_tower(clip_data_dir, clip_dir, name,
       lambda a, b: not np.array_equal(a, b), before, _tower(state.params)))
   # Frozen: not one weight moves; trained: the tower's weights move.
   assert any(changed) == bool(clip_learning_rate)
+
+
+def test_frozen_tower_gets_no_gradient(clip_data_dir, clip_dir):
+  config = _clip_config('hgr', clip_data_dir, clip_dir)
+  config.clip_learning_rate = 0.0
+  assert train.frozen_clip_tower(config)
+  builder = input_pipeline.prepare(input_pipeline.get_builder(config))
+  model = models.create_model(config, len(input_pipeline.vocabulary(builder)))
+  batch = next(iter(tfds.as_numpy(input_pipeline.train_dataset(
+      builder, config, 0, config.batch_size))))
+  mesh = sharding.data_mesh()
+  state = train.create_train_state(model, config, batch, mesh)
+  args = (state.params, state.batch_stats, batch, jax.random.PRNGKey(0))
+  grads, flops = {}, {}
+  for frozen in (False, True):
+    fn = jax.jit(lambda *a, frozen=frozen: train.loss_and_grads(
+        *a, model=model, freeze_tower=frozen))
+    flops[frozen] = fn.lower(*args).compile().cost_analysis()['flops']
+    grads[frozen] = jax.device_get(fn(*args)[1])
+  assert all((leaf == 0).all() for leaf in jax.tree.leaves(_tower(
+      grads[True])))
+  assert any((leaf != 0).any() for leaf in jax.tree.leaves(_tower(
+      grads[False])))
+  # The rest of the model gets the same gradient, and the tower's backward
+  # pass is not computed at all.
+  rest = lambda g: [leaf for path, leaf in
+                    jax.tree_util.tree_leaves_with_path(g)
+                    if not train._in_clip_tower(path)]  # pylint: disable=protected-access
+  for frozen_leaf, leaf in zip(rest(grads[True]), rest(grads[False])):
+    np.testing.assert_allclose(frozen_leaf, leaf, rtol=1e-5, atol=1e-7)
+  assert flops[True] < 0.8 * flops[False], flops
+  step = train.compile_train_step(model, mesh, state, freeze_tower=True)
+  _, metrics = step(state, sharding.global_batch(batch, mesh))
+  np.testing.assert_allclose(float(metrics['grad_norm']),
+                             float(optax.global_norm(grads[True])), rtol=1e-4)
+  assert float(metrics['grad_norm']) < float(optax.global_norm(grads[False]))
 
 
 def test_sentencepiece_with_the_clip_tower_is_refused():

@@ -1,4 +1,6 @@
-"""The train step on 8 (forced) CPU devices equals the one-device step."""
+"""Numbers on several (forced CPU) devices equal the one-device numbers: the
+train step's loss and gradients of every model on 8 devices, evaluation's
+score matrices and binary selection on 4."""
 
 import os
 import subprocess
@@ -7,8 +9,13 @@ import textwrap
 
 import pytest
 
+from hgr_jax import models
+
+# Batches of 32 and 64 captions: on 8 devices every share is even, so the
+# packed BiGRU pairs captions within each device's share (4 and 8 per
+# device). sys.argv[1:] = data dir, model names.
 _LOSS_AND_GRADS_SCRIPT = textwrap.dedent('''
-    import functools, sys
+    import functools, sys, traceback
     import jax, numpy as np
     import tensorflow_datasets as tfds
     sys.path.insert(0, 'tests')
@@ -17,108 +24,138 @@ _LOSS_AND_GRADS_SCRIPT = textwrap.dedent('''
     from hgr_jax import models, sharding, train
 
     assert jax.device_count() == 8, jax.devices()
-    config = tiny_config(model=sys.argv[1], data_dir=sys.argv[2])
-    builder = input_pipeline.get_builder(config)
-    model = models.create_model(config, len(input_pipeline.vocabulary(builder)))
-    batch = next(iter(tfds.as_numpy(input_pipeline.train_dataset(
-        builder, config, 0, config.batch_size,
-        extra_features=model.extra_train_features()))))
-    results = []
-    for devices in (jax.devices()[:1], jax.devices()):
-      mesh = sharding.data_mesh(devices)
-      state = train.create_train_state(model, config, batch, mesh)
-      fn = jax.jit(functools.partial(train.loss_and_grads, model=model),
-                   in_shardings=(sharding.replicated(mesh),
-                                 sharding.replicated(mesh),
-                                 sharding.batch_sharded(mesh),
-                                 sharding.replicated(mesh)))
-      global_batch = sharding.global_batch(batch, mesh)
-      assert len(global_batch['frames'].sharding.device_set) == len(devices)
-      (loss, _), grads = fn(state.params, state.batch_stats, global_batch,
-                            jax.random.PRNGKey(7))
-      results.append((float(loss), jax.device_get(grads)))
-    (loss1, grads1), (loss8, grads8) = results
-    np.testing.assert_allclose(loss8, loss1, rtol=1e-5)
-    for path, g1 in jax.tree_util.tree_leaves_with_path(grads1):
-      g8 = functools.reduce(lambda t, k: t[k.key], path, grads8)
-      np.testing.assert_allclose(g8, g1, rtol=2e-4, atol=2e-6,
-                                 err_msg=jax.tree_util.keystr(path))
+    data_dir, names = sys.argv[1], sys.argv[2:]
+    def check(name, batch_size):
+        config = tiny_config(model=name, data_dir=data_dir)
+        config.batch_size = batch_size
+        builder = input_pipeline.get_builder(config)
+        model = models.create_model(
+            config, len(input_pipeline.vocabulary(builder)))
+        batch = next(iter(tfds.as_numpy(input_pipeline.train_dataset(
+            builder, config, 0, batch_size,
+            extra_features=model.extra_train_features()))))
+        assert len(batch['length']) == batch_size
+        results = []
+        state = train.create_train_state(model, config, batch,
+                                         sharding.data_mesh(jax.devices()[:1]))
+        for devices in (jax.devices()[:1], jax.devices()):
+          mesh = sharding.data_mesh(devices)
+          state = jax.device_put(state, sharding.replicated(mesh))
+          fn = jax.jit(sharding.on_mesh(functools.partial(
+              train.loss_and_grads, model=model), mesh),
+              in_shardings=(sharding.replicated(mesh),
+                            sharding.replicated(mesh),
+                            sharding.batch_sharded(mesh),
+                            sharding.replicated(mesh)))
+          global_batch = sharding.global_batch(batch, mesh)
+          assert len(global_batch['frames'].sharding.device_set) == len(
+              devices)
+          (loss, _), grads = fn(state.params, state.batch_stats, global_batch,
+                                jax.random.PRNGKey(7))
+          results.append((float(loss), jax.device_get(grads)))
+        (loss1, grads1), (loss8, grads8) = results
+        label = f'{name} batch {batch_size}'
+        np.testing.assert_allclose(loss8, loss1, rtol=1e-5, err_msg=label)
+        for path, g1 in jax.tree_util.tree_leaves_with_path(grads1):
+          g8 = functools.reduce(lambda t, k: t[k.key], path, grads8)
+          np.testing.assert_allclose(
+              g8, g1, rtol=2e-4, atol=2e-6,
+              err_msg=f'{label} {jax.tree_util.keystr(path)}')
+        print('loss_and_grads OK', label)
+
+    for name in names:
+      for batch_size in (32, 64):
+        try:
+          check(name, batch_size)
+        except Exception:  # The other models still run and report.
+          traceback.print_exc()
 ''')
 
-
+# Score matrices over tiles that pad both axes, and binary selection, of a
+# model on meshes of 1 and 4 devices. sys.argv[1:] = data dir, model names.
 _EVAL_SCRIPT = textwrap.dedent('''
-    import sys
+    import sys, traceback
     import jax, numpy as np
     import tensorflow_datasets as tfds
     sys.path.insert(0, 'tests')
     from conftest import tiny_config, train_element_spec
     from data_pipelines import input_pipeline
-    from hgr_jax import evaluate, models, sharding, train
+    from hgr_jax import binary_selection, evaluate, models, sharding, train
 
-    assert jax.device_count() == 8, jax.devices()
-    config = tiny_config(model=sys.argv[1], data_dir=sys.argv[2])
-    builder = input_pipeline.get_builder(config)
-    model = models.create_model(config, len(input_pipeline.vocabulary(builder)))
-    videos = list(tfds.as_numpy(input_pipeline.video_dataset(
-        builder, 'test', config, 100)))
-    captions = list(tfds.as_numpy(input_pipeline.caption_dataset(
-        builder, 'test', 1000)))
-    params = None
-    results = []
-    for devices in (jax.devices()[:1], jax.devices()):
-      mesh = sharding.data_mesh(devices)
-      if params is None:
-        params = jax.device_get(
-            train.create_train_state(model, config,
-                                     train_element_spec(config, model),
-                                     mesh).variables)
-      evaluator = evaluate.Evaluator(model, mesh, 8, memory_budget_gb=1e-4)
-      encoded = evaluator.encode_videos(params, videos)
-      text = evaluator.encode_captions(params, captions)
-      tile = evaluator.tile_shape(params, encoded, text)
-      assert tile[1] % len(devices) == 0 and tile[1] < 129, tile
-      scores = evaluator.score_matrix(params, encoded, text)
-      results.append(scores)
-    for level in results[0]:
-      np.testing.assert_allclose(results[1][level], results[0][level],
-                                 atol=1e-5, err_msg=level)
+    data_dir, names = sys.argv[1], sys.argv[2:]
+
+    def check(name):
+      config = tiny_config(model=name, data_dir=data_dir)
+      builder = input_pipeline.get_builder(config)
+      model = models.create_model(config,
+                                  len(input_pipeline.vocabulary(builder)))
+      videos = list(tfds.as_numpy(input_pipeline.video_dataset(
+          builder, 'test', config, 100)))
+      captions = list(tfds.as_numpy(input_pipeline.caption_dataset(
+          builder, 'test', 1000)))
+      variables = jax.device_get(train.create_train_state(
+          model, config, train_element_spec(config, model),
+          sharding.data_mesh(jax.devices()[:1])).variables)
+      results = []
+      for devices in (1, 4):
+        mesh = sharding.data_mesh(jax.devices()[:devices])
+        # Batches of 12 (not a multiple of 8: encoders pad) and a budget
+        # that cuts the split into several padded tiles.
+        evaluator = evaluate.Evaluator(model, mesh, 12, memory_budget_gb=1e-4)
+        encoded = evaluator.encode_videos(variables, videos)
+        text = evaluator.encode_captions(variables, captions)
+        tile = evaluator.tile_shape(variables, encoded, text)
+        assert tile[1] % devices == 0 and tile[1] < 129, tile
+        scores = evaluator.score_matrix(variables, encoded, text)
+        scores.update(binary_selection.evaluate(evaluator, variables,
+                                                builder, 'test', config))
+        results.append(scores)
+      for key, value in results[0].items():
+        np.testing.assert_allclose(results[1][key], value, atol=1e-5,
+                                   err_msg=f'{name} {key}')
+      assert results[0]['binary_role_swap_pairs'] > 0
+      print('scores OK', name)
+
+    for name in names:
+      try:
+        check(name)
+      except Exception:  # The other models still run and report.
+        traceback.print_exc()
 ''')
 
-# Each runs as a script: sys.argv[1:] = model name, data dir.
-_CHECKS = {'loss_and_grads': _LOSS_AND_GRADS_SCRIPT, 'scores': _EVAL_SCRIPT}
+
+def _run(script, devices, *args):
+  env = dict(os.environ, JAX_PLATFORMS='cpu')
+  env['XLA_FLAGS'] = (env.get('XLA_FLAGS', '') +
+                      f' --xla_force_host_platform_device_count={devices}')
+  return subprocess.run([sys.executable, '-c', script, *args], env=env,
+                        capture_output=True, text=True, timeout=900)
+
+
+MODELS = sorted(models.registry.MODELS)
 
 
 @pytest.fixture(scope='module')
-def eight_device_run(tiny_data_dir):
-  """(stdout, stderr) of one 8-device process running every check of _CHECKS
-  on HGR: one interpreter, dataset and set of compilations for both tests."""
-  runner = textwrap.dedent(f'''
-      import sys, traceback
-      import hgr_jax
-      for name, source in {_CHECKS!r}.items():
-        try:
-          exec(source, {{'__name__': '__main__'}})
-        except Exception:  # The other checks still run and report.
-          traceback.print_exc()
-        else:
-          print(name + ': OK')
-  ''')
-  env = dict(os.environ)
-  env['XLA_FLAGS'] = (env.get('XLA_FLAGS', '') +
-                      ' --xla_force_host_platform_device_count=8').strip()
-  env['JAX_PLATFORMS'] = 'cpu'
-  result = subprocess.run([sys.executable, '-c', runner, 'hgr',
-                           tiny_data_dir], env=env, capture_output=True,
-                          text=True, timeout=600)
-  assert result.returncode == 0, result.stderr[-3000:]
-  return result.stdout, result.stderr
+def eight_device_losses(tiny_data_dir):
+  return _run(_LOSS_AND_GRADS_SCRIPT, 8, tiny_data_dir, *MODELS)
 
 
-def test_hgr_loss_and_grads_match_across_8_devices(eight_device_run):
-  stdout, stderr = eight_device_run
-  assert 'loss_and_grads: OK' in stdout, stderr[-3000:]
+@pytest.fixture(scope='module')
+def four_device_scores(tiny_data_dir):
+  return _run(_EVAL_SCRIPT, 4, tiny_data_dir, *MODELS)
 
 
-def test_hgr_scores_match_across_8_devices(eight_device_run):
-  stdout, stderr = eight_device_run
-  assert 'scores: OK' in stdout, stderr[-3000:]
+@pytest.mark.parametrize('name', MODELS)
+@pytest.mark.parametrize('batch_size', [32, 64])
+def test_loss_and_grads_match_on_8_devices(eight_device_losses, name,
+                                           batch_size):
+  result = eight_device_losses
+  assert f'loss_and_grads OK {name} batch {batch_size}' in result.stdout, (
+      result.stderr[-4000:])
+
+
+@pytest.mark.parametrize('name', MODELS)
+def test_scores_and_binary_selection_match_on_4_devices(four_device_scores,
+                                                         name):
+  result = four_device_scores
+  assert f'scores OK {name}' in result.stdout, result.stderr[-4000:]

@@ -137,6 +137,8 @@ class ConceptTextEncoder(nn.Module):
   # (initializers.torch_word_embedding).
   embedding_init: Optional[Callable[..., Any]] = None
   gru_matmul_dtype: str = 'float32'
+  # 'plain', 'packed' (XLA:CPU) or 'auto' (by backend), see bigru.BiGRU.
+  gru_implementation: str = 'auto'
 
   @nn.compact
   def __call__(self, text, train):
@@ -151,7 +153,8 @@ class ConceptTextEncoder(nn.Module):
         self.vocab_size, self.word_dim, self.hidden_size, self.num_roles,
         self.gcn_layers, self.text_dropout, self.gcn_dropout,
         self.embedding_init, word_level=True,
-        gru_matmul_dtype=self.gru_matmul_dtype, name='graph')(text, train)
+        gru_matmul_dtype=self.gru_matmul_dtype,
+        gru_implementation=self.gru_implementation, name='graph')(text, train)
     words, mask = encoded.pop('words'), encoded.pop('word_mask')
     for kind, size in (('verb', self.num_verb_concepts),
                        ('noun', self.num_noun_concepts)):
@@ -189,6 +192,8 @@ class HANet(dual_encoder.DualEncoder):
   # Operand type of the BiGRU's products: 'bfloat16' (float32
   # accumulation) is faster where the backend multiplies bfloat16 natively.
   gru_matmul_dtype: str = 'float32'
+  # 'plain', 'packed' (XLA:CPU) or 'auto' (by backend), see bigru.BiGRU.
+  gru_implementation: str = 'auto'
 
   def setup(self):
     self.video_encoder = ConceptVideoEncoder(
@@ -198,7 +203,7 @@ class HANet(dual_encoder.DualEncoder):
         self.vocab_size, self.word_dim, self.hidden_size, self.num_roles,
         self.gcn_layers, self.text_dropout, self.gcn_dropout,
         self.num_verb_concepts, self.num_noun_concepts, self.embedding_init,
-        self.gru_matmul_dtype)
+        self.gru_matmul_dtype, self.gru_implementation)
 
   @nn.nowrap
   def extra_train_features(self):

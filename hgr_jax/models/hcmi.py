@@ -170,6 +170,8 @@ class HCMI(dual_encoder.DualEncoder):
   # Operand type of the BiGRU's products: 'bfloat16' (float32
   # accumulation) is faster where the backend multiplies bfloat16 natively.
   gru_matmul_dtype: str = 'float32'
+  # 'plain', 'packed' (XLA:CPU) or 'auto' (by backend), see bigru.BiGRU.
+  gru_implementation: str = 'auto'
 
   def setup(self):
     unknown = set(self.levels) - set(LEVELS)
@@ -181,7 +183,8 @@ class HCMI(dual_encoder.DualEncoder):
         self.num_clips, self.video_dropout)
     self.word_encoder = text_encoders.word_states(
         self.clip_text, self.vocab_size, self.word_dim, self.hidden_size,
-        self.text_dropout, self.embedding_init, self.gru_matmul_dtype)
+        self.text_dropout, self.embedding_init, self.gru_matmul_dtype,
+        self.gru_implementation)
     self.text_encoder = HierarchicalTextEncoder(
         self.word_encoder, self.hidden_size, self.num_heads,
         self.num_phrases, self.text_dropout)

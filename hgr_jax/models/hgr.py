@@ -37,6 +37,8 @@ class HGR(dual_encoder.DualEncoder):
   # Operand type of the BiGRU's products: 'bfloat16' (float32
   # accumulation) is faster where the backend multiplies bfloat16 natively.
   gru_matmul_dtype: str = 'float32'
+  # 'plain', 'packed' (XLA:CPU) or 'auto' (by backend), see bigru.BiGRU.
+  gru_implementation: str = 'auto'
 
   def setup(self):
     self.video_encoder = video_encoders.MultiLevelVideoEncoder(
@@ -45,7 +47,8 @@ class HGR(dual_encoder.DualEncoder):
         self.vocab_size, self.word_dim, self.hidden_size, self.num_roles,
         self.gcn_layers, self.text_dropout, self.gcn_dropout,
         self.embedding_init, clip_text=self.clip_text,
-        gru_matmul_dtype=self.gru_matmul_dtype)
+        gru_matmul_dtype=self.gru_matmul_dtype,
+        gru_implementation=self.gru_implementation)
 
   def scores(self, video, text, matmul_dtype=None):
     """Encoded videos x encoded captions -> dict of (videos, captions) scores."""

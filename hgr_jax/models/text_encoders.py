@@ -6,6 +6,7 @@ from typing import Any, Callable, Optional
 import flax.linen as nn
 import jax.numpy as jnp
 
+from hgr_jax.models import bigru
 from hgr_jax.models import clip
 from hgr_jax.models import gcn
 from hgr_jax.models import initializers
@@ -22,8 +23,10 @@ class WordStates(nn.Module):
   # (initializers.torch_word_embedding).
   embedding_init: Optional[Callable[..., Any]] = None
   # Operand type of the BiGRU's products ('float32' or 'bfloat16'), see
-  # layers.BiGRU.
+  # bigru.BiGRU.
   gru_matmul_dtype: str = 'float32'
+  # 'plain', 'packed' (XLA:CPU) or 'auto' (by backend), see bigru.BiGRU.
+  gru_implementation: str = 'auto'
 
   @nn.compact
   def __call__(self, token_ids, lengths, train):
@@ -34,8 +37,9 @@ class WordStates(nn.Module):
                         embedding_init=embedding_init,
                         name='embedding')(token_ids)
     embedded = nn.Dropout(self.dropout, deterministic=not train)(embedded)
-    return layers.BiGRU(self.hidden_size, matmul_dtype=self.gru_matmul_dtype,
-                        name='bigru')(embedded, lengths)
+    return bigru.BiGRU(self.hidden_size, matmul_dtype=self.gru_matmul_dtype,
+                       implementation=self.gru_implementation,
+                       name='bigru')(embedded, lengths)
 
 
 def word_mask(token_ids, lengths):
@@ -72,12 +76,14 @@ class ClipWordStates(nn.Module):
 
 
 def word_states(clip_text, vocab_size, word_dim, hidden_size, dropout,
-                embedding_init, gru_matmul_dtype='float32', name=None):
+                embedding_init, gru_matmul_dtype='float32',
+                gru_implementation='auto', name=None):
   """The word-state module: the BiGRU (`WordStates`), or CLIP's text tower
   (`ClipWordStates`) when `clip_text` holds its sizes."""
   if clip_text is None:
     return WordStates(vocab_size, word_dim, hidden_size, dropout,
-                      embedding_init, gru_matmul_dtype, name=name)
+                      embedding_init, gru_matmul_dtype, gru_implementation,
+                      name=name)
   return ClipWordStates(clip_text, hidden_size, dropout, name=name)
 
 
@@ -105,8 +111,10 @@ class RoleGraphEncoder(nn.Module):
   # Sizes of a pretrained CLIP text tower that replaces the BiGRU.
   clip_text: Optional[clip.TowerSizes] = None
   # Operand type of the BiGRU's products ('float32' or 'bfloat16'), see
-  # layers.BiGRU.
+  # bigru.BiGRU.
   gru_matmul_dtype: str = 'float32'
+  # 'plain', 'packed' (XLA:CPU) or 'auto' (by backend), see bigru.BiGRU.
+  gru_implementation: str = 'auto'
 
   @nn.compact
   def __call__(self, text, train):
@@ -129,7 +137,7 @@ class RoleGraphEncoder(nn.Module):
     states = word_states(self.clip_text, self.vocab_size, self.word_dim,
                          self.hidden_size, self.text_dropout,
                          self.embedding_init, self.gru_matmul_dtype,
-                         name='words')(
+                         self.gru_implementation, name='words')(
                              token_ids, lengths, train)
     words = word_mask(token_ids, lengths)
     sentence = layers.AttentionPool(name='sentence_pool')(states, words)
@@ -173,8 +181,10 @@ class MeanPoolTextEncoder(nn.Module):
   # Sizes of a pretrained CLIP text tower that replaces the BiGRU.
   clip_text: Optional[clip.TowerSizes] = None
   # Operand type of the BiGRU's products ('float32' or 'bfloat16'), see
-  # layers.BiGRU.
+  # bigru.BiGRU.
   gru_matmul_dtype: str = 'float32'
+  # 'plain', 'packed' (XLA:CPU) or 'auto' (by backend), see bigru.BiGRU.
+  gru_implementation: str = 'auto'
 
   @nn.compact
   def __call__(self, text, train):
@@ -183,6 +193,6 @@ class MeanPoolTextEncoder(nn.Module):
     states = word_states(self.clip_text, self.vocab_size, self.word_dim,
                          self.hidden_size, self.text_dropout,
                          self.embedding_init, self.gru_matmul_dtype,
-                         name='words')(
+                         self.gru_implementation, name='words')(
                              token_ids, lengths, train)
     return {'sentence': layers.masked_mean(states, word_mask(token_ids, lengths))}

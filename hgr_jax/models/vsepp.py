@@ -33,6 +33,8 @@ class VSEPP(dual_encoder.DualEncoder):
   # Operand type of the BiGRU's products: 'bfloat16' (float32
   # accumulation) is faster where the backend multiplies bfloat16 natively.
   gru_matmul_dtype: str = 'float32'
+  # 'plain', 'packed' (XLA:CPU) or 'auto' (by backend), see bigru.BiGRU.
+  gru_implementation: str = 'auto'
 
   def setup(self):
     self.video_encoder = video_encoders.MeanPoolVideoEncoder(
@@ -40,7 +42,8 @@ class VSEPP(dual_encoder.DualEncoder):
     self.text_encoder = text_encoders.MeanPoolTextEncoder(
         self.vocab_size, self.word_dim, self.hidden_size, self.text_dropout,
         self.embedding_init, clip_text=self.clip_text,
-        gru_matmul_dtype=self.gru_matmul_dtype)
+        gru_matmul_dtype=self.gru_matmul_dtype,
+        gru_implementation=self.gru_implementation)
 
   def scores(self, video, text, matmul_dtype=None):
     """Encoded videos x encoded captions -> dict of (videos, captions) scores."""
