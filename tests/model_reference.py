@@ -1,9 +1,10 @@
 """Fingerprints of HGR, VSE++ and HANet after 3 training steps.
 
 `tests/test_model_reference.py` checks that refactors leave training
-bit-for-bit where it was (up to float32 reassociation). After a deliberate
-change of behaviour (e.g. new initialisers), re-record from the repository
-root with
+bit-for-bit where it was (up to float32 reassociation), on the backend and
+jaxlib version the fingerprints were recorded with (skipped elsewhere).
+After a deliberate change of behaviour (e.g. new initialisers), or to check
+another backend or jaxlib, re-record from the repository root with
 
   python -m tests.model_reference --record
 
@@ -25,6 +26,8 @@ from data_pipelines import input_pipeline  # noqa: E402
 REFERENCE_FILE = os.path.join(os.path.dirname(__file__), 'data',
                               'model_reference.json')
 MODELS = ('hgr', 'vsepp', 'hanet')
+# The entry of REFERENCE_FILE saying where it was recorded (`platform_key`).
+RECORDED_WITH = 'recorded_with'
 NUM_STEPS = 3
 NUM_SAMPLES = 4  # Values sampled from each leaf at fixed positions.
 
@@ -76,11 +79,22 @@ def prepare_tiny_data(data_dir):
       tiny_config(data_dir=data_dir)))
 
 
+def platform_key():
+  """What the fingerprints depend on beyond the code: the backend and
+  jaxlib's (major, minor) version. Other backends and compilers round
+  differently, beyond the tests' rtol of 1e-5."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import jaxlib  # pylint: disable=g-import-not-at-top
+  return {'backend': jax.default_backend(),
+          'jaxlib': '.'.join(jaxlib.__version__.split('.')[:2])}
+
+
 def record():
   """Recomputes every model's fingerprint and writes REFERENCE_FILE."""
   with tempfile.TemporaryDirectory() as data_dir:
     prepare_tiny_data(data_dir)
     reference = {name: trained_fingerprint(name, data_dir) for name in MODELS}
+  reference[RECORDED_WITH] = platform_key()
   os.makedirs(os.path.dirname(REFERENCE_FILE), exist_ok=True)
   with open(REFERENCE_FILE, 'w') as f:
     json.dump(reference, f, indent=1, sort_keys=True)

@@ -20,9 +20,13 @@ _TINY = ['--config.synthetic.feature_dim=32',
          '--config.eval_batch_size=16']
 
 
-def _main(*args):
+def _main(*args, devices=1):
+  """Runs the command line on `devices` forced CPU devices."""
+  env = dict(os.environ, JAX_PLATFORMS='cpu')
+  env['XLA_FLAGS'] = (env.get('XLA_FLAGS', '') +
+                      f' --xla_force_host_platform_device_count={devices}')
   return subprocess.run([sys.executable, '-m', 'hgr_jax.main', *args],
-                        capture_output=True, text=True, timeout=600)
+                        capture_output=True, text=True, timeout=600, env=env)
 
 
 def _exit_message(*args):
@@ -48,19 +52,23 @@ def _exit_message(*args):
   raise AssertionError(f'hgr_jax.main {args} did not exit')
 
 
-def test_train_then_eval(tiny_data_dir, tmp_path):
+def test_train_then_eval_on_4_devices(tiny_data_dir, tmp_path):
+  """Train, validate, test with binary selection, then test again, all on 4
+  (forced CPU) devices: the batch of 8 packs 2 captions per device."""
   workdir = str(tmp_path / 'run')
   common = ['--config=configs/synthetic.py:vsepp', f'--workdir={workdir}',
             f'--config.data_dir={tiny_data_dir}', *_TINY]
-  trained = _main(*common)
+  trained = _main(*common, devices=4)
   assert trained.returncode == 0, trained.stderr[-3000:]
+  assert '4 devices' in trained.stderr
   assert 'Test metrics' in trained.stdout and 'vsepp' in trained.stdout
+  assert 'Binary selection' in trained.stdout
   with open(os.path.join(workdir, 'test_metrics.json')) as f:
     written = json.load(f)
   assert set(metrics.METRIC_NAMES) <= set(written)
   assert 0 <= written['t2v_r1'] <= written['t2v_r5'] <= written['t2v_r10'] <= 100
 
-  evaluated = _main(*common, '--mode=eval')
+  evaluated = _main(*common, '--mode=eval', devices=4)
   assert evaluated.returncode == 0, evaluated.stderr[-3000:]
   with open(os.path.join(workdir, 'test_metrics.json')) as f:
     assert json.load(f) == written

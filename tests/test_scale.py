@@ -1,6 +1,7 @@
-"""Training in other processes: two processes against one, a run killed
-between checkpoints and resumed against an uninterrupted one, a save killed
-half-way. Each run is `tests/train_runner.py` on tests/tiny_train_config.py.
+"""Training in other processes: two processes against one (of as many
+devices, and of one device), a run killed between checkpoints and resumed
+against an uninterrupted one, a save killed half-way. Each run is
+`tests/train_runner.py` on tests/tiny_train_config.py.
 """
 
 import glob
@@ -58,13 +59,22 @@ def reference(tiny_data_dir, tmp_path_factory):
   return out
 
 
+@pytest.fixture(scope='module')
+def one_device(tiny_data_dir, tmp_path_factory):
+  """One process on one device, reading the data as 2 processes would."""
+  out = str(tmp_path_factory.mktemp('one_device') / 'run')
+  _finish(_start(out, tiny_data_dir, 1, '--emulate_processes=2'), out)
+  return out
+
+
 def _free_port():
   with socket.socket() as s:
     s.bind(('127.0.0.1', 0))
     return s.getsockname()[1]
 
 
-def test_two_processes_train_as_one(reference, tiny_data_dir, tmp_path):
+def test_two_processes_train_as_one(reference, one_device, tiny_data_dir,
+                                    tmp_path):
   workdir = str(tmp_path / 'workdir')
   address = f'--coordinator_address=127.0.0.1:{_free_port()}'
   processes = [
@@ -81,15 +91,24 @@ def test_two_processes_train_as_one(reference, tiny_data_dir, tmp_path):
   np.testing.assert_allclose([losses[s] for s in sorted(expected)],
                              [expected[s] for s in sorted(expected)],
                              rtol=1e-5)
+  # And as one device: 4 devices (each with 2 captions, packed in one row)
+  # and 1 compute the same steps up to float32 rounding.
+  single = _losses(one_device)
+  assert sorted(single) == sorted(expected)
+  np.testing.assert_allclose([losses[s] for s in sorted(single)],
+                             [single[s] for s in sorted(single)], rtol=1e-4)
   assert not os.path.exists(str(tmp_path / 'process1.losses'))
   # Each process restored the trained state from the checkpoint both wrote.
   reference_params = _params(reference)
+  single_params = _params(one_device)
   for index in range(2):
     params = _params(str(tmp_path / f'process{index}'), index)
-    assert params.keys() == reference_params.keys()
+    assert params.keys() == reference_params.keys() == single_params.keys()
     for name, value in params.items():
       np.testing.assert_allclose(value, reference_params[name], atol=1e-5,
                                  err_msg=name)
+      np.testing.assert_allclose(value, single_params[name], atol=1e-4,
+                                 err_msg=f'{name}, against one device')
   # Only process 0 writes summaries and metrics.
   assert len(glob.glob(os.path.join(workdir, 'events.out.tfevents.*'))) == 1
   assert os.path.exists(os.path.join(workdir, train.TEST_METRICS_FILE))
