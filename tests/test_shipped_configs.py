@@ -9,7 +9,6 @@ import glob
 import importlib
 import os
 
-import hgr_jax  # noqa: F401  (sets XLA flags before JAX starts)
 import jax
 import numpy as np
 import pytest
