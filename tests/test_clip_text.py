@@ -142,7 +142,9 @@ def test_frozen_tower_gets_no_gradient(clip_data_dir, clip_dir):
       builder, config, 0, config.batch_size))))
   mesh = sharding.data_mesh()
   state = train.create_train_state(model, config, batch, mesh)
-  args = (state.params, state.batch_stats, batch, jax.random.PRNGKey(0))
+  # The train step's dropout key, so that its grad_norm can be compared.
+  rng = jax.random.fold_in(state.rng, state.step)
+  args = (state.params, state.batch_stats, batch, rng)
   grads, flops = {}, {}
   for frozen in (False, True):
     fn = jax.jit(lambda *a, frozen=frozen: train.loss_and_grads(
