@@ -791,21 +791,36 @@ def _subject_misparsed_as_object(verb, head):
 
   In "a cake follows a man and a bird carries a dog" the parser often makes
   "a bird" a conjunct of the object "a man" and "carries" a conjunct of
-  "follows" without a subject; an object conjunct that ends right before
-  the verb (no "and" in between) is the verb's subject. Likewise for a
-  conjunct of a passive agent ("... by a bike and a box is pushing ...").
+  "follows" without a subject; a noun coordination argument that ends right
+  before the verb (no "and" in between) is the verb's subject. Likewise for
+  a conjunct of a passive agent ("... by a bike and a box is pushing ...").
+  A clause with a marker ("while talking") starts after its marker, and a
+  coordination of prepositional phrases ("on the road and in the park") is
+  no noun phrase: neither gives a subject.
 
   Returns:
     (the list holding the argument, the argument), or None.
   """
   doc = verb.doc
+  if any(c.dep_ == 'mark' for c in verb.children):
+    return None
   for arguments in (head.objects, head.arguments):
     for argument in arguments:
       spans = argument[1]
       if (spans[-1] == verb.left_edge.i - 1 and
-          any(doc[i].dep_ == 'conj' for i in spans)):
+          _last_noun_conjunct(doc, spans) is not None):
         return arguments, argument
   return None
+
+
+def _last_noun_conjunct(doc, spans: Tuple[int, ...]):
+  """The last noun coordinated inside `spans` with a word of `spans`, or None.
+  """
+  inside = set(spans)
+  conjuncts = [doc[i] for i in spans
+               if doc[i].dep_ == 'conj' and doc[i].head.i in inside and
+               doc[i].pos_ in ('NOUN', 'PROPN', 'PRON', 'NUM')]
+  return conjuncts[-1] if conjuncts else None
 
 
 def split_last_conjunct(doc, spans: Tuple[int, ...]
@@ -813,10 +828,12 @@ def split_last_conjunct(doc, spans: Tuple[int, ...]
   """(the phrase without its last conjunct, the last conjunct).
 
   "a man and a bird" -> ("a man", "a bird"); the "and" goes with neither.
+  A phrase without a noun conjunct is returned whole: (spans, ()).
   """
   inside = set(spans)
-  last = max((t for t in (doc[i] for i in spans)
-              if t.dep_ == 'conj' and t.head.i in inside), key=lambda t: t.i)
+  last = _last_noun_conjunct(doc, spans)
+  if last is None:
+    return spans, ()
   conjunct = tuple(i for i in _subtree(last) if i in inside)
   rest = _trim(doc, tuple(i for i in spans if i < conjunct[0]))
   return rest, conjunct
@@ -865,9 +882,8 @@ def _resolve_complements(builder, builders) -> None:
     if inner is not None and inner.run_on:
       continue
     subjects = sorted(inner.subjects, key=lambda s: s[1][0]) if inner else []
-    if len(subjects) == 1 and not builder.objects and any(
-        doc[i].dep_ == 'conj' and doc[i].head.i in subjects[0][1]
-        for i in subjects[0][1]):
+    if len(subjects) == 1 and not builder.objects and _last_noun_conjunct(
+        doc, subjects[0][1]) is not None:
       # The same, with the two noun phrases parsed as one coordination.
       (role, spans), = subjects
       rest, conjunct = split_last_conjunct(doc, spans)
@@ -951,34 +967,59 @@ def repair_verbs(nlp, docs: Sequence[Any], batch_size: int = 256
   """Parses again, with a stand-in verb, sentences with misparsed verbs.
 
   A repaired parse is kept when every stand-in is parsed as a verb; it
-  keeps the caption's words in ``doc.user_data['caption_words']``.
+  keeps the caption's words in ``doc.user_data['caption_words']``. Entries
+  of `docs` that are exceptions (sentences that could not be parsed) pass
+  through, and a sentence whose repair fails keeps its first parse.
   """
   docs = list(docs)
   repairs = {}
   for index, doc in enumerate(docs):
-    verbs = misparsed_verbs(doc)
-    if verbs:
+    if isinstance(doc, Exception):
+      continue
+    try:
+      verbs = misparsed_verbs(doc)
       words = [t.text for t in doc]
       for i in verbs:
         words[i] = _lemminflect().getInflection(
             _STAND_IN_VERB, verb_form_tag(doc[i].lower_))[0]
+    except Exception:  # pylint: disable=broad-except
+      logging.exception('Verb repair failed; keeping the first parse of %r.',
+                        doc.text)
+      continue
+    if verbs:
       repairs[index] = (verbs, words)
-  reparsed = parse_words(nlp, [words for _, words in repairs.values()],
+  reparsed = _parse_each(nlp, [words for _, words in repairs.values()],
                          batch_size)
   for (index, (verbs, _)), doc in zip(repairs.items(), reparsed,
                                       strict=True):
-    if all(doc[i].pos_ == 'VERB' for i in verbs):
+    if not isinstance(doc, Exception) and all(
+        doc[i].pos_ == 'VERB' for i in verbs):
       doc.user_data['caption_words'] = [t.text for t in docs[index]]
       docs[index] = doc
   return docs
 
 
+def _parse_each(nlp, sentences: Sequence[Sequence[str]], batch_size: int
+                ) -> List[Any]:
+  """`parse_words` of a batch; a sentence that spaCy cannot parse gets the
+  exception in place of its ``Doc``, the others are parsed again alone."""
+  try:
+    return list(parse_words(nlp, sentences, batch_size))
+  except Exception as error:  # pylint: disable=broad-except
+    if len(sentences) == 1:
+      return [error]
+  return [_parse_each(nlp, [words], 1)[0] for words in sentences]
+
+
 def parse_and_repair(nlp, sentences: Sequence[Sequence[str]],
                      batch_size: int = 256) -> Iterator[Any]:
-  """`parse_words`, then `repair_verbs`, a batch at a time."""
+  """`parse_words`, then `repair_verbs`, a batch at a time.
+
+  Yields a ``Doc`` per sentence, or the exception that parsing it raised.
+  """
   for start in range(0, len(sentences), batch_size):
     batch = sentences[start:start + batch_size]
-    yield from repair_verbs(nlp, parse_words(nlp, batch, batch_size),
+    yield from repair_verbs(nlp, _parse_each(nlp, batch, batch_size),
                             batch_size)
 
 
@@ -987,6 +1028,38 @@ def doc_to_graph(doc) -> srl_import.Graph:
   words = doc.user_data.get('caption_words') or [t.text for t in doc]
   graph = srl_import.frames_to_graph(words, sentence_frames(doc))
   return srl_import.augment(graph, doc)
+
+
+def fallback_graph(words: Sequence[str], doc=None) -> srl_import.Graph:
+  """The graph of a sentence whose rules failed: its noun chunks and verbs
+  as the release's augmentation gives them, or, without a usable parse,
+  only its sentence node."""
+  if doc is not None:
+    try:
+      return srl_import.augment(srl_import.root_graph(words), doc)
+    except Exception:  # pylint: disable=broad-except
+      pass
+  return srl_import.root_graph(words)
+
+
+def graph_or_fallback(words: Sequence[str], doc
+                      ) -> Tuple[srl_import.Graph, Optional[str]]:
+  """(the sentence's graph, None), or (`fallback_graph`, the error).
+
+  Args:
+    words: the sentence's words.
+    doc: its parse, or the exception that parsing it raised.
+  """
+  if isinstance(doc, Exception):
+    return fallback_graph(words), _describe(doc)
+  try:
+    return doc_to_graph(doc), None
+  except Exception as error:  # pylint: disable=broad-except
+    return fallback_graph(words, doc), _describe(error)
+
+
+def _describe(error: Exception) -> str:
+  return f'{type(error).__name__}: {error}'
 
 
 def load_pipeline(model: str = DEFAULT_MODEL):
@@ -1016,9 +1089,13 @@ def parse_words(nlp, sentences: Sequence[Sequence[str]],
 
 def parse_captions(sentences: Sequence[str], nlp=None, batch_size: int = 256,
                    log_every: int = 5000,
-                   progress: Optional[Callable[[int, float], None]] = None
+                   progress: Optional[Callable[[int, float], None]] = None,
+                   failures: Optional[Dict[str, str]] = None
                    ) -> Dict[str, srl_import.Graph]:
   """Role graphs of captions, split on whitespace as the example format.
+
+  No sentence stops the run: one whose parse or rules raise gets
+  `fallback_graph` and is reported in `failures`.
 
   Args:
     sentences: captions; duplicates are parsed once, empty ones skipped.
@@ -1026,6 +1103,8 @@ def parse_captions(sentences: Sequence[str], nlp=None, batch_size: int = 256,
     batch_size: sentences per `nlp.pipe` batch.
     log_every: log progress every this many sentences.
     progress: optional callback(done, seconds) called at the same points.
+    failures: if given, receives sentence -> "ErrorType: message" for each
+      sentence that got a fallback graph.
 
   Returns:
     sentence -> graph in the HGR release format.
@@ -1033,14 +1112,20 @@ def parse_captions(sentences: Sequence[str], nlp=None, batch_size: int = 256,
   nlp = nlp or load_pipeline()
   unique = list(dict.fromkeys(s for s in sentences if s.strip()))
   graphs = {}
+  failed = 0
   start = time.perf_counter()
   docs = parse_and_repair(nlp, [s.split() for s in unique], batch_size)
   for count, (sentence, doc) in enumerate(zip(unique, docs, strict=True), 1):
-    graphs[sentence] = doc_to_graph(doc)
+    graphs[sentence], error = graph_or_fallback(sentence.split(), doc)
+    if error is not None:
+      failed += 1
+      if failures is not None:
+        failures[sentence] = error
     if count % log_every == 0 or count == len(unique):
       seconds = time.perf_counter() - start
-      logging.info('Parsed %d / %d sentences (%.0f sentences/s).', count,
-                   len(unique), count / seconds)
+      logging.info('Parsed %d / %d sentences (%.0f sentences/s), %d with a '
+                   'fallback graph.', count, len(unique), count / seconds,
+                   failed)
       if progress is not None:
         progress(count, seconds)
   return graphs

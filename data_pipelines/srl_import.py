@@ -187,6 +187,32 @@ def augment(graph: Graph, doc: Any) -> Graph:
   return graph
 
 
+def concatenate(graphs: Sequence[Graph]) -> Graph:
+  """The graph of consecutive sentences: the union of their graphs.
+
+  The sentence node spans all the words; every other node keeps its role
+  and moves its word indices by the words before its sentence; nodes are
+  renumbered in order. One graph is returned as it is.
+  """
+  if len(graphs) == 1:
+    return graphs[0]
+  words = [w for nodes, _ in graphs for w in nodes['ROOT']['words']]
+  joined = root_graph(words)
+  nodes, edges = joined
+  offset = 0
+  for graph_nodes, graph_edges in graphs:
+    keys = {}
+    for key, node in graph_nodes.items():
+      if key == 'ROOT':
+        continue
+      keys[key] = str(len(nodes))
+      nodes[keys[key]] = dict(node, spans=[i + offset for i in node['spans']])
+    edges.extend([keys[verb], keys[argument], role]
+                 for verb, argument, role in graph_edges)
+    offset += len(graph_nodes['ROOT']['words'])
+  return joined
+
+
 def needs_augment(graph: Graph) -> bool:
   """Whether `augment` would change the graph."""
   return len(graph[0]) == 1

@@ -431,10 +431,11 @@ def test_command_normalises_skips_empty_and_summarises(tmp_path):
 
 
 def test_no_normalise_keeps_captions():
-  assert parse_captions.distinct_sentences(
-      ['A  Man.', 'a man', ' '], normalise=False) == (['A Man.', 'a man'], 1)
-  assert parse_captions.distinct_sentences(
-      ['A  Man.', 'a man', ' ']) == (['a man'], 1)
+  assert parse_captions.caption_sentences(
+      ['A  Man.', 'a man', ' '], normalise=False) == (
+          {'A Man.': ['A Man.'], 'a man': ['a man']}, 1)
+  assert parse_captions.caption_sentences(
+      ['A  Man.', 'a man', ' ']) == ({'a man': ['a man']}, 1)
 
 
 @pytest.mark.parametrize('make_input, message', [
@@ -474,7 +475,7 @@ def test_command_imports_srl_and_parses_the_rest(tmp_path):
                     {'v': [sentence, 'a woman slices a tomato']})
   out = str(tmp_path / 'graphs.json')
   result = _run(f'--srl={srl}', f'--captions={captions}', f'--out={out}')
-  assert '1 of 2 captions have no SRL output' in result.stderr
+  assert '1 of 2 sentences have no SRL output' in result.stderr
   with open(out) as f:
     graphs = json.load(f)
   assert graphs[sentence] == json.loads(json.dumps(
