@@ -904,7 +904,9 @@ def _resolve_complements(builder, builders) -> None:
 # Verb forms the small model often tags as nouns or adjectives are parsed
 # again with this verb in their place ("a guy diving into the pool" is
 # parsed as "a guy playing into the pool"): common, transitive and
-# intransitive, and never tagged as anything else.
+# intransitive. A word it still reads as a noun stays one ("a fork and his
+# fingers"; a stand-in that is always a verb, such as "go", repairs those
+# too).
 _STAND_IN_VERB = 'play'
 _VERB_FORM_TAGS = ('VBG', 'VBZ', 'VBD', 'VBN', 'VB')
 _VERBAL_DEPS = frozenset(('ROOT', 'acl', 'advcl', 'relcl', 'ccomp', 'xcomp',
@@ -919,47 +921,112 @@ def verb_form_tag(word: str) -> Optional[str]:
   Only words lemminflect's lexicon lists as verb forms count: a typo or an
   unknown word is never repaired.
   """
-  lemmas = _lemminflect().getAllLemmas(word, 'VERB').get('VERB')
-  if not lemmas:
-    return None
   for tag in _VERB_FORM_TAGS:
-    if word in _lemminflect().getInflection(lemmas[0], tag):
+    if is_verb_form(word, tag):
       return tag
   return None
 
 
-def misparsed_verbs(doc) -> List[int]:
-  """Indices of verbs the tagger took for nouns or adjectives.
+@functools.lru_cache(maxsize=65536)
+def is_verb_form(word: str, tag: str) -> bool:
+  """Whether lemminflect lists `word` as the `tag` form of a verb."""
+  lemmas = _lemminflect().getAllLemmas(word, 'VERB').get('VERB')
+  return bool(lemmas) and word in _lemminflect().getInflection(lemmas[0],
+                                                               tag)
+
+
+def _nominal(token) -> bool:
+  return token.pos_ in ('NOUN', 'PROPN', 'PRON')
+
+
+def misparsed_verbs(doc) -> Dict[int, str]:
+  """Verbs the tagger took for nouns or adjectives: index -> verb form tag.
 
   * an -ing or -s form in a clause position ("a guy diving into the pool",
-    "while a puppy chews on his ear");
+    "while a puppy chews on his ear"), unless it is a noun coordinated with
+    a noun ("moving his hands and fingers");
+  * a word coordinated with a verb, in the verb's form ("spin and twirl
+    around"), or with the verb's object but followed by an object of its
+    own ("slice the bread and toast it"); a sentence's head noun
+    coordinated with a verb ("a man skis and falls");
   * a base form right after "is"/"was" and before more words ("a man is
     open the door", "was practice in the gym");
   * in a sentence without any verb, an -s form right after a noun ("a girl
-    in a pool stares straight ahead").
+    in a pool stares straight ahead"), or a base form after a plural or
+    coordinated noun and before more words ("a man and a zombie sneak
+    through a room");
+  * an -ing form heading the sentence after a name or noun ("jason derula
+    singing in a music video");
+  * an imperative: a base form first, before a determiner or pronoun
+    ("season the steak with pepper").
   """
   has_verb = any(_is_verb(t) for t in doc)
-  found = []
+  found = {}
   for token in doc:
-    if token.pos_ in ('VERB', 'AUX') or token.i == 0:
+    if token.pos_ in ('VERB', 'AUX'):
       continue
-    tag = verb_form_tag(token.lower_)
+    word = token.lower_
+    tag = verb_form_tag(word)
+    if tag is None:
+      continue
+    if token.i == 0:
+      if (token.pos_ in ('NOUN', 'PROPN', 'ADJ') and token.dep_ == 'ROOT' and
+          is_verb_form(word, 'VB') and len(doc) > 1 and
+          doc[1].tag_ in ('DT', 'PRP$', 'PRP', 'CD', 'PDT')):
+        found[token.i] = 'VB'
+      continue
     previous = doc[token.i - 1]
-    if tag in ('VBG', 'VBZ') and token.dep_ in _VERBAL_DEPS and (
-        token.dep_ != 'ROOT' or any(c.dep_ in ('nsubj', 'dobj')
-                                    for c in token.children)):
-      found.append(token.i)
+    head = token.head
+    noun_conjunct = (token.dep_ == 'conj' and _nominal(head) and
+                     previous.dep_ in ('cc', 'punct'))
+    if (token.dep_ == 'conj' and _is_verb(head) and
+        head.dep_ in _VERBAL_DEPS and
+        head.tag_ in _VERB_FORM_TAGS + ('VBP',) and
+        is_verb_form(word, head.tag_)):
+      found[token.i] = head.tag_
+    elif noun_conjunct and _object_follows(token) and head.head.pos_ == (
+        'VERB') and is_verb_form(word, head.head.tag_):
+      found[token.i] = head.head.tag_
+    elif (token.dep_ == 'ROOT' and _nominal(token) and any(
+        c.dep_ == 'conj' and c.pos_ == 'VERB' and is_verb_form(word, c.tag_)
+        for c in token.children)):
+      found[token.i] = next(c.tag_ for c in token.children
+                            if c.dep_ == 'conj' and c.pos_ == 'VERB')
+    elif (tag in ('VBG', 'VBZ') and token.dep_ in _VERBAL_DEPS and
+          not noun_conjunct and (
+              token.dep_ != 'ROOT' or any(c.dep_ in ('nsubj', 'dobj')
+                                          for c in token.children))):
+      found[token.i] = tag
+    elif (tag == 'VBG' and token.dep_ == 'ROOT' and not any(
+        c.dep_ in ('det', 'poss') for c in token.children) and any(
+            c.dep_ == 'compound' and c.i < token.i for c in token.children)):
+      found[token.i] = tag
     elif (tag == 'VB' and previous.lower_ in _BE_FORMS and
           token.i + 1 < len(doc) and token.dep_ in ('acomp', 'attr')):
-      found.append(token.i)
+      found[token.i] = tag
     elif (not has_verb and tag == 'VBZ' and
           previous.pos_ in ('NOUN', 'PROPN')):
-      found.append(token.i)
+      found[token.i] = tag
+    elif (not has_verb and is_verb_form(word, 'VBP') and
+          previous.pos_ in ('NOUN', 'PROPN') and token.i + 1 < len(doc) and
+          doc[token.i + 1].pos_ in ('ADP', 'ADV', 'DET', 'PART') and (
+              previous.tag_ in ('NNS', 'NNPS') or 'conj' in (
+                  token.dep_, previous.dep_))):
+      found[token.i] = 'VBP'
     elif (tag == 'VBZ' and token.dep_ == 'nsubj' and
           token.head.tag_ in ('VB', 'VBP') and token.head.i == token.i + 1):
       # "an individual cleans snow off a car": "snow" taken for the verb.
-      found.append(token.i)
+      found[token.i] = tag
   return found
+
+
+def _object_follows(conjunct) -> bool:
+  """Whether an object of the verb follows a conjunct of its object
+  ("slice the bread and toast it")."""
+  verb = conjunct.head.head
+  return conjunct.head.dep_ == 'dobj' and any(
+      c.dep_ == 'dobj' and c.i == conjunct.right_edge.i + 1
+      for c in verb.children)
 
 
 def repair_verbs(nlp, docs: Sequence[Any], batch_size: int = 256
@@ -978,15 +1045,14 @@ def repair_verbs(nlp, docs: Sequence[Any], batch_size: int = 256
       continue
     try:
       verbs = misparsed_verbs(doc)
-      words = [t.text for t in doc]
-      for i in verbs:
-        words[i] = _lemminflect().getInflection(
-            _STAND_IN_VERB, verb_form_tag(doc[i].lower_))[0]
     except Exception:  # pylint: disable=broad-except
       logging.exception('Verb repair failed; keeping the first parse of %r.',
                         doc.text)
       continue
     if verbs:
+      words = [t.text for t in doc]
+      for i, tag in verbs.items():
+        words[i] = _lemminflect().getInflection(_STAND_IN_VERB, tag)[0]
       repairs[index] = (verbs, words)
   reparsed = _parse_each(nlp, [words for _, words in repairs.values()],
                          batch_size)

@@ -174,10 +174,46 @@ def test_verb_tagged_as_noun_is_repaired(nlp):
          [('V', [3]), ('ARG0', [0, 1]), ('ARG1', [4, 5])], [(1, 2), (1, 3)])
 
 
+def test_verbs_in_coordinations_and_without_auxiliary(nlp):
+  # A noun coordinated with a noun is not a verb, even in a verb's form.
+  # a man is moving his hands and fingers
+  # 0 1   2  3      4   5     6   7
+  _check(nlp, 'a man is moving his hands and fingers',
+         [('V', [3]), ('ARG0', [0, 1]), ('ARG1', [4, 5, 6, 7])],
+         [(1, 2), (1, 3)])
+  # A sentence's head noun coordinated with a verb is a verb; fall.01's
+  # subject is ARG1.
+  # a man skis and falls
+  # 0 1   2    3   4
+  _check(nlp, 'a man skis and falls',
+         [('V', [2]), ('ARG0', [0, 1]), ('V', [4]), ('ARG1', [0, 1])],
+         [(1, 2), (3, 4)])
+  # the girls spin and twirl around
+  # 0   1     2    3   4     5
+  _check(nlp, 'the girls spin and twirl around',
+         [('V', [2]), ('ARG0', [0, 1]), ('V', [4, 5])], [(1, 2), (3, 2)])
+  # A conjunct of the object followed by an object of its own.
+  # slice the bread and toast it
+  # 0     1   2     3   4     5
+  _check(nlp, 'slice the bread and toast it',
+         [('V', [0]), ('ARG1', [1, 2]), ('V', [4]), ('ARG1', [5])],
+         [(1, 2), (3, 4)])
+  # An imperative tagged as a noun; season.01's seasoning is ARG2.
+  # season the steak with pepper
+  # 0      1   2     3    4
+  _check(nlp, 'season the steak with pepper',
+         [('V', [0]), ('ARG1', [1, 2]), ('ARG2', [3, 4])], [(1, 2), (1, 3)])
+  # jason derula singing in a music video
+  # 0     1      2       3  4 5     6
+  _check(nlp, 'jason derula singing in a music video',
+         [('V', [2]), ('ARG0', [0, 1]), ('ARGM-LOC', [3, 4, 5, 6])],
+         [(1, 2), (1, 3)])
+
+
 def test_misparsed_verbs_found_by_form_and_position(nlp):
   doc = next(caption_parser.parse_words(nlp, [
       'a guy diving into the pool'.split()]))
-  assert caption_parser.misparsed_verbs(doc) == [2]
+  assert caption_parser.misparsed_verbs(doc) == {2: 'VBG'}
   assert caption_parser.verb_form_tag('diving') == 'VBG'
   assert caption_parser.verb_form_tag('stares') == 'VBZ'
   assert caption_parser.verb_form_tag('runing') is None  # A typo.
