@@ -211,6 +211,34 @@ PLACE_NOUNS = frozenset((
     'zoo', 'forest', 'woods', 'office', 'court', 'track', 'party', 'table',
     'bar', 'beach', 'station', 'airport', 'church', 'hospital', 'mall',
     'market', 'farm', 'playground', 'studio', 'desk', 'window', 'door'))
+# Containers: "stir in a bowl" is a place, "stir in the cream" a particle.
+CONTAINER_NOUNS = frozenset((
+    'bowl', 'bowls', 'pot', 'pots', 'pan', 'pans', 'skillet', 'wok', 'tray',
+    'dish', 'plate', 'cup', 'glass', 'jar', 'oven', 'blender', 'processor',
+    'saucepan', 'mixer', 'sink', 'bucket', 'box', 'bag', 'basket', 'fryer',
+    'microwave', 'fridge', 'refrigerator', 'freezer', 'container', 'mold',
+    'tin', 'griddle', 'grill', 'bottle', 'can', 'hand', 'hands', 'mouth',
+    'car', 'truck', 'boat', 'bed', 'water', 'air', 'front', 'place'))
+# Transitive phrasal verbs whose particle is also a preposition: lemma ->
+# particles ("takes off his shirt", "pours in the milk", "picks up a
+# ball"); after other verbs the preposition heads a phrase ("walks off the
+# stage").
+PHRASAL_VERBS: Dict[str, Tuple[str, ...]] = {}
+for _particle, _verbs in (
+    ('off', 'take pull cut wipe peel shave rip tear show knock brush wash '
+            'turn switch shake drain scrape trim skim squeeze clean kick'),
+    ('on', 'put try turn switch pull slip'),
+    ('in', 'stir add mix fold pour throw put toss plug whisk beat drop '
+           'sprinkle'),
+    ('up', 'pick clean set fill roll wrap cut chop tie lift heat warm mix '
+           'break open scoop sweep gather'),
+    ('down', 'put set lay knock cut turn write take pull push press'),
+    ('out', 'take pull pour scoop roll spread cut lay hand pick squeeze '
+            'drain flatten carry bring throw knock blow try point'),
+    ('over', 'turn flip knock fold hand'),
+    ('away', 'put throw give take wash wipe clear')):
+  for _verb in _verbs.split():
+    PHRASAL_VERBS[_verb] = PHRASAL_VERBS.get(_verb, ()) + (_particle,)
 # Means of communication: "talks on the phone" is manner, not a place.
 MEANS_NOUNS = frozenset(('phone', 'telephone', 'cellphone', 'radio',
                          'microphone', 'mic', 'walkie', 'skype', 'webcam'))
@@ -476,6 +504,13 @@ class _FrameBuilder:
     if spans:
       self.arguments.append((role, tuple(spans)))
 
+  def add_object(self, noun):
+    """A direct object: its noun phrase, and the PPs lifted off it."""
+    span, lifted = _noun_phrase(noun, lift=True)
+    self.objects.append((_object_role(self.verb, noun), span))
+    for preposition in lifted:
+      self.add_preposition(preposition)
+
   def add_preposition(self, preposition):
     clause = _prepositional_object(preposition)
     if clause is not None and clause.tag_ == 'VBG' and _is_verb(clause):
@@ -510,6 +545,19 @@ class _FrameBuilder:
     return tuple(sorted(self.verb_spans)), arguments
 
 
+def is_particle(verb, preposition) -> bool:
+  """Whether a preposition right after a verb without an object is the
+  particle of a phrasal verb whose object follows ("pulls off a shirt",
+  "stir in the cream"), as `PHRASAL_VERBS` lists them; a place or container
+  after it stays a place ("stir in a bowl", "put on the table")."""
+  pobj = _prepositional_object(preposition)
+  return (preposition.i == verb.i + 1 and pobj is not None and
+          pobj.pos_ in ('NOUN', 'PROPN', 'PRON') and
+          not _has_object(verb) and
+          preposition.lower_ in PHRASAL_VERBS.get(_lemma(verb), ()) and
+          pobj.lower_ not in PLACE_NOUNS | CONTAINER_NOUNS)
+
+
 def _build_frame(verb) -> _FrameBuilder:
   """The verb's own arguments, from its dependents."""
   builder = _FrameBuilder(verb)
@@ -518,6 +566,9 @@ def _build_frame(verb) -> _FrameBuilder:
     dep = child.dep_
     if dep == 'prt':
       builder.verb_spans.append(child.i)
+      pobj = _prepositional_object(child)
+      if pobj is not None:  # "shows off/prt a plate/pobj"
+        builder.add_object(pobj)
     elif dep in ('nsubj', 'csubj', 'expl', 'nsubjpass', 'csubjpass'):
       role = subject_role(verb)
       if child.lower_ in _RELATIVE_PRONOUNS:
@@ -526,10 +577,7 @@ def _build_frame(verb) -> _FrameBuilder:
         continue
       builder.subjects.append((role, _noun_phrase(child, lift=False)[0]))
     elif dep in ('dobj', 'obj', 'attr', 'oprd'):
-      span, lifted = _noun_phrase(child, lift=True)
-      builder.objects.append((_object_role(verb, child), span))
-      for preposition in lifted:
-        builder.add_preposition(preposition)
+      builder.add_object(child)
     elif dep == 'dative':
       if child.pos_ == 'ADP':  # "gives a bone to the dog"
         builder.add('ARG2', _subtree(child))
@@ -547,7 +595,10 @@ def _build_frame(verb) -> _FrameBuilder:
       for preposition in lifted:
         builder.add_preposition(preposition)
     elif dep == 'prep':
-      if _prepositional_object(child) is not None:
+      if is_particle(verb, child):  # "pulls off a shirt"
+        builder.verb_spans.append(child.i)
+        builder.add_object(_prepositional_object(child))
+      elif _prepositional_object(child) is not None:
         builder.add_preposition(child)
       elif child.i == verb.i + 1 and not child.children:
         # "is putting on makeup": a particle parsed as a preposition.

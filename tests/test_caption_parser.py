@@ -73,6 +73,34 @@ def test_phrasal_verb(nlp):
          [(1, 2), (1, 3)])
 
 
+def test_phrasal_verb_particle_parsed_as_preposition(nlp):
+  # The object is ARG1, not a direction.
+  # a man pulls off a shirt
+  # 0 1   2     3   4 5
+  _check(nlp, 'a man pulls off a shirt',
+         [('V', [2, 3]), ('ARG0', [0, 1]), ('ARG1', [4, 5])],
+         [(1, 2), (1, 3)])
+  # a woman shows off a plate
+  # 0 1     2     3   4 5
+  _check(nlp, 'a woman shows off a plate',
+         [('V', [2, 3]), ('ARG0', [0, 1]), ('ARG1', [4, 5])],
+         [(1, 2), (1, 3)])
+  # stir in the cream
+  # 0    1  2   3
+  _check(nlp, 'stir in the cream', [('V', [0, 1]), ('ARG1', [2, 3])],
+         [(1, 2)])
+  # Not after a verb without that particle, nor before a container.
+  # a man walks off the stage
+  # 0 1   2     3   4   5
+  _check(nlp, 'a man walks off the stage',
+         [('V', [2]), ('ARG0', [0, 1]), ('ARGM-DIR', [3, 4, 5])],
+         [(1, 2), (1, 3)])
+  # stir in a bowl
+  # 0    1  2 3
+  _check(nlp, 'stir in a bowl', [('V', [0]), ('ARGM-LOC', [1, 2, 3])],
+         [(1, 2)])
+
+
 def test_coordinated_verbs_share_subject_and_object(nlp):
   # One node each for "a man" and "an onion", with an edge to each verb.
   # a man is cutting and slicing an onion
