@@ -23,8 +23,9 @@ then `srl_import.augment`), so both paths produce the same format:
   preposition: in/on/at/near/... -> ARGM-LOC (ARGM-TMP for "at night",
   ARGM-MNR for "in circles"), to/into/toward/across/through/... ->
   ARGM-DIR, with -> ARGM-COM for a person or animal and ARGM-MNR otherwise,
-  before/after/during -> ARGM-TMP, for -> ARGM-PRP, by + gerund ->
-  ARGM-MNR, of -> none (it modifies nouns), others -> ARGM-ADV;
+  before/after/during and "for" + a duration -> ARGM-TMP, other "for" ->
+  ARGM-PRP, by + gerund -> ARGM-MNR, of -> none (it modifies nouns),
+  others -> ARGM-ADV;
   while/when/as/... clauses -> ARGM-TMP, bare participle clauses
   ("sits on a bench playing a guitar") -> ARGM-ADV; manner adverbs (-ly,
   "together") -> ARGM-MNR, directional adverbs -> ARGM-DIR, locative ones
@@ -200,6 +201,12 @@ TIME_NOUNS = frozenset((
     'night', 'day', 'morning', 'evening', 'afternoon', 'time', 'christmas',
     'moment', 'end', 'beginning', 'start', 'weekend', 'season', 'summer',
     'winter', 'spring', 'autumn', 'fall'))
+# Objects of "for" that make it a duration ("for ten minutes"): ARGM-TMP.
+DURATION_NOUNS = frozenset((
+    'second', 'seconds', 'sec', 'secs', 'minute', 'minutes', 'min', 'mins',
+    'hour', 'hours', 'hr', 'hrs', 'day', 'days', 'week', 'weeks', 'month',
+    'months', 'year', 'years', 'while', 'moment', 'moments', 'time', 'ages',
+    'night', 'awhile'))
 MANNER_NOUNS = frozenset((
     'circle', 'circles', 'half', 'way', 'ways', 'motion', 'unison',
     'style', 'fashion', 'manner', 'turns', 'order'))
@@ -382,6 +389,8 @@ def _preposition_role(preposition, object_token, verb=None) -> Optional[str]:
   if object_token is not None:
     if word in ('at', 'in', 'on', 'during') and (
         object_token.lower_ in TIME_NOUNS):
+      return 'ARGM-TMP'
+    if word == 'for' and object_token.lower_ in DURATION_NOUNS:
       return 'ARGM-TMP'
     if word == 'in' and object_token.lower_ in MANNER_NOUNS:
       return 'ARGM-MNR'

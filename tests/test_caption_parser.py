@@ -351,6 +351,20 @@ def test_intransitive_verb_does_not_share_the_next_object(nlp):
          [(1, 2), (3, 2), (3, 4)])
 
 
+def test_duration_is_temporal(nlp):
+  # for.01-less "for": a duration is ARGM-TMP, a beneficiary ARGM-PRP.
+  # a man sleeps for two hours
+  # 0 1   2      3   4   5
+  _check(nlp, 'a man sleeps for two hours',
+         [('V', [2]), ('ARG0', [0, 1]), ('ARGM-TMP', [3, 4, 5])],
+         [(1, 2), (1, 3)])
+  # the dancer performed for the king
+  # 0   1      2         3   4   5
+  _check(nlp, 'the dancer performed for the king',
+         [('V', [2]), ('ARG0', [0, 1]), ('ARGM-PRP', [3, 4, 5])],
+         [(1, 2), (1, 3)])
+
+
 def test_time_and_manner_phrases(nlp):
   # a man is cooking at night
   # 0 1   2  3       4  5
