@@ -645,6 +645,10 @@ def _build_frame(verb) -> _FrameBuilder:
       verb.head.pos_ in ('NOUN', 'PROPN', 'PRON')):
     role = 'ARG1' if verb.tag_ == 'VBN' else subject_role(verb)
     builder.subjects.append((role, _modified_noun_span(verb)))
+  elif _is_participle_after_clothing(verb):
+    noun = verb.head.head
+    builder.subjects.append((subject_role(verb), tuple(
+        i for i in _subtree(noun) if i < verb.i)))
   # "an old ball kicks the horse" is sometimes parsed with "ball" as a
   # compound of "kicks" and the determiner and adjective on the verb.
   if not builder.subjects:
@@ -654,6 +658,17 @@ def _build_frame(verb) -> _FrameBuilder:
       builder.subjects.append(('ARG1' if passive else 'ARG0', tuple(sorted(
           i for c in left for i in _subtree(c)))))
   return builder
+
+
+def _is_participle_after_clothing(verb) -> bool:
+  """"a woman in black playing a guitar", parsed with "black" modifying
+  "playing" as the object of "in": the participle describes the woman."""
+  preposition = verb.head
+  return (verb.dep_ == 'pcomp' and verb.tag_ == 'VBG' and
+          preposition.dep_ == 'prep' and preposition.lower_ in ('in', 'with')
+          and preposition.head.pos_ in ('NOUN', 'PROPN') and any(
+              c.dep_ in ('amod', 'compound', 'nmod') and c.i < verb.i
+              for c in verb.children))
 
 
 def _object_role(verb, noun) -> str:

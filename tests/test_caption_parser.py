@@ -256,6 +256,15 @@ def test_subject_of_headline_verb_is_the_whole_noun_phrase(nlp):
          [(1, 2), (1, 3)])
 
 
+def test_participle_after_clothing_describes_the_wearer(nlp):
+  # Parsed with "black" modifying "playing", the object of "in".
+  # a woman in black playing a guitar
+  # 0 1     2  3     4       5 6
+  _check(nlp, 'a woman in black playing a guitar',
+         [('V', [4]), ('ARG0', [0, 1, 2, 3]), ('ARG1', [5, 6])],
+         [(1, 2), (1, 3)])
+
+
 def test_participle_after_a_place_describes_the_subject(nlp):
   # Not "a church".
   # people are in a church waving white handkerchiefs while cheering
