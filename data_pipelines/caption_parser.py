@@ -449,9 +449,43 @@ def _is_run_on_clause(verb) -> bool:
   with "kicked" as a relative clause of "car"; a real relative clause has no
   subject or a relative pronoun as subject.
   """
-  return verb.dep_ in _CLAUSE_LINKS and any(
+  return verb.dep_ in _CLAUSE_LINKS and relative_clause(verb) is None and any(
       c.dep_ in _SUBJECTS and c.lower_ not in _RELATIVE_PRONOUNS
       for c in verb.children)
+
+
+def relative_clause(verb):
+  """(the noun, the relative pronoun, whether it is the object), or None.
+
+  A clause opening with a relative pronoun ("food that they can cook", "a
+  man who is running") modifies the noun before it, also where the parser
+  made it a complement or conjunct of the main verb. With a subject of its
+  own ("that they can cook") the pronoun is the clause's object, even when
+  parsed as a second subject ("the dog that the boy feeds").
+  """
+  pronoun = verb.left_edge
+  if (pronoun.lower_ not in _RELATIVE_PRONOUNS or pronoun.head.i != verb.i or
+      pronoun.tag_ not in ('WDT', 'WP', 'IN') or pronoun.i == 0):
+    return None
+  if verb.dep_ == 'relcl':
+    noun = verb.head
+  elif verb.dep_ in ('ccomp', 'conj', 'advcl', 'dep') and (
+      verb.doc[pronoun.i - 1].pos_ in ('NOUN', 'PROPN')):
+    noun = verb.doc[pronoun.i - 1]
+  else:
+    return None
+  if noun.pos_ not in ('NOUN', 'PROPN', 'PRON'):
+    return None
+  is_object = any(c.dep_ in _SUBJECTS and c.i != pronoun.i
+                  for c in verb.children)
+  return noun, pronoun, is_object
+
+
+def _relative_noun_span(verb, noun) -> Tuple[int, ...]:
+  """The part of `noun`'s phrase before the clause of `verb`."""
+  span = _subtree(noun, [verb] + [c for c in noun.children
+                                  if c.dep_ in ('conj', 'cc')])
+  return tuple(i for i in span if i < verb.left_edge.i) or (noun.i,)
 
 
 def _noun_phrase(head, lift: bool) -> Tuple[Tuple[int, ...], List[Any]]:
@@ -571,8 +605,20 @@ def _build_frame(verb) -> _FrameBuilder:
   """The verb's own arguments, from its dependents."""
   builder = _FrameBuilder(verb)
   passive = _is_passive(verb)
+  relative = relative_clause(verb)
   for child in verb.children:
     dep = child.dep_
+    if relative is not None and child.i == relative[1].i:
+      noun, pronoun, is_object = relative
+      # "food that they can cook": [ARG1 food] [R-ARG1 that]; "a man who
+      # is running": [ARG0 a man] [R-ARG0 who].
+      role = 'ARG1' if is_object else subject_role(verb)
+      builder.add('R-' + role, (pronoun.i,))
+      span = (_modified_noun_span(verb) if verb.dep_ in _CLAUSE_LINKS
+              else _relative_noun_span(verb, noun))
+      (builder.objects if is_object else builder.subjects).append(
+          (role, span))
+      continue
     if dep == 'prt':
       builder.verb_spans.append(child.i)
       pobj = _prepositional_object(child)
@@ -642,7 +688,7 @@ def _build_frame(verb) -> _FrameBuilder:
         builder.add('ARGM-MNR', _subtree(child))
   # A participle or relative clause modifies the noun it describes.
   if (verb.dep_ in _CLAUSE_LINKS and not _is_run_on_clause(verb) and
-      verb.head.pos_ in ('NOUN', 'PROPN', 'PRON')):
+      verb.head.pos_ in ('NOUN', 'PROPN', 'PRON') and relative is None):
     role = 'ARG1' if verb.tag_ == 'VBN' else subject_role(verb)
     builder.subjects.append((role, _modified_noun_span(verb)))
   elif _is_participle_after_clothing(verb):
@@ -947,6 +993,9 @@ def _resolve_complements(builder, builders) -> None:
   """
   doc = builder.verb.doc
   for complement in builder.complements:
+    if relative_clause(complement) is not None:
+      _attach_relative_clause(builder, complement)
+      continue
     inner = builders.get(complement.i)
     stolen = None
     if inner is not None and not inner.subjects:
@@ -974,6 +1023,18 @@ def _resolve_complements(builder, builders) -> None:
     elif (not builder.objects and complement.i > builder.verb.i and
           complement.left_edge.lower_ not in ('then', 'and')):
       builder.add('ARG1', _subtree(complement))
+
+
+def _attach_relative_clause(builder, clause_verb) -> None:
+  """A relative clause parsed as a complement of `builder`'s verb belongs to
+  the argument that ends right before it ("talking [ARG1 about food that
+  they can cook]")."""
+  clause = _subtree(clause_verb)
+  for arguments in (builder.arguments, builder.objects):
+    for index, (role, spans) in enumerate(arguments):
+      if spans[-1] == clause[0] - 1:
+        arguments[index] = (role, spans + clause)
+        return
 
 
 # Verb forms the small model often tags as nouns or adjectives are parsed

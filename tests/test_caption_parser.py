@@ -352,6 +352,25 @@ def test_object_control_and_relative_pronoun(nlp):
          [('V', [4]), ('ARG0', [0, 1]), ('R-ARG0', [2])], [(1, 2), (1, 3)])
 
 
+def test_object_relative_clauses(nlp):
+  # Parsed as a complement of "talking" with "that" as its object: the
+  # clause belongs to "food", cook's ARG1 (PropBank: R-ARG1 "that").
+  # a chef is talking about food that they can cook
+  # 0 1    2  3       4     5    6    7    8   9
+  _check(nlp, 'a chef is talking about food that they can cook',
+         [('V', [3]), ('ARG0', [0, 1]), ('ARG1', [4, 5, 6, 7, 8, 9]),
+          ('V', [9]), ('ARG1', [5]), ('R-ARG1', [6]), ('ARG0', [7]),
+          ('ARGM-MOD', [8])],
+         [(1, 2), (1, 3), (4, 5), (4, 6), (4, 7), (4, 8)])
+  # "that" parsed as a second subject of "feeds".
+  # the dog that the boy feeds is barking
+  # 0   1   2    3   4   5     6  7
+  _check(nlp, 'the dog that the boy feeds is barking',
+         [('V', [5]), ('ARG1', [0, 1]), ('R-ARG1', [2]), ('ARG0', [3, 4]),
+          ('V', [7]), ('ARG0', [0, 1, 2, 3, 4, 5])],
+         [(1, 2), (1, 3), (1, 4), (5, 6)])
+
+
 def test_intransitive_verb_does_not_share_the_next_object(nlp):
   # a boy is singing and playing the guitar
   # 0 1   2  3       4   5       6   7
