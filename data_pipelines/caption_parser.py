@@ -261,6 +261,16 @@ TIME_ADVERBS = frozenset(('simultaneously', 'continuously', 'again',
 # "is seen V-ing": the clause is C-ARG1 of the perception verb.
 _PERCEPTION_VERBS = frozenset(('see', 'show', 'shown', 'watch', 'hear'))
 
+# Participles that only people and animals do (`participle_clause`).
+_AGENT_PARTICIPLES = frozenset(('use', 'wear', 'try', 'talk', 'speak',
+                                'sing', 'smile', 'laugh', 'explain',
+                                'describe', 'demonstrate'))
+# Participles of states: their subject is the noun they follow.
+_STATE_PARTICIPLES = frozenset((
+    'contain', 'hold', 'have', 'include', 'show', 'lead', 'cover',
+    'surround', 'overlook', 'face', 'say', 'read', 'feature', 'display',
+    'run', 'flow', 'involve', 'belong', 'resemble', 'look', 'burn', 'boil',
+    'cook', 'fry', 'grow', 'sell', 'spin', 'shine', 'glow', 'lie', 'sit'))
 # Verbs that do not share the object of a verb coordinated after them
 # ("is singing and playing the guitar").
 INTRANSITIVE_VERBS = frozenset((
@@ -277,9 +287,55 @@ Frame = srl_import.Frame
 
 
 def _subtree(token, exclude: Iterable[Any] = ()) -> Tuple[int, ...]:
-  """Indices of `token`'s subtree minus the subtrees of `exclude` tokens."""
+  """Indices of `token`'s subtree minus the subtrees of `exclude` tokens.
+
+  A participle that describes the subject of a clause above `token`
+  (`participle_clause`) is left out too.
+  """
   removed = {t.i for child in exclude for t in child.subtree}
-  return tuple(sorted(t.i for t in token.subtree if t.i not in removed))
+  inside = {t.i for t in token.subtree}
+  for t in token.subtree:
+    if t.dep_ == 'acl' and t.tag_ == 'VBG' and t.i != token.i:
+      clause = participle_clause(t)
+      if clause is not None and clause.i not in inside:
+        removed.update(d.i for d in t.subtree)
+  return tuple(sorted(inside - removed))
+
+
+def participle_clause(participle):
+  """The verb whose subject a participle parsed as modifying a noun describes.
+
+  "a girl is seen inside of a gymnasium preparing to jump": "preparing"
+  modifies "gymnasium", the object of a locative phrase of "seen"; a place
+  does not prepare, the girl does. Likewise a participle on an object that
+  only people do ("cutting a tomato using a knife": `_AGENT_PARTICIPLES`).
+  Participles of posture and motion verbs (`UNACCUSATIVE_VERBS`) and of
+  states (`_STATE_PARTICIPLES`) describe the place ("a tree lying in the
+  street", "a pan containing oil"); people and animals are described
+  ("sits near a man holding a cup").
+
+  Returns:
+    the clause's verb token, or None.
+  """
+  if participle.dep_ != 'acl' or participle.tag_ != 'VBG' or _has_subject(
+      participle):
+    return None
+  noun = participle.head
+  if (noun.pos_ != 'NOUN' or noun.lower_ in ANIMATE_NOUNS or
+      verb_form_tag(_word(participle)) is None):  # A typo: unknown verb.
+    return None
+  lemma = _lemma(participle)
+  if noun.dep_ in ('dobj', 'obj'):
+    verb = noun.head
+    return verb if lemma in _AGENT_PARTICIPLES and _is_verb(verb) else None
+  if (noun.dep_ != 'pobj' or noun.head.lower_ not in
+      LOCATION_PREPOSITIONS | {'of'} or
+      lemma in UNACCUSATIVE_VERBS | _STATE_PARTICIPLES):
+    return None
+  token = noun.head
+  while not _is_verb(token) and token.dep_ in ('prep', 'advmod'):
+    token = token.head
+  return token if _is_verb(token) else None
 
 
 def _trim(doc, spans: Tuple[int, ...]) -> Tuple[int, ...]:
@@ -688,13 +744,20 @@ def _build_frame(verb) -> _FrameBuilder:
         builder.add('ARGM-MNR', _subtree(child))
   # A participle or relative clause modifies the noun it describes.
   if (verb.dep_ in _CLAUSE_LINKS and not _is_run_on_clause(verb) and
-      verb.head.pos_ in ('NOUN', 'PROPN', 'PRON') and relative is None):
+      verb.head.pos_ in ('NOUN', 'PROPN', 'PRON') and relative is None and
+      participle_clause(verb) is None):
     role = 'ARG1' if verb.tag_ == 'VBN' else subject_role(verb)
     builder.subjects.append((role, _modified_noun_span(verb)))
   elif _is_participle_after_clothing(verb):
     noun = verb.head.head
     builder.subjects.append((subject_role(verb), tuple(
         i for i in _subtree(noun) if i < verb.i)))
+  for token in verb.subtree:
+    clause = participle_clause(token) if token.dep_ == 'acl' else None
+    if clause is not None and clause.i == verb.i:
+      # "is seen inside of a gymnasium [C-ARG1 preparing to jump]".
+      role = _complement_role(verb, token)
+      builder.add(role or 'ARGM-ADV', _subtree(token))
   # "an old ball kicks the horse" is sometimes parsed with "ball" as a
   # compound of "kicks" and the determiner and adjective on the verb.
   if not builder.subjects:
@@ -866,6 +929,9 @@ def _subject_source(verb):
   subject of the verb they hang from.
   """
   head = verb.head
+  clause = participle_clause(verb)
+  if clause is not None:
+    return clause
   if verb.dep_ in ('conj', 'xcomp', 'advcl'):
     return head
   if verb.dep_ == 'ccomp' and verb.tag_ == 'VBG':

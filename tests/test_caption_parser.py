@@ -278,6 +278,30 @@ def test_participle_after_a_place_describes_the_subject(nlp):
               (['waving'], 'ARG0', [0])]
 
 
+def test_participle_on_a_place_or_thing_describes_the_subject(nlp):
+  # "preparing" is parsed as modifying "gymnasium".
+  # a girl is seen inside of a gymnasium preparing to jump
+  # 0 1    2  3    4      5  6 7         8         9  10
+  _check(nlp, 'a girl is seen inside of a gymnasium preparing to jump',
+         [('V', [3]), ('ARG1', [0, 1]), ('ARGM-LOC', [4, 5, 6, 7]),
+          ('C-ARG1', [8, 9, 10]), ('V', [8]), ('ARG0', [0, 1]),
+          ('ARG1', [9, 10]), ('V', [10])],
+         [(1, 2), (1, 3), (1, 4), (5, 6), (5, 7), (8, 6)])
+  # a man sharpens a pencil using a knife
+  # 0 1   2        3 4      5     6 7
+  _check(nlp, 'a man sharpens a pencil using a knife',
+         [('V', [2]), ('ARG0', [0, 1]), ('ARG1', [3, 4]),
+          ('ARGM-ADV', [5, 6, 7]), ('V', [5]), ('ARG1', [6, 7])],
+         [(1, 2), (1, 3), (1, 4), (5, 2), (5, 6)])
+  # A posture verb describes the place.
+  # a boy plays at a tree lying in the street
+  # 0 1   2     3  4 5    6     7  8   9
+  _check(nlp, 'a boy plays at a tree lying in the street',
+         [('V', [2]), ('ARG0', [0, 1]), ('ARGM-LOC', [3, 4, 5, 6, 7, 8, 9]),
+          ('V', [6]), ('ARG1', [4, 5]), ('ARG2', [7, 8, 9])],
+         [(1, 2), (1, 3), (4, 5), (4, 6)])
+
+
 def test_by_is_the_agent_only_after_a_passive(nlp):
   # a man walks by a woman and lifts her dress
   # 0 1   2     3  4 5     6   7     8   9
