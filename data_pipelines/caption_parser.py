@@ -172,6 +172,21 @@ _number('combine', ('with',), 'ARG2')
 _number('point aim smile laugh wave', _AT + _TO, 'ARG2')
 _number('stir coat decorate wrap paint', ('with',), 'ARG2')
 _number('spray', _PLACES, 'ARG2')
+# Coverings, fillings and second ingredients (garnish.01, top.01, stuff.01,
+# load.01, blend.01, salt.01, smear.01; coat.01, cover.02 and wrap.01 with
+# "in" too); a tool there is manner (`_MATERIAL_WITH_VERBS`).
+_number('garnish top stuff load blend salt', ('with',), 'ARG2')
+_number('coat cover wrap', ('in',), 'ARG2')
+# Surfaces and destinations (apply.02, smear.01, pile.01, connect.01,
+# glue.01, fasten.01; squeeze.02's ARG3), recipients (serve.02, return.02).
+_number('apply smear', ('on', 'onto', 'to', 'over'), 'ARG2')
+_number('pile', ('on', 'onto', 'in', 'into'), 'ARG2')
+_number('connect glue fasten', _TO, 'ARG2')
+_number('squeeze', ('into', 'onto', 'on', 'over', 'in'), 'ARG3')
+_number('serve return', _TO, 'ARG2')
+# Results "into ...": dice.01 ARG3; shape.01, divide.02, flip.01 ARG2.
+_number('dice', ('into',), 'ARG3')
+_number('shape divide flip', ('into',), 'ARG2')
 # Hearer and partner (talk.01, speak.01, dance.01): people too.
 _number('talk speak dance', ('with',), 'ARG2')
 # Prepositional objects (look.01 "at", ask.02 "for", talk.01 "about",
@@ -181,6 +196,18 @@ _number('ask', ('for',), 'ARG1')
 _number('talk speak', ('about',), 'ARG1')
 _number('chew nibble', ('on',), 'ARG1')
 _number('fight', ('with',), 'ARG1')
+# Verbs whose numbered "with" role is a material, not a tool: "with a
+# spoon" (`INSTRUMENT_NOUNS`) stays manner.
+_MATERIAL_WITH_VERBS = frozenset((
+    'mix', 'combine', 'blend', 'coat', 'cover', 'fill', 'season', 'garnish',
+    'top', 'stuff', 'load', 'salt', 'decorate', 'wrap', 'paint'))
+INSTRUMENT_NOUNS = frozenset((
+    'spoon', 'spoons', 'fork', 'forks', 'knife', 'knives', 'whisk',
+    'spatula', 'brush', 'brushes', 'hand', 'hands', 'finger', 'fingers',
+    'ladle', 'tongs', 'mixer', 'blender', 'machine', 'tool', 'tools',
+    'stick', 'sticks', 'chopsticks', 'roller', 'pin', 'peeler', 'grater',
+    'scissors', 'masher', 'processor', 'sieve', 'strainer', 'hammer',
+    'wrench', 'screwdriver', 'pen', 'pencil', 'sponge'))
 # Verbs whose numbered "with" role is a person as often as a thing.
 _WITH_PEOPLE_VERBS = frozenset(('talk', 'speak', 'dance', 'fight'))
 # Verbs whose animate object is the student (teach.01, train.01): ARG2.
@@ -428,6 +455,10 @@ def numbered_preposition_role(verb, preposition, object_token
       object_token is not None and object_token.lower_ in STEED_NOUNS):
     return 'ARG1'
   role = NUMBERED_PREPOSITIONS.get(lemma, {}).get(preposition.lower_)
+  if (role is not None and preposition.lower_ == 'with' and
+      lemma in _MATERIAL_WITH_VERBS and object_token is not None and
+      object_token.lower_ in INSTRUMENT_NOUNS):
+    return None
   if role is not None and object_token is not None and (
       (preposition.lower_ == 'with' and object_token.lower_ in ANIMATE_NOUNS
        and lemma not in _WITH_PEOPLE_VERBS)
@@ -676,10 +707,14 @@ def _build_frame(verb) -> _FrameBuilder:
           (role, span))
       continue
     if dep == 'prt':
-      builder.verb_spans.append(child.i)
       pobj = _prepositional_object(child)
-      if pobj is not None:  # "shows off/prt a plate/pobj"
+      if pobj is None:
+        builder.verb_spans.append(child.i)
+      elif child.lower_ in PHRASAL_VERBS.get(_lemma(verb), ()):
+        builder.verb_spans.append(child.i)  # "shows off/prt a plate/pobj"
         builder.add_object(pobj)
+      else:  # "cook on/prt low heat/pobj": a phrase.
+        builder.add_preposition(child)
     elif dep in ('nsubj', 'csubj', 'expl', 'nsubjpass', 'csubjpass'):
       role = subject_role(verb)
       if child.lower_ in _RELATIVE_PRONOUNS:

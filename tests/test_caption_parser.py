@@ -330,6 +330,32 @@ def test_numbered_prepositional_arguments(nlp):
           ('ARGM-LOC', [5, 6, 7])], [(1, 2), (1, 3), (1, 4)])
 
 
+def test_numbered_roles_of_coverings_results_and_tools(nlp):
+  # garnish.01: the garnish is ARG2.
+  # a chef garnishes the plate with mint leaves
+  # 0 1    2         3   4     5    6    7
+  _check(nlp, 'a chef garnishes the plate with mint leaves',
+         [('V', [2]), ('ARG0', [0, 1]), ('ARG1', [3, 4]),
+          ('ARG2', [5, 6, 7])], [(1, 2), (1, 3), (1, 4)])
+  # mix.01's ARG2 is a second ingredient; a spoon is a tool: manner.
+  # a man mixes the dough with a spoon
+  # 0 1   2     3   4     5    6 7
+  _check(nlp, 'a man mixes the dough with a spoon',
+         [('V', [2]), ('ARG0', [0, 1]), ('ARG1', [3, 4]),
+          ('ARGM-MNR', [5, 6, 7])], [(1, 2), (1, 3), (1, 4)])
+  # wrap.01's wrapper, dice.01's result.
+  # a woman wraps the burrito in foil
+  # 0 1     2     3   4       5  6
+  _check(nlp, 'a woman wraps the burrito in foil',
+         [('V', [2]), ('ARG0', [0, 1]), ('ARG1', [3, 4]), ('ARG2', [5, 6])],
+         [(1, 2), (1, 3), (1, 4)])
+  # a man dices the onion into small cubes
+  # 0 1   2     3   4     5    6     7
+  _check(nlp, 'a man dices the onion into small cubes',
+         [('V', [2]), ('ARG0', [0, 1]), ('ARG1', [3, 4]),
+          ('ARG3', [5, 6, 7])], [(1, 2), (1, 3), (1, 4)])
+
+
 def test_unaccusative_subject_and_posture_location(nlp):
   # sit.01: the sitter is ARG1, the place ARG2.
   # a cat sits on a chair
