@@ -306,6 +306,12 @@ INTRANSITIVE_VERBS = frozenset((
     'fly', 'sleep', 'fight', 'skate', 'dive', 'crawl', 'climb', 'shout',
     'scream', 'wave', 'nod', 'pose', 'hop', 'march', 'race', 'roll'))
 
+# Verbs of motion: a word after them is a preposition, not a particle
+# ("jumps off a table", "slides down the slide").
+MOTION_VERBS = INTRANSITIVE_VERBS | UNACCUSATIVE_VERBS | frozenset((
+    'slide', 'step', 'get', 'ride', 'swing', 'ski', 'surf', 'sail', 'drive',
+    'hike', 'jog', 'sprint', 'skip', 'wander', 'travel', 'float', 'glide'))
+
 _SUBJECTS = ('nsubj', 'nsubjpass', 'csubj', 'csubjpass', 'expl')
 _CLAUSE_LINKS = ('acl', 'relcl')
 _RELATIVE_PRONOUNS = frozenset(('who', 'that', 'which', 'whom', 'whose'))
@@ -688,13 +694,44 @@ def is_particle(verb, preposition) -> bool:
           pobj.lower_ not in PLACE_NOUNS | CONTAINER_NOUNS)
 
 
+def _objects_of_particles(verb) -> Dict[int, int]:
+  """Objects parsed after a particle that is a preposition: object -> it.
+
+  "a car jumps off/prt a table/dobj", "juice is poured on/prt a head/dobj":
+  a motion verb (`MOTION_VERBS`), or a word tagged as a preposition, that
+  `PHRASAL_VERBS` does not list with the verb heads a phrase.
+  """
+  found = {}
+  for particle in verb.children:
+    if particle.dep_ != 'prt' or particle.lower_ in PHRASAL_VERBS.get(
+        _lemma(verb), ()):
+      continue
+    if _lemma(verb) not in MOTION_VERBS and particle.tag_ != 'IN':
+      continue
+    for noun in verb.children:
+      if noun.dep_ == 'dobj' and noun.left_edge.i == particle.i + 1:
+        found[noun.i] = particle.i
+  return found
+
+
 def _build_frame(verb) -> _FrameBuilder:
   """The verb's own arguments, from its dependents."""
   builder = _FrameBuilder(verb)
   passive = _is_passive(verb)
   relative = relative_clause(verb)
+  misparsed_pps = _objects_of_particles(verb)
   for child in verb.children:
     dep = child.dep_
+    if child.i in misparsed_pps.values():
+      continue  # Added with its object, below.
+    if child.i in misparsed_pps:  # "jumps off/prt a table/dobj"
+      preposition = child.doc[misparsed_pps[child.i]]
+      role = _preposition_role(preposition, child, verb)
+      span, lifted = _noun_phrase(child, lift=True)
+      builder.add(role or 'ARGM-ADV', (preposition.i,) + span)
+      for lifted_preposition in lifted:
+        builder.add_preposition(lifted_preposition)
+      continue
     if relative is not None and child.i == relative[1].i:
       noun, pronoun, is_object = relative
       # "food that they can cook": [ARG1 food] [R-ARG1 that]; "a man who

@@ -99,6 +99,12 @@ def test_phrasal_verb_particle_parsed_as_preposition(nlp):
   # 0    1  2 3
   _check(nlp, 'stir in a bowl', [('V', [0]), ('ARGM-LOC', [1, 2, 3])],
          [(1, 2)])
+  # Parsed as particle and object: after a verb of motion, a direction.
+  # a car jumps off a dinning table
+  # 0 1   2     3   4 5       6
+  _check(nlp, 'a car jumps off a dinning table',
+         [('V', [2]), ('ARG0', [0, 1]), ('ARGM-DIR', [3, 4, 5, 6])],
+         [(1, 2), (1, 3)])
 
 
 def test_coordinated_verbs_share_subject_and_object(nlp):
