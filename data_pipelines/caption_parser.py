@@ -220,7 +220,9 @@ _RECIPIENT_OBJECT_VERBS = frozenset(('teach', 'train'))
 UNACCUSATIVE_VERBS = frozenset((
     'sit', 'stand', 'lie', 'lay', 'fall', 'go', 'come', 'float', 'move',
     'roll', 'slide', 'wave', 'gather', 'wake', 'fail', 'become', 'seat',
-    'happen', 'swing', 'bounce', 'hang'))
+    'happen', 'swing', 'bounce', 'hang', 'boil', 'simmer', 'melt',
+    'thicken', 'dissolve', 'freeze', 'shrink', 'rise', 'bubble', 'sizzle',
+    'spill', 'drip'))
 # Verbs whose adjective or noun complement is ARG2 (become.01, get.03).
 _STATE_VERBS = frozenset(('become', 'get', 'turn', 'grow'))
 # Objects of "in"/"at"/"on" that make the phrase temporal or manner.
@@ -1244,9 +1246,7 @@ def misparsed_verbs(doc) -> Dict[int, str]:
     if tag is None:
       continue
     if token.i == 0:
-      if (token.pos_ in ('NOUN', 'PROPN', 'ADJ') and token.dep_ == 'ROOT' and
-          is_verb_form(word, 'VB') and len(doc) > 1 and
-          doc[1].tag_ in ('DT', 'PRP$', 'PRP', 'CD', 'PDT')):
+      if _is_imperative(token):
         found[token.i] = 'VB'
       continue
     previous = doc[token.i - 1]
@@ -1291,7 +1291,50 @@ def misparsed_verbs(doc) -> Dict[int, str]:
           token.head.tag_ in ('VB', 'VBP') and token.head.i == token.i + 1):
       # "an individual cleans snow off a car": "snow" taken for the verb.
       found[token.i] = tag
+    elif _is_last_conjunct_verb(token):
+      found[token.i] = head.head.tag_ if head.head.pos_ == 'VERB' else 'VB'
   return found
+
+
+def _is_imperative(first) -> bool:
+  """Whether a sentence's first word, tagged as a noun, is an imperative.
+
+  A base form before a determiner or pronoun ("season the steak"), before a
+  preposition its verb numbers ("season with salt": `NUMBERED_PREPOSITIONS`),
+  or parsed as the subject of a base form right after it ("place lettuce
+  tomato and bacon on the bun", with "lettuce" the verb).
+  """
+  doc = first.doc
+  if (len(doc) < 2 or first.pos_ not in ('NOUN', 'PROPN', 'ADJ') or
+      not is_verb_form(first.lower_, 'VB')):
+    return False
+  following = doc[1]
+  if first.dep_ == 'ROOT':
+    return following.tag_ in ('DT', 'PRP$', 'PRP', 'CD', 'PDT') or (
+        following.pos_ == 'ADP' and following.lower_ in
+        NUMBERED_PREPOSITIONS.get(verb_lemma(first.lower_), ()))
+  return (first.dep_ in ('nsubj', 'compound') and first.head.i == 1 and
+          following.tag_ == 'VB')
+
+
+def _is_last_conjunct_verb(token) -> bool:
+  """A bare base form ending a coordination of objects: the next verb.
+
+  "add the broth wine and herbs and simmer", "add onions and saute until
+  soft": a second "and" in the coordination, or a time phrase after it.
+  """
+  doc = token.doc
+  head = token.head
+  if (token.dep_ != 'conj' or not _nominal(head) or
+      head.dep_ not in ('dobj', 'conj') or
+      not is_verb_form(token.lower_, 'VB') or
+      any(c.dep_ in ('det', 'amod', 'compound', 'poss', 'nummod')
+          for c in token.children) or doc[token.i - 1].lower_ != 'and'):
+    return False
+  ends = token.i + 1 == len(doc) or doc[token.i + 1].lower_ in (
+      'until', 'till', 'for', 'while')
+  return ends and (sum(c.dep_ == 'cc' for c in head.children) > 1 or
+                   token.i + 1 < len(doc))
 
 
 def _object_follows(conjunct) -> bool:

@@ -244,6 +244,32 @@ def test_verbs_in_coordinations_and_without_auxiliary(nlp):
          [(1, 2), (1, 3)])
 
 
+def test_imperatives_in_ingredient_lists(nlp):
+  # An imperative before a preposition its frameset numbers.
+  # season with salt pepper paprika and oregano
+  # 0      1    2    3      4       5   6
+  _check(nlp, 'season with salt pepper paprika and oregano',
+         [('V', [0]), ('ARG2', [1, 2, 3, 4, 5, 6])], [(1, 2)])
+  # Parsed as the subject of "lettuce", a base form.
+  # place lettuce tomato cheese and bacon on the bun
+  # 0     1       2      3      4   5     6  7   8
+  _check(nlp, 'place lettuce tomato cheese and bacon on the bun',
+         [('V', [0]), ('ARG1', [1, 2, 3, 4, 5]), ('ARG2', [6, 7, 8])],
+         [(1, 2), (1, 3)])
+  # The last "and simmer" is a verb without arguments, not an ingredient.
+  # add the beef broth wine and herbs and simmer
+  # 0   1   2    3     4    5   6     7   8
+  _check(nlp, 'add the beef broth wine and herbs and simmer',
+         [('V', [0]), ('ARG1', [1, 2, 3, 4, 5, 6])], [(1, 2)])
+  # simmer.01's subject is the thing simmering: ARG1.
+  # add water and let it simmer for ten minutes
+  # 0   1     2   3   4  5      6   7   8
+  _check(nlp, 'add water and let it simmer for ten minutes',
+         [('V', [0]), ('ARG1', [1]), ('V', [3]), ('ARG1', [4, 5, 6, 7, 8]),
+          ('V', [5]), ('ARG1', [4]), ('ARGM-TMP', [6, 7, 8])],
+         [(1, 2), (3, 4), (5, 6), (5, 7)])
+
+
 def test_misparsed_verbs_found_by_form_and_position(nlp):
   doc = next(caption_parser.parse_words(nlp, [
       'a guy diving into the pool'.split()]))
