@@ -135,6 +135,7 @@ def _f1(scores):
 
 def parser_scores(nlp=None):
   """name -> `score` of the caption parser on each set of `SETS`."""
+  # Imported here: the scores themselves need no parser.
   from data_pipelines import caption_parser  # pylint: disable=g-import-not-at-top
   nlp = nlp or caption_parser.load_pipeline()
   results = {}

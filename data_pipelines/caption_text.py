@@ -36,8 +36,8 @@ def split_sentences(caption: str) -> List[str]:
   """The sentences of a caption, split at whitespace after "." "!" or "?".
 
   Splitting only between words keeps every word whole: the sentences'
-  words, in order, are the caption's words (spacing is not kept). "3.5 cups" stays whole;
-  abbreviations ("Mr. Smith") are split too.
+  words, in order, are the caption's words (spacing is not kept). "3.5
+  cups" stays whole; abbreviations ("Mr. Smith") are split too.
   """
   sentences, words = [], []
   for word in caption.split():

@@ -15,6 +15,7 @@ import pytest
 from data_pipelines import caption_parser
 from data_pipelines import parse_captions
 from data_pipelines import role_graph
+from data_pipelines import verb_repair
 from tests import test_role_graph
 from tests import test_srl_import
 
@@ -273,10 +274,10 @@ def test_imperatives_in_ingredient_lists(nlp):
 def test_misparsed_verbs_found_by_form_and_position(nlp):
   doc = next(caption_parser.parse_words(nlp, [
       'a guy diving into the pool'.split()]))
-  assert caption_parser.misparsed_verbs(doc) == {2: 'VBG'}
-  assert caption_parser.verb_form_tag('diving') == 'VBG'
-  assert caption_parser.verb_form_tag('stares') == 'VBZ'
-  assert caption_parser.verb_form_tag('runing') is None  # A typo.
+  assert verb_repair.misparsed_verbs(doc) == {2: 'VBG'}
+  assert verb_repair.verb_form_tag('diving') == 'VBG'
+  assert verb_repair.verb_form_tag('stares') == 'VBZ'
+  assert verb_repair.verb_form_tag('runing') is None  # A typo.
 
 
 def test_subject_of_headline_verb_is_the_whole_noun_phrase(nlp):
