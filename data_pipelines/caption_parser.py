@@ -4,52 +4,68 @@ The official HGR graphs come from AllenNLP's BERT SRL model, which needs a
 network download and a GPU to be practical. This module derives SRL-style
 frames from spaCy's English dependency parse with a few rules and then builds
 the graph exactly as the SRL importer does (`srl_import.frames_to_graph`,
-then `srl_import.augment`), so both paths produce the same format:
+then `srl_import.augment`), so both paths produce the same format. The word
+lists the rules read are in `caption_lexicon`.
 
 * every content verb is a V node; auxiliaries and copulas are not, and
-  phrasal-verb particles join the verb's span;
-* verb repair: a verb form the small model tagged as a noun or adjective
-  ("a guy diving into the pool", `misparsed_verbs`) is parsed again with a
-  stand-in verb in its place, keeping the caption's words;
+  phrasal-verb particles join the verb's span, also when parsed as a
+  preposition ("pulls off a shirt": `is_particle`); after a verb of motion
+  a "particle" before an object heads a phrase ("jumps off a table");
+* verb repair (`verb_repair`): a verb form the small model tagged as a noun
+  or adjective ("a guy diving into the pool", "season the steak", "a man
+  skis and falls", "spin and twirl") is parsed again with a stand-in verb
+  in its place, keeping the caption's words; a noun coordinated with a noun
+  stays a noun ("his hands and fingers");
 * subject -> ARG0, or ARG1 for a passive and for the unaccusative verbs of
-  PropBank (sit, stand, lie, fall, go, come, ...: `subject_role`); direct
-  object -> ARG1; passive agent ("by ...", kept in the span, only after a
-  passive participle) -> ARG0; dative -> ARG2; clausal complement -> ARG1;
-  modal -> ARGM-MOD; "not" -> ARGM-NEG; relative pronoun -> R-ARG0/R-ARG1;
+  PropBank (sit, stand, lie, fall, go, come, boil, melt, ...:
+  `subject_role`); direct object -> ARG1; passive agent ("by ...", kept in
+  the span, only after a passive participle) -> ARG0; dative -> ARG2;
+  clausal complement -> ARG1; modal -> ARGM-MOD; "not" -> ARGM-NEG;
+* relative clauses (`relative_clause`), also where the parser made them a
+  complement of the main verb: the pronoun is R-ARG0/R-ARG1 and the noun
+  before it ARG0/ARG1 ("food [R-ARG1 that] they can cook");
 * prepositional phrases: first the numbered role that the verb's PropBank
-  roleset gives the preposition (`lexicon.NUMBERED_PREPOSITIONS`: recipients of
-  give/throw/show/talk ... to, destinations of put/place/add ... in/on,
-  ARG3 of pour, sources ... from, instruments ... with); then by
-  preposition: in/on/at/near/... -> ARGM-LOC (ARGM-TMP for "at night",
+  roleset gives the preposition (`lexicon.NUMBERED_PREPOSITIONS`:
+  recipients of give/throw/show/talk ... to, destinations of put/place/add
+  ... in/on, ARG3 of pour, sources ... from, instruments ... with,
+  coverings and second ingredients of coat/garnish/mix ... with, results of
+  dice/shape ... into; a tool after a material "with" stays manner); then
+  by preposition: in/on/at/near/... -> ARGM-LOC (ARGM-TMP for "at night",
   ARGM-MNR for "in circles"), to/into/toward/across/through/... ->
   ARGM-DIR, with -> ARGM-COM for a person or animal and ARGM-MNR otherwise,
   before/after/during and "for" + a duration -> ARGM-TMP, other "for" ->
   ARGM-PRP, by + gerund -> ARGM-MNR, of -> none (it modifies nouns),
-  others -> ARGM-ADV;
-  while/when/as/... clauses -> ARGM-TMP, bare participle clauses
-  ("sits on a bench playing a guitar") -> ARGM-ADV; manner adverbs (-ly,
-  "together") -> ARGM-MNR, directional adverbs -> ARGM-DIR, locative ones
-  -> ARGM-LOC;
+  others -> ARGM-ADV; while/when/as/... clauses -> ARGM-TMP, bare
+  participle clauses ("sits on a bench playing a guitar") -> ARGM-ADV;
+  manner adverbs (-ly, "together") -> ARGM-MNR, directional adverbs ->
+  ARGM-DIR, locative ones -> ARGM-LOC;
 * a coordinated noun phrase is one argument, as in PropBank; coordinated
   verbs get a node each; a verb without its own subject shares the subject
   of the verb it is coordinated with, controlled by, or an adverbial clause,
   gerund or participle of ("tries to open", "while riding", "after doing",
   "is seen cutting"; `_subject_source`), the object after "train/teach/help
-  ... to" (`lexicon.OBJECT_CONTROL_VERBS`); a verb left without an object before
-  "and" shares the next verb's object unless it is intransitive ("singing
-  and playing the guitar"); a shared (span, role) is one node with an edge
-  to each verb;
-* a noun modified by a participle or relative clause ("a man riding a
-  horse") is that verb's subject; a finite verb parsed as modifying a noun
-  of its own subject ("two men with microphones sing") has the whole noun
-  phrase as subject, and a participle after a copula's place ("people are
-  in a church waving flags") the copula's subject;
+  ... to" (`lexicon.OBJECT_CONTROL_VERBS`); a verb left without an object
+  before "and" shares the next verb's object unless it is intransitive
+  ("singing and playing the guitar"); a shared (span, role) is one node
+  with an edge to each verb;
+* a noun modified by a participle ("a man riding a horse") is that verb's
+  subject; a finite verb parsed as modifying a noun of its own subject
+  ("two men with microphones sing") has the whole noun phrase as subject,
+  a participle after a copula's place ("people are in a church waving
+  flags") the copula's subject, a participle parsed on a place or object of
+  another verb ("is seen inside of a gymnasium preparing", "sharpens a
+  pencil using a knife": `participle_clause`) that verb's subject, and one
+  parsed after "in <colour>" the wearer ("a woman in black playing");
 * locative, directional, temporal and instrumental phrases that the parser
   attached to an object noun (or to the noun of an argument PP) are attached
   to the verb, as SRL does.
 
-Measured against 300 MSVD captions annotated by hand (tests/data/, see
-benchmarks/parse_quality.py).
+No sentence stops a run: a sentence whose parse or rules raise gets
+`fallback_graph` and is reported (`parse_captions(failures=...)`).
+
+Measured against 300 MSVD captions (the rules were developed on them) and
+200 held-out YouCook2 captions annotated by hand (tests/data/; python -m
+benchmarks.parse_scores).
 
 spaCy is an optional dependency (``pip install -e '.[parse]'``); importing
 this module does not need it, `load_pipeline` does.
