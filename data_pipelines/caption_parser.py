@@ -78,6 +78,7 @@ from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional,
 from absl import logging
 
 from data_pipelines import caption_lexicon as lexicon
+from data_pipelines import caption_text
 from data_pipelines import srl_import
 from data_pipelines import verb_repair
 
@@ -1108,3 +1109,45 @@ def parse_captions(sentences: Sequence[str], nlp=None, batch_size: int = 256,
       if progress is not None:
         progress(count, seconds)
   return graphs
+
+
+def caption_sentences(captions: Iterable[str], normalise: bool = True
+                      ) -> Tuple[Dict[str, List[str]], int]:
+  """Captions split into sentences (`caption_text.split_sentences`).
+
+  Args:
+    captions: raw or release-style captions.
+    normalise: normalise each sentence as the release does; else only
+      collapse spaces.
+
+  Returns:
+    (caption key -> its sentences, the number of empty captions). The key
+    is the caption as graphs are keyed: its sentences joined by spaces (for
+    normalised captions, `caption_text.normalise` of the whole caption);
+    distinct keys in order of first appearance.
+  """
+  result, empty = {}, 0
+  for caption in captions:
+    sentences = caption_text.split_sentences(caption)
+    if normalise:
+      sentences = [caption_text.normalise(s) for s in sentences]
+    sentences = [s for s in sentences if s]
+    if not sentences:
+      empty += 1
+      continue
+    result.setdefault(' '.join(sentences), sentences)
+  return result, empty
+
+
+def paragraph_graphs(paragraphs: Dict[str, List[str]],
+                     graphs: Dict[str, srl_import.Graph]
+                     ) -> Dict[str, srl_import.Graph]:
+  """caption key -> graph: its own if `graphs` has one (e.g. from SRL
+  output), else the union of its sentences' graphs (`srl_import.concatenate`).
+
+  Args:
+    paragraphs: `caption_sentences`' first output.
+    graphs: sentence -> graph, holding every sentence of `paragraphs`.
+  """
+  return {key: graphs.get(key) or srl_import.concatenate(
+      [graphs[s] for s in sentences]) for key, sentences in paragraphs.items()}

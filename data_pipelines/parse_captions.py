@@ -118,26 +118,6 @@ def check_writable(path):
     raise InputError(f'--out={path} cannot be written (permission denied).')
 
 
-def caption_sentences(captions, normalise=True):
-  """(caption -> its sentences, number of empty captions).
-
-  The key is the caption as the graphs are keyed: normalised (or with
-  single spaces), its sentences joined by spaces; distinct keys in order of
-  first appearance.
-  """
-  result, empty = {}, 0
-  for caption in captions:
-    sentences = caption_text.split_sentences(caption)
-    if normalise:
-      sentences = [caption_text.normalise(s) for s in sentences]
-    sentences = [s for s in sentences if s]
-    if not sentences:
-      empty += 1
-      continue
-    result.setdefault(' '.join(sentences), sentences)
-  return result, empty
-
-
 def warn_punctuation(captions):
   """Warns that `--no_normalise` keeps the punctuation of these captions."""
   marked = [c for c in captions if caption_text.has_punctuation(c)]
@@ -162,13 +142,6 @@ def write_failures(path, failures):
       f.write(json.dumps(dict(sentence=sentence, error=error)) + '\n')
 
 
-def caption_graphs(paragraphs, graphs):
-  """caption -> graph: its own if `graphs` has one, else the union of its
-  sentences' graphs."""
-  return {key: graphs.get(key) or srl_import.concatenate(
-      [graphs[s] for s in sentences]) for key, sentences in paragraphs.items()}
-
-
 def main(argv):
   del argv
   if not _OUT.value or not (_CAPTIONS.value or _SRL.value):
@@ -190,7 +163,8 @@ def main(argv):
     logging.info('Converted the SRL output of %d sentences.', len(graphs))
   if _NO_NORMALISE.value:
     warn_punctuation(captions)
-  paragraphs, empty = caption_sentences(captions, not _NO_NORMALISE.value)
+  paragraphs, empty = caption_parser.caption_sentences(
+      captions, not _NO_NORMALISE.value)
   sentences = dict.fromkeys(s for parts in paragraphs.values() for s in parts)
   missing = list(dict.fromkeys(
       s for key, parts in paragraphs.items() if key not in graphs
@@ -201,7 +175,8 @@ def main(argv):
   failures = {}
   parsed = caption_parser.parse_captions(
       missing, nlp, batch_size=_BATCH_SIZE.value, failures=failures)
-  graphs.update(caption_graphs(paragraphs, {**graphs, **parsed}))
+  graphs.update(caption_parser.paragraph_graphs(paragraphs,
+                                                {**graphs, **parsed}))
   with open(_OUT.value, 'w') as f:
     json.dump(graphs, f)
   write_failures(failures_file, failures)

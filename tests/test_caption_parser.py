@@ -620,10 +620,10 @@ def test_command_normalises_skips_empty_and_summarises(tmp_path):
 
 
 def test_no_normalise_keeps_captions():
-  assert parse_captions.caption_sentences(
+  assert caption_parser.caption_sentences(
       ['A  Man.', 'a man', ' '], normalise=False) == (
           {'A Man.': ['A Man.'], 'a man': ['a man']}, 1)
-  assert parse_captions.caption_sentences(
+  assert caption_parser.caption_sentences(
       ['A  Man.', 'a man', ' ']) == ({'a man': ['a man']}, 1)
 
 

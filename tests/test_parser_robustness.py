@@ -195,14 +195,14 @@ def test_command_writes_failures_and_exits_0(tmp_path):
 
 
 def test_paragraph_graph_is_the_union_of_its_sentences(nlp):
-  paragraphs, empty = parse_captions.caption_sentences(
+  paragraphs, empty = caption_parser.caption_sentences(
       ['A dog runs. A cat sleeps!', 'a dog runs', '...', ' '])
   assert paragraphs == {'a dog runs a cat sleeps': ['a dog runs',
                                                     'a cat sleeps'],
                         'a dog runs': ['a dog runs']}
   assert empty == 2
   graphs, _ = _parse(nlp, ['a dog runs', 'a cat sleeps'])
-  joined = parse_captions.caption_graphs(paragraphs, graphs)
+  joined = caption_parser.paragraph_graphs(paragraphs, graphs)
   # a dog runs a cat sleeps
   # 0 1   2    3 4   5
   nodes, edges = joined['a dog runs a cat sleeps']
@@ -222,7 +222,7 @@ def test_no_normalise_warns_on_punctuation(caplog):
   parse_captions.warn_punctuation(['A Man runs', 'a dog runs'])
   assert not caplog.text
   # The captions are kept as written, split at full stops only.
-  assert parse_captions.caption_sentences(
+  assert caption_parser.caption_sentences(
       ['A man skis, then falls. He smiles'], normalise=False) == (
           {'A man skis, then falls. He smiles': ['A man skis, then falls.',
                                                  'He smiles']}, 0)
@@ -231,7 +231,7 @@ def test_no_normalise_warns_on_punctuation(caplog):
 @settings(max_examples=200, deadline=None)
 @given(st.text(alphabet=st.sampled_from('aB .!?,\'-"'), max_size=30))
 def test_sentences_of_a_caption_join_to_its_normalised_form(caption):
-  paragraphs, empty = parse_captions.caption_sentences([caption])
+  paragraphs, empty = caption_parser.caption_sentences([caption])
   if caption_text.normalise(caption):
     assert list(paragraphs) == [caption_text.normalise(caption)]
   else:
