@@ -22,6 +22,7 @@ from data_pipelines import caption_text
 from data_pipelines import parse_captions
 from data_pipelines import role_graph
 from data_pipelines import srl_import
+from data_pipelines import write_annotations
 
 _MSVD = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'data',
                      'msvd_captions')
@@ -211,6 +212,18 @@ def test_paragraph_graph_is_the_union_of_its_sentences(nlp):
   assert edges == [['1', '2', 'ARG0'], ['3', '4', 'ARG0']]
   assert_release_graph('a dog runs a cat sleeps', joined[
       'a dog runs a cat sleeps'])
+
+
+def test_release_writer_splits_paragraphs_too(nlp, tmp_path):
+  captions = {'v1': ['A man walks in. He sits down.'], 'v2': ['a dog runs']}
+  splits = {'train': ['v1'], 'validation': ['v2'], 'test': ['v2']}
+  graphs = write_annotations.write(captions, splits, str(tmp_path), nlp=nlp)
+  assert set(graphs) == {'a man walks in he sits down', 'a dog runs'}
+  nodes, edges = graphs['a man walks in he sits down']
+  # a man walks in he sits down
+  # 0 1   2     3  4  5    6
+  assert [(nodes[v]['spans'], nodes[a]['spans']) for v, a, _ in edges] == [
+      ([2, 3], [0, 1]), ([5, 6], [4])]
 
 
 def test_no_normalise_warns_on_punctuation(caplog):
