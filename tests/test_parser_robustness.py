@@ -241,7 +241,7 @@ def test_no_normalise_warns_on_punctuation(caplog):
                                                  'He smiles']}, 0)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, database=None)
 @given(st.text(alphabet=st.sampled_from('aB .!?,\'-"'), max_size=30))
 def test_sentences_of_a_caption_join_to_its_normalised_form(caption):
   paragraphs, empty = caption_parser.caption_sentences([caption])
@@ -350,7 +350,7 @@ def _caption(draw):
   return ' '.join(words)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, database=None)
 @given(st.lists(_caption(), min_size=1, max_size=8))
 def test_fuzzed_captions_never_raise_and_give_release_graphs(nlp, captions):
   graphs, failures = _parse(nlp, captions)
@@ -359,7 +359,7 @@ def test_fuzzed_captions_never_raise_and_give_release_graphs(nlp, captions):
     assert_release_graph(sentence, graphs[sentence])
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, database=None)
 @given(st.lists(st.text(alphabet=st.characters(
     blacklist_categories=('Cs', 'Zs', 'Zl', 'Zp', 'Cc')), min_size=1,
                          max_size=6), min_size=1, max_size=10))
