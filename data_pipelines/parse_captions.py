@@ -154,12 +154,13 @@ def main(argv):
     captions = read_captions(_CAPTIONS.value) if _CAPTIONS.value else []
   except InputError as e:
     sys.exit(f'parse_captions: {e}')
-  graphs = {}
+  graphs, srl_failures, failures = {}, {}, {}
   nlp = caption_parser.load_pipeline(_MODEL.value)
   if sent2srl:
+    # A prediction that cannot be converted is listed, and parsed instead.
     graphs = srl_import.srl_to_graphs(
         sent2srl, lambda words: caption_parser.parse_words(
-            nlp, words, _BATCH_SIZE.value))
+            nlp, words, _BATCH_SIZE.value), failures=srl_failures)
     logging.info('Converted the SRL output of %d sentences.', len(graphs))
   if _NO_NORMALISE.value:
     warn_punctuation(captions)
@@ -172,18 +173,19 @@ def main(argv):
   if sent2srl and missing:
     logging.warning('%d of %d sentences have no SRL output; parsing them.',
                     len(missing), len(sentences))
-  failures = {}
   parsed = caption_parser.parse_captions(
       missing, nlp, batch_size=_BATCH_SIZE.value, failures=failures)
   graphs.update(caption_parser.paragraph_graphs(paragraphs,
                                                 {**graphs, **parsed}))
   with open(_OUT.value, 'w') as f:
     json.dump(graphs, f)
-  write_failures(failures_file, failures)
+  write_failures(failures_file, {**srl_failures, **failures})
   logging.info('Wrote %d role graphs to %s.', len(graphs), _OUT.value)
   print(graph_summary.describe(graph_summary.summarise(graphs, empty)))
+  srl_note = (f'; {len(srl_failures)} SRL predictions could not be '
+              'converted (parsed instead)' if srl_failures else '')
   print(f'{len(failures)} sentences got a fallback graph (noun chunks and '
-        f'verbs) because a rule raised; listed with the errors in '
+        f'verbs) because a rule raised{srl_note}; listed with the errors in '
         f'{failures_file}.')
 
 

@@ -26,7 +26,8 @@ This module does not need spaCy; step 4 takes any parsed document with
 """
 
 import re
-from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple
+from typing import (Any, Dict, Iterable, List, Mapping, Optional, Sequence,
+                    Tuple)
 
 Spans = Tuple[int, ...]
 # (verb spans, [(role, argument spans), ...]); spans are sorted word indices.
@@ -219,7 +220,9 @@ def needs_augment(graph: Graph) -> bool:
 
 
 def srl_to_graphs(sent2srl: Mapping[str, Mapping[str, Any]],
-                  parse_words=None) -> Dict[str, Graph]:
+                  parse_words=None,
+                  failures: Optional[Dict[str, str]] = None
+                  ) -> Dict[str, Graph]:
   """Converts AllenNLP SRL output into role graphs (steps 1 to 4).
 
   Args:
@@ -227,12 +230,22 @@ def srl_to_graphs(sent2srl: Mapping[str, Mapping[str, Any]],
     parse_words: callable mapping a list of word lists to parsed documents
       (see `augment`), used for the sentences without frames; if None, such
       sentences keep only their ROOT node.
+    failures: if given, receives sentence -> error for each prediction that
+      cannot be converted (malformed tags); such a sentence is left out.
+      Without it the error is raised.
 
   Returns:
     sentence -> graph, in the order of `sent2srl`.
   """
-  graphs = {sentence: frames_to_graph(srl['words'], frames_from_srl(srl))
-            for sentence, srl in sent2srl.items()}
+  graphs = {}
+  for sentence, srl in sent2srl.items():
+    try:
+      graphs[sentence] = frames_to_graph(srl['words'], frames_from_srl(srl))
+    except (ValueError, TypeError, KeyError) as error:
+      if failures is None:
+        raise
+      failures[sentence] = f'SRL output: {type(error).__name__}: {error}'
+
   bare = [s for s, g in graphs.items() if needs_augment(g)]
   if parse_words is not None and bare:
     docs = parse_words([graphs[s][0]['ROOT']['words'] for s in bare])

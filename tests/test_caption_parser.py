@@ -657,16 +657,31 @@ def test_unwritable_output_fails_before_parsing(tmp_path):
 
 def test_command_imports_srl_and_parses_the_rest(tmp_path):
   sentence = test_role_graph.OFFICIAL_SENTENCE
+  # A malformed prediction (tag "X-V") is listed and parsed instead.
+  malformed = {'words': ['a', 'dog', 'runs'],
+               'verbs': [{'verb': 'runs', 'tags': ['B-ARG0', 'I-ARG0',
+                                                   'X-V']}]}
   srl = _write(tmp_path / 'sent2srl.json',
                {sentence: test_srl_import.OFFICIAL_SRL,
-                'a cat': {'words': ['a', 'cat'], 'verbs': []}})
+                'a cat': {'words': ['a', 'cat'], 'verbs': []},
+                'a dog runs': malformed})
   captions = _write(tmp_path / 'ref_captions.json',
-                    {'v': [sentence, 'a woman slices a tomato']})
+                    {'v': [sentence, 'a woman slices a tomato',
+                           'a dog runs']})
   out = str(tmp_path / 'graphs.json')
   result = _run(f'--srl={srl}', f'--captions={captions}', f'--out={out}')
-  assert '1 of 2 sentences have no SRL output' in result.stderr
+  assert '2 of 3 sentences have no SRL output' in result.stderr
+  assert ('0 sentences got a fallback graph (noun chunks and verbs) because '
+          'a rule raised; 1 SRL predictions could not be converted (parsed '
+          'instead)') in result.stdout
+  with open(tmp_path / 'graphs.failures.jsonl') as f:
+    assert [json.loads(line) for line in f] == [{
+        'sentence': 'a dog runs',
+        'error': "SRL output: ValueError: Tag 'X-V' at word 2 is not O, "
+                 "B-* or I-*."}]
   with open(out) as f:
     graphs = json.load(f)
+  assert graphs['a dog runs'][1] == [['1', '2', 'ARG0']]
   assert graphs[sentence] == json.loads(json.dumps(
       test_role_graph.OFFICIAL_GRAPH))
   # No frame in the SRL output: noun chunk augmentation.
