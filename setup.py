@@ -57,8 +57,8 @@ setuptools.setup(
         'video': _VIDEO,
         # The parser, SavedModel, video and CLIP parity tests run in CI too,
         # and the notebooks are executed headless.
-        'test': (['pytest', 'pytest-timeout', 'pytest-xdist', 'nbclient',
-                  'nbformat', 'ipykernel'] + _PARSE + _SERVING + _COLAB + _VIDEO
+        'test': (['pytest', 'pytest-timeout', 'pytest-xdist', 'hypothesis',
+                  'nbclient', 'nbformat', 'ipykernel'] + _PARSE + _SERVING + _COLAB + _VIDEO
                  + _CLIP_REFERENCE),
     },
 )

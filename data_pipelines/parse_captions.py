@@ -10,12 +10,20 @@
 
 `--captions` is the HGR release's ``ref_captions.json``: video id -> list of
 captions. Captions are normalised as the release's are (lower-case, no
-punctuation, see `caption_text`; `--no_normalise` keeps them as they are),
-and the output maps every distinct normalised caption to ``[nodes, edges]``
-in the release format (see `role_graph`); the dataset builders look graphs
-up by the normalised caption. Empty captions are skipped and counted. A
-summary (sentences without a frame, verbs without a subject, nodes per role
-next to the official release) ends the run.
+punctuation, see `caption_text`; `--no_normalise` keeps them as they are,
+and warns if they hold punctuation), and the output maps every distinct
+normalised caption to ``[nodes, edges]`` in the release format (see
+`role_graph`); the dataset builders look graphs up by the normalised
+caption. A caption of several sentences ("A man walks in. He sits down.")
+is split at its full stops first; each sentence is parsed alone and the
+caption's graph is the union of theirs (`srl_import.concatenate`). Empty
+captions are skipped and counted.
+
+No sentence stops the run: one whose parse or rules raise gets a fallback
+graph (its noun chunks and verbs, as the release's augmentation) and is
+listed with its error in the failures file (`--failures`, JSON lines). A
+summary (sentences without a frame, verbs without a subject, fallback
+graphs, nodes per role next to the official release) ends the run.
 
 Imports spaCy, lemminflect and the project's graph code only: no
 TensorFlow, no JAX (see the light install in the README).
@@ -46,6 +54,12 @@ _BATCH_SIZE = flags.DEFINE_integer('batch_size', 256,
 _NO_NORMALISE = flags.DEFINE_bool(
     'no_normalise', False, 'Parse captions as they are, instead of '
     'lower-casing them and removing punctuation as the HGR release does.')
+
+
+_FAILURES = flags.DEFINE_string(
+    'failures', None, 'JSON lines file listing the sentences that got a '
+    'fallback graph, with their errors; default: --out with the extension '
+    '.failures.jsonl.')
 
 
 class InputError(ValueError):
@@ -104,43 +118,75 @@ def check_writable(path):
     raise InputError(f'--out={path} cannot be written (permission denied).')
 
 
-def distinct_sentences(captions, normalise=True):
-  """(distinct non-empty sentences in order, number of empty captions)."""
-  if normalise:
-    captions = [caption_text.normalise(c) for c in captions]
-  sentences = [' '.join(c.split()) for c in captions]
-  empty = sum(not s for s in sentences)
-  return list(dict.fromkeys(s for s in sentences if s)), empty
+def warn_punctuation(captions):
+  """Warns that `--no_normalise` keeps the punctuation of these captions."""
+  marked = [c for c in captions if caption_text.has_punctuation(c)]
+  if marked:
+    logging.warning(
+        '--no_normalise: %d of %d captions hold punctuation (first: %r). '
+        'They are parsed as written, split into sentences at full stops, '
+        'but every other mark stays part of its word ("skis," is not the '
+        'verb "skis") and the graphs are keyed by the captions as written. '
+        'Leave out --no_normalise to lower-case them and strip punctuation '
+        'as the HGR release does.', len(marked), len(captions), marked[0])
+
+
+def failures_path(out, failures=None):
+  """--failures, or --out with the extension .failures.jsonl."""
+  return failures or os.path.splitext(out)[0] + '.failures.jsonl'
+
+
+def write_failures(path, failures):
+  with open(path, 'w') as f:
+    for sentence, error in failures.items():
+      f.write(json.dumps(dict(sentence=sentence, error=error)) + '\n')
 
 
 def main(argv):
   del argv
   if not _OUT.value or not (_CAPTIONS.value or _SRL.value):
     raise app.UsageError('Pass --out and --captions and/or --srl.')
+  failures_file = failures_path(_OUT.value, _FAILURES.value)
   try:
     check_writable(_OUT.value)
+    check_writable(failures_file)
     sent2srl = read_srl(_SRL.value) if _SRL.value else {}
     captions = read_captions(_CAPTIONS.value) if _CAPTIONS.value else []
   except InputError as e:
     sys.exit(f'parse_captions: {e}')
-  graphs = {}
+  graphs, srl_failures, failures = {}, {}, {}
   nlp = caption_parser.load_pipeline(_MODEL.value)
   if sent2srl:
+    # A prediction that cannot be converted is listed, and parsed instead.
     graphs = srl_import.srl_to_graphs(
         sent2srl, lambda words: caption_parser.parse_words(
-            nlp, words, _BATCH_SIZE.value))
+            nlp, words, _BATCH_SIZE.value), failures=srl_failures)
     logging.info('Converted the SRL output of %d sentences.', len(graphs))
-  sentences, empty = distinct_sentences(captions, not _NO_NORMALISE.value)
-  missing = [s for s in sentences if s not in graphs]
+  if _NO_NORMALISE.value:
+    warn_punctuation(captions)
+  paragraphs, empty = caption_parser.caption_sentences(
+      captions, not _NO_NORMALISE.value)
+  sentences = dict.fromkeys(s for parts in paragraphs.values() for s in parts)
+  missing = list(dict.fromkeys(
+      s for key, parts in paragraphs.items() if key not in graphs
+      for s in parts if s not in graphs))
   if sent2srl and missing:
-    logging.warning('%d of %d captions have no SRL output; parsing them.',
+    logging.warning('%d of %d sentences have no SRL output; parsing them.',
                     len(missing), len(sentences))
-  graphs.update(caption_parser.parse_captions(
-      missing, nlp, batch_size=_BATCH_SIZE.value))
+  parsed = caption_parser.parse_captions(
+      missing, nlp, batch_size=_BATCH_SIZE.value, failures=failures)
+  graphs.update(caption_parser.paragraph_graphs(paragraphs,
+                                                {**graphs, **parsed}))
   with open(_OUT.value, 'w') as f:
     json.dump(graphs, f)
+  write_failures(failures_file, {**srl_failures, **failures})
   logging.info('Wrote %d role graphs to %s.', len(graphs), _OUT.value)
   print(graph_summary.describe(graph_summary.summarise(graphs, empty)))
+  srl_note = (f'; {len(srl_failures)} SRL predictions could not be '
+              'converted (parsed instead)' if srl_failures else '')
+  print(f'{len(failures)} sentences got a fallback graph (noun chunks and '
+        f'verbs) because a rule raised{srl_note}; listed with the errors in '
+        f'{failures_file}.')
 
 
 def run():

@@ -217,28 +217,50 @@ def load_annotations(root) -> Annotations:
   if not isinstance(word2int, dict) or not all(
       isinstance(v, int) for v in word2int.values()):
     raise ReleaseError(f'{word2int_path(root)} must map words to int ids.')
-  _check_special_ids(word2int, word2int_path(root))
+  captions = load_json(captions_path(root), 'captions')
+  if not isinstance(captions, dict):
+    raise ReleaseError(f'{captions_path(root)} must map each video id to a '
+                       'list of captions.')
+  check_special_ids(word2int, captions, word2int_path(root))
   return Annotations(
-      captions=load_json(captions_path(root), 'captions'),
+      captions=captions,
       graphs=load_json(graphs_path(root), 'role graphs'),
       word2int=word2int)
 
 
-def _check_special_ids(word2int, path):
-  """Refuses a vocabulary giving a real word an id of BOS, EOS or UNK:
-  captions are padded with EOS, so that word would read as padding."""
-  for word, index in word2int.items():
-    if index < len(role_graph.SPECIAL_TOKENS) and \
-        word != role_graph.SPECIAL_TOKENS[index]:
-      specials = ', '.join(f'{i} {token}' for i, token in
-                           enumerate(role_graph.SPECIAL_TOKENS))
+def check_special_ids(word2int, captions, path):
+  """Refuses a vocabulary that gives a caption word the id 0, 1 or 2.
+
+  Those are BOS, EOS and UNK, and captions are padded with EOS: such a word
+  would read as padding. The official reader uses only the ids, never their
+  spelling, so whatever holds them ("<bos>", "<BOS>", "<s>", "</s>",
+  "<pad>", "<start>", "<end>", ...) is fine as long as no caption uses it.
+
+  Args:
+    word2int: word -> id.
+    captions: video -> captions, as in the release (written or normalised).
+    path: the vocabulary file, for the message.
+  """
+  reserved = sorted((index, word) for word, index in word2int.items()
+                    if index < len(role_graph.SPECIAL_TOKENS))
+  if not reserved:
+    return
+  used = set()
+  for video_captions in captions.values():
+    for caption in video_captions:
+      if isinstance(caption, str):
+        used.update(caption.split())
+        used.update(caption_text.normalise(caption).split())
+  for index, word in reserved:
+    if word in used:
       raise ReleaseError(
-          f'{path} gives the word {word!r} the id {index}, which is reserved '
-          f'({specials}; EOS is also the padding). Number the words from '
-          f'{len(role_graph.SPECIAL_TOKENS)} and map the three special '
-          'tokens to 0, 1, 2 (int2word.npy likewise), or use '
-          '--config.tokenizer=sentencepiece, which builds its own '
-          'vocabulary.')
+          f'{path} gives the caption word {word!r} the id {index}, which is '
+          'reserved (0 BOS, 1 EOS, 2 UNK; EOS is also the padding), so it '
+          'would read as padding. Number the caption words from '
+          f'{len(role_graph.SPECIAL_TOKENS)} and give 0, 1, 2 to the special '
+          'tokens (any spelling: <bos> or <BOS>, <s>, </s>, <pad> ...; '
+          'int2word.npy likewise), or use --config.tokenizer=sentencepiece, '
+          'which builds its own vocabulary.')
 
 
 def find_graph(graphs, caption) -> Tuple[str, list]:

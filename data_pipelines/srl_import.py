@@ -26,7 +26,8 @@ This module does not need spaCy; step 4 takes any parsed document with
 """
 
 import re
-from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple
+from typing import (Any, Dict, Iterable, List, Mapping, Optional, Sequence,
+                    Tuple)
 
 Spans = Tuple[int, ...]
 # (verb spans, [(role, argument spans), ...]); spans are sorted word indices.
@@ -187,13 +188,41 @@ def augment(graph: Graph, doc: Any) -> Graph:
   return graph
 
 
+def concatenate(graphs: Sequence[Graph]) -> Graph:
+  """The graph of consecutive sentences: the union of their graphs.
+
+  The sentence node spans all the words; every other node keeps its role
+  and moves its word indices by the words before its sentence; nodes are
+  renumbered in order. One graph is returned as it is.
+  """
+  if len(graphs) == 1:
+    return graphs[0]
+  words = [w for nodes, _ in graphs for w in nodes['ROOT']['words']]
+  joined = root_graph(words)
+  nodes, edges = joined
+  offset = 0
+  for graph_nodes, graph_edges in graphs:
+    keys = {}
+    for key, node in graph_nodes.items():
+      if key == 'ROOT':
+        continue
+      keys[key] = str(len(nodes))
+      nodes[keys[key]] = dict(node, spans=[i + offset for i in node['spans']])
+    edges.extend([keys[verb], keys[argument], role]
+                 for verb, argument, role in graph_edges)
+    offset += len(graph_nodes['ROOT']['words'])
+  return joined
+
+
 def needs_augment(graph: Graph) -> bool:
   """Whether `augment` would change the graph."""
   return len(graph[0]) == 1
 
 
 def srl_to_graphs(sent2srl: Mapping[str, Mapping[str, Any]],
-                  parse_words=None) -> Dict[str, Graph]:
+                  parse_words=None,
+                  failures: Optional[Dict[str, str]] = None
+                  ) -> Dict[str, Graph]:
   """Converts AllenNLP SRL output into role graphs (steps 1 to 4).
 
   Args:
@@ -201,12 +230,22 @@ def srl_to_graphs(sent2srl: Mapping[str, Mapping[str, Any]],
     parse_words: callable mapping a list of word lists to parsed documents
       (see `augment`), used for the sentences without frames; if None, such
       sentences keep only their ROOT node.
+    failures: if given, receives sentence -> error for each prediction that
+      cannot be converted (malformed tags); such a sentence is left out.
+      Without it the error is raised.
 
   Returns:
     sentence -> graph, in the order of `sent2srl`.
   """
-  graphs = {sentence: frames_to_graph(srl['words'], frames_from_srl(srl))
-            for sentence, srl in sent2srl.items()}
+  graphs = {}
+  for sentence, srl in sent2srl.items():
+    try:
+      graphs[sentence] = frames_to_graph(srl['words'], frames_from_srl(srl))
+    except (ValueError, TypeError, KeyError) as error:
+      if failures is None:
+        raise
+      failures[sentence] = f'SRL output: {type(error).__name__}: {error}'
+
   bare = [s for s, g in graphs.items() if needs_augment(g)]
   if parse_words is not None and bare:
     docs = parse_words([graphs[s][0]['ROOT']['words'] for s in bare])

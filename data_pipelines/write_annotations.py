@@ -124,8 +124,13 @@ def write(captions: Dict[str, List[str]], splits: Dict[str, List[str]],
         f'{uncaptioned[0]!r}: add captions or remove them from the splits.')
   normalised = {name: [caption_text.normalise(s) for s in sentences]
                 for name, sentences in captions.items()}
-  graphs = caption_parser.parse_captions(
-      [s for sentences in normalised.values() for s in sentences], nlp)
+  # A caption of several sentences gets the union of theirs, keyed by the
+  # normalised caption.
+  paragraphs, _ = caption_parser.caption_sentences(
+      s for sentences in captions.values() for s in sentences)
+  sentence_graphs = caption_parser.parse_captions(
+      [s for parts in paragraphs.values() for s in parts], nlp)
+  graphs = caption_parser.paragraph_graphs(paragraphs, sentence_graphs)
   word2int = role_graph.build_word2int(
       s for name in splits['train'] for s in normalised[name])
   int2word = sorted(word2int, key=word2int.get)

@@ -15,6 +15,7 @@ import pytest
 from data_pipelines import caption_parser
 from data_pipelines import parse_captions
 from data_pipelines import role_graph
+from data_pipelines import verb_repair
 from tests import test_role_graph
 from tests import test_srl_import
 
@@ -70,6 +71,40 @@ def test_phrasal_verb(nlp):
   # 0 1   2  3       4  5 6
   _check(nlp, 'a boy is picking up a ball',
          [('V', [3, 4]), ('ARG0', [0, 1]), ('ARG1', [5, 6])],
+         [(1, 2), (1, 3)])
+
+
+def test_phrasal_verb_particle_parsed_as_preposition(nlp):
+  # The object is ARG1, not a direction.
+  # a man pulls off a shirt
+  # 0 1   2     3   4 5
+  _check(nlp, 'a man pulls off a shirt',
+         [('V', [2, 3]), ('ARG0', [0, 1]), ('ARG1', [4, 5])],
+         [(1, 2), (1, 3)])
+  # a woman shows off a plate
+  # 0 1     2     3   4 5
+  _check(nlp, 'a woman shows off a plate',
+         [('V', [2, 3]), ('ARG0', [0, 1]), ('ARG1', [4, 5])],
+         [(1, 2), (1, 3)])
+  # stir in the cream
+  # 0    1  2   3
+  _check(nlp, 'stir in the cream', [('V', [0, 1]), ('ARG1', [2, 3])],
+         [(1, 2)])
+  # Not after a verb without that particle, nor before a container.
+  # a man walks off the stage
+  # 0 1   2     3   4   5
+  _check(nlp, 'a man walks off the stage',
+         [('V', [2]), ('ARG0', [0, 1]), ('ARGM-DIR', [3, 4, 5])],
+         [(1, 2), (1, 3)])
+  # stir in a bowl
+  # 0    1  2 3
+  _check(nlp, 'stir in a bowl', [('V', [0]), ('ARGM-LOC', [1, 2, 3])],
+         [(1, 2)])
+  # Parsed as particle and object: after a verb of motion, a direction.
+  # a car jumps off a dinning table
+  # 0 1   2     3   4 5       6
+  _check(nlp, 'a car jumps off a dinning table',
+         [('V', [2]), ('ARG0', [0, 1]), ('ARGM-DIR', [3, 4, 5, 6])],
          [(1, 2), (1, 3)])
 
 
@@ -174,13 +209,75 @@ def test_verb_tagged_as_noun_is_repaired(nlp):
          [('V', [3]), ('ARG0', [0, 1]), ('ARG1', [4, 5])], [(1, 2), (1, 3)])
 
 
+def test_verbs_in_coordinations_and_without_auxiliary(nlp):
+  # A noun coordinated with a noun is not a verb, even in a verb's form.
+  # a man is moving his hands and fingers
+  # 0 1   2  3      4   5     6   7
+  _check(nlp, 'a man is moving his hands and fingers',
+         [('V', [3]), ('ARG0', [0, 1]), ('ARG1', [4, 5, 6, 7])],
+         [(1, 2), (1, 3)])
+  # A sentence's head noun coordinated with a verb is a verb; fall.01's
+  # subject is ARG1.
+  # a man skis and falls
+  # 0 1   2    3   4
+  _check(nlp, 'a man skis and falls',
+         [('V', [2]), ('ARG0', [0, 1]), ('V', [4]), ('ARG1', [0, 1])],
+         [(1, 2), (3, 4)])
+  # the girls spin and twirl around
+  # 0   1     2    3   4     5
+  _check(nlp, 'the girls spin and twirl around',
+         [('V', [2]), ('ARG0', [0, 1]), ('V', [4, 5])], [(1, 2), (3, 2)])
+  # A conjunct of the object followed by an object of its own.
+  # slice the bread and toast it
+  # 0     1   2     3   4     5
+  _check(nlp, 'slice the bread and toast it',
+         [('V', [0]), ('ARG1', [1, 2]), ('V', [4]), ('ARG1', [5])],
+         [(1, 2), (3, 4)])
+  # An imperative tagged as a noun; season.01's seasoning is ARG2.
+  # season the steak with pepper
+  # 0      1   2     3    4
+  _check(nlp, 'season the steak with pepper',
+         [('V', [0]), ('ARG1', [1, 2]), ('ARG2', [3, 4])], [(1, 2), (1, 3)])
+  # jason derula singing in a music video
+  # 0     1      2       3  4 5     6
+  _check(nlp, 'jason derula singing in a music video',
+         [('V', [2]), ('ARG0', [0, 1]), ('ARGM-LOC', [3, 4, 5, 6])],
+         [(1, 2), (1, 3)])
+
+
+def test_imperatives_in_ingredient_lists(nlp):
+  # An imperative before a preposition its frameset numbers.
+  # season with salt pepper paprika and oregano
+  # 0      1    2    3      4       5   6
+  _check(nlp, 'season with salt pepper paprika and oregano',
+         [('V', [0]), ('ARG2', [1, 2, 3, 4, 5, 6])], [(1, 2)])
+  # Parsed as the subject of "lettuce", a base form.
+  # place lettuce tomato cheese and bacon on the bun
+  # 0     1       2      3      4   5     6  7   8
+  _check(nlp, 'place lettuce tomato cheese and bacon on the bun',
+         [('V', [0]), ('ARG1', [1, 2, 3, 4, 5]), ('ARG2', [6, 7, 8])],
+         [(1, 2), (1, 3)])
+  # The last "and simmer" is a verb without arguments, not an ingredient.
+  # add the beef broth wine and herbs and simmer
+  # 0   1   2    3     4    5   6     7   8
+  _check(nlp, 'add the beef broth wine and herbs and simmer',
+         [('V', [0]), ('ARG1', [1, 2, 3, 4, 5, 6])], [(1, 2)])
+  # simmer.01's subject is the thing simmering: ARG1.
+  # add water and let it simmer for ten minutes
+  # 0   1     2   3   4  5      6   7   8
+  _check(nlp, 'add water and let it simmer for ten minutes',
+         [('V', [0]), ('ARG1', [1]), ('V', [3]), ('ARG1', [4, 5, 6, 7, 8]),
+          ('V', [5]), ('ARG1', [4]), ('ARGM-TMP', [6, 7, 8])],
+         [(1, 2), (3, 4), (5, 6), (5, 7)])
+
+
 def test_misparsed_verbs_found_by_form_and_position(nlp):
   doc = next(caption_parser.parse_words(nlp, [
       'a guy diving into the pool'.split()]))
-  assert caption_parser.misparsed_verbs(doc) == [2]
-  assert caption_parser.verb_form_tag('diving') == 'VBG'
-  assert caption_parser.verb_form_tag('stares') == 'VBZ'
-  assert caption_parser.verb_form_tag('runing') is None  # A typo.
+  assert verb_repair.misparsed_verbs(doc) == {2: 'VBG'}
+  assert verb_repair.verb_form_tag('diving') == 'VBG'
+  assert verb_repair.verb_form_tag('stares') == 'VBZ'
+  assert verb_repair.verb_form_tag('runing') is None  # A typo.
 
 
 def test_subject_of_headline_verb_is_the_whole_noun_phrase(nlp):
@@ -189,6 +286,15 @@ def test_subject_of_headline_verb_is_the_whole_noun_phrase(nlp):
   # 0   1     2   3    4           5    6  7
   _check(nlp, 'two young men with microphones sing on stage',
          [('V', [5]), ('ARG0', [0, 1, 2, 3, 4]), ('ARGM-LOC', [6, 7])],
+         [(1, 2), (1, 3)])
+
+
+def test_participle_after_clothing_describes_the_wearer(nlp):
+  # Parsed with "black" modifying "playing", the object of "in".
+  # a woman in black playing a guitar
+  # 0 1     2  3     4       5 6
+  _check(nlp, 'a woman in black playing a guitar',
+         [('V', [4]), ('ARG0', [0, 1, 2, 3]), ('ARG1', [5, 6])],
          [(1, 2), (1, 3)])
 
 
@@ -203,6 +309,30 @@ def test_participle_after_a_place_describes_the_subject(nlp):
   assert [(nodes[v]['words'], role, nodes[a]['spans'])
           for v, a, role in graph[1] if role == 'ARG0'] == [
               (['waving'], 'ARG0', [0])]
+
+
+def test_participle_on_a_place_or_thing_describes_the_subject(nlp):
+  # "preparing" is parsed as modifying "gymnasium".
+  # a girl is seen inside of a gymnasium preparing to jump
+  # 0 1    2  3    4      5  6 7         8         9  10
+  _check(nlp, 'a girl is seen inside of a gymnasium preparing to jump',
+         [('V', [3]), ('ARG1', [0, 1]), ('ARGM-LOC', [4, 5, 6, 7]),
+          ('C-ARG1', [8, 9, 10]), ('V', [8]), ('ARG0', [0, 1]),
+          ('ARG1', [9, 10]), ('V', [10])],
+         [(1, 2), (1, 3), (1, 4), (5, 6), (5, 7), (8, 6)])
+  # a man sharpens a pencil using a knife
+  # 0 1   2        3 4      5     6 7
+  _check(nlp, 'a man sharpens a pencil using a knife',
+         [('V', [2]), ('ARG0', [0, 1]), ('ARG1', [3, 4]),
+          ('ARGM-ADV', [5, 6, 7]), ('V', [5]), ('ARG1', [6, 7])],
+         [(1, 2), (1, 3), (1, 4), (5, 2), (5, 6)])
+  # A posture verb describes the place.
+  # a boy plays at a tree lying in the street
+  # 0 1   2     3  4 5    6     7  8   9
+  _check(nlp, 'a boy plays at a tree lying in the street',
+         [('V', [2]), ('ARG0', [0, 1]), ('ARGM-LOC', [3, 4, 5, 6, 7, 8, 9]),
+          ('V', [6]), ('ARG1', [4, 5]), ('ARG2', [7, 8, 9])],
+         [(1, 2), (1, 3), (4, 5), (4, 6)])
 
 
 def test_by_is_the_agent_only_after_a_passive(nlp):
@@ -231,6 +361,32 @@ def test_numbered_prepositional_arguments(nlp):
   _check(nlp, 'a boy throws a ball at the lake',
          [('V', [2]), ('ARG0', [0, 1]), ('ARG1', [3, 4]),
           ('ARGM-LOC', [5, 6, 7])], [(1, 2), (1, 3), (1, 4)])
+
+
+def test_numbered_roles_of_coverings_results_and_tools(nlp):
+  # garnish.01: the garnish is ARG2.
+  # a chef garnishes the plate with mint leaves
+  # 0 1    2         3   4     5    6    7
+  _check(nlp, 'a chef garnishes the plate with mint leaves',
+         [('V', [2]), ('ARG0', [0, 1]), ('ARG1', [3, 4]),
+          ('ARG2', [5, 6, 7])], [(1, 2), (1, 3), (1, 4)])
+  # mix.01's ARG2 is a second ingredient; a spoon is a tool: manner.
+  # a man mixes the dough with a spoon
+  # 0 1   2     3   4     5    6 7
+  _check(nlp, 'a man mixes the dough with a spoon',
+         [('V', [2]), ('ARG0', [0, 1]), ('ARG1', [3, 4]),
+          ('ARGM-MNR', [5, 6, 7])], [(1, 2), (1, 3), (1, 4)])
+  # wrap.01's wrapper, dice.01's result.
+  # a woman wraps the burrito in foil
+  # 0 1     2     3   4       5  6
+  _check(nlp, 'a woman wraps the burrito in foil',
+         [('V', [2]), ('ARG0', [0, 1]), ('ARG1', [3, 4]), ('ARG2', [5, 6])],
+         [(1, 2), (1, 3), (1, 4)])
+  # a man dices the onion into small cubes
+  # 0 1   2     3   4     5    6     7
+  _check(nlp, 'a man dices the onion into small cubes',
+         [('V', [2]), ('ARG0', [0, 1]), ('ARG1', [3, 4]),
+          ('ARG3', [5, 6, 7])], [(1, 2), (1, 3), (1, 4)])
 
 
 def test_unaccusative_subject_and_posture_location(nlp):
@@ -279,12 +435,45 @@ def test_object_control_and_relative_pronoun(nlp):
          [('V', [4]), ('ARG0', [0, 1]), ('R-ARG0', [2])], [(1, 2), (1, 3)])
 
 
+def test_object_relative_clauses(nlp):
+  # Parsed as a complement of "talking" with "that" as its object: the
+  # clause belongs to "food", cook's ARG1 (PropBank: R-ARG1 "that").
+  # a chef is talking about food that they can cook
+  # 0 1    2  3       4     5    6    7    8   9
+  _check(nlp, 'a chef is talking about food that they can cook',
+         [('V', [3]), ('ARG0', [0, 1]), ('ARG1', [4, 5, 6, 7, 8, 9]),
+          ('V', [9]), ('ARG1', [5]), ('R-ARG1', [6]), ('ARG0', [7]),
+          ('ARGM-MOD', [8])],
+         [(1, 2), (1, 3), (4, 5), (4, 6), (4, 7), (4, 8)])
+  # "that" parsed as a second subject of "feeds".
+  # the dog that the boy feeds is barking
+  # 0   1   2    3   4   5     6  7
+  _check(nlp, 'the dog that the boy feeds is barking',
+         [('V', [5]), ('ARG1', [0, 1]), ('R-ARG1', [2]), ('ARG0', [3, 4]),
+          ('V', [7]), ('ARG0', [0, 1, 2, 3, 4, 5])],
+         [(1, 2), (1, 3), (1, 4), (5, 6)])
+
+
 def test_intransitive_verb_does_not_share_the_next_object(nlp):
   # a boy is singing and playing the guitar
   # 0 1   2  3       4   5       6   7
   _check(nlp, 'a boy is singing and playing the guitar',
          [('V', [3]), ('ARG0', [0, 1]), ('V', [5]), ('ARG1', [6, 7])],
          [(1, 2), (3, 2), (3, 4)])
+
+
+def test_duration_is_temporal(nlp):
+  # for.01-less "for": a duration is ARGM-TMP, a beneficiary ARGM-PRP.
+  # a man sleeps for two hours
+  # 0 1   2      3   4   5
+  _check(nlp, 'a man sleeps for two hours',
+         [('V', [2]), ('ARG0', [0, 1]), ('ARGM-TMP', [3, 4, 5])],
+         [(1, 2), (1, 3)])
+  # the dancer performed for the king
+  # 0   1      2         3   4   5
+  _check(nlp, 'the dancer performed for the king',
+         [('V', [2]), ('ARG0', [0, 1]), ('ARGM-PRP', [3, 4, 5])],
+         [(1, 2), (1, 3)])
 
 
 def test_time_and_manner_phrases(nlp):
@@ -431,10 +620,11 @@ def test_command_normalises_skips_empty_and_summarises(tmp_path):
 
 
 def test_no_normalise_keeps_captions():
-  assert parse_captions.distinct_sentences(
-      ['A  Man.', 'a man', ' '], normalise=False) == (['A Man.', 'a man'], 1)
-  assert parse_captions.distinct_sentences(
-      ['A  Man.', 'a man', ' ']) == (['a man'], 1)
+  assert caption_parser.caption_sentences(
+      ['A  Man.', 'a man', ' '], normalise=False) == (
+          {'A Man.': ['A Man.'], 'a man': ['a man']}, 1)
+  assert caption_parser.caption_sentences(
+      ['A  Man.', 'a man', ' ']) == ({'a man': ['a man']}, 1)
 
 
 @pytest.mark.parametrize('make_input, message', [
@@ -467,16 +657,31 @@ def test_unwritable_output_fails_before_parsing(tmp_path):
 
 def test_command_imports_srl_and_parses_the_rest(tmp_path):
   sentence = test_role_graph.OFFICIAL_SENTENCE
+  # A malformed prediction (tag "X-V") is listed and parsed instead.
+  malformed = {'words': ['a', 'dog', 'runs'],
+               'verbs': [{'verb': 'runs', 'tags': ['B-ARG0', 'I-ARG0',
+                                                   'X-V']}]}
   srl = _write(tmp_path / 'sent2srl.json',
                {sentence: test_srl_import.OFFICIAL_SRL,
-                'a cat': {'words': ['a', 'cat'], 'verbs': []}})
+                'a cat': {'words': ['a', 'cat'], 'verbs': []},
+                'a dog runs': malformed})
   captions = _write(tmp_path / 'ref_captions.json',
-                    {'v': [sentence, 'a woman slices a tomato']})
+                    {'v': [sentence, 'a woman slices a tomato',
+                           'a dog runs']})
   out = str(tmp_path / 'graphs.json')
   result = _run(f'--srl={srl}', f'--captions={captions}', f'--out={out}')
-  assert '1 of 2 captions have no SRL output' in result.stderr
+  assert '2 of 3 sentences have no SRL output' in result.stderr
+  assert ('0 sentences got a fallback graph (noun chunks and verbs) because '
+          'a rule raised; 1 SRL predictions could not be converted (parsed '
+          'instead)') in result.stdout
+  with open(tmp_path / 'graphs.failures.jsonl') as f:
+    assert [json.loads(line) for line in f] == [{
+        'sentence': 'a dog runs',
+        'error': "SRL output: ValueError: Tag 'X-V' at word 2 is not O, "
+                 "B-* or I-*."}]
   with open(out) as f:
     graphs = json.load(f)
+  assert graphs['a dog runs'][1] == [['1', '2', 'ARG0']]
   assert graphs[sentence] == json.loads(json.dumps(
       test_role_graph.OFFICIAL_GRAPH))
   # No frame in the SRL output: noun chunk augmentation.

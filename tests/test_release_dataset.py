@@ -480,15 +480,47 @@ def test_feature_folder_of_another_name_lists_the_folders(tmp_path):
     prepare(release, str(tmp_path / 'tfds'))
 
 
-def test_word_with_a_special_id_is_refused(tmp_path):
-  release = write_release(str(tmp_path / 'release'))
+def _write_vocabulary(release, word2int):
   path = os.path.join(release, 'annotation', 'RET', 'word2int.json')
-  # A vocabulary numbered from 0 without the special tokens.
   with open(path, 'w') as f:
-    json.dump({word: index - 3 for word, index in WORD2INT.items()
-               if index >= 3}, f)
+    json.dump(word2int, f)
+
+
+def test_caption_word_with_a_special_id_is_refused(tmp_path):
+  release = write_release(str(tmp_path / 'release'))
+  # A vocabulary numbered from 0 without the special tokens.
+  _write_vocabulary(release, {word: index - 3 for word, index in
+                              WORD2INT.items() if index >= 3})
   with pytest.raises(release_layout.ReleaseError,
-                     match=r"word2int.json gives the word 'a' the id 0, which "
-                     r'is reserved \(0 <bos>, 1 <eos>, 2 <unk>.*Number the '
-                     'words from 3'):
+                     match=r"word2int.json gives the caption word 'a' the id "
+                     r'0, which is reserved \(0 BOS, 1 EOS, 2 UNK.*Number the '
+                     'caption words from 3'):
     prepare(release, str(tmp_path / 'tfds'))
+
+
+@pytest.mark.parametrize('specials', [
+    ('<BOS>', '<EOS>', '<UNK>'), ('<s>', '</s>', '<pad>'),
+    ('<start>', '<end>', '<Unk>')])
+def test_special_tokens_in_any_spelling_are_accepted(specials):
+  word2int = {word: index for word, index in WORD2INT.items() if index >= 3}
+  word2int.update({token: index for index, token in enumerate(specials)})
+  captions = {'vid1': [SHORT, 'A Man.'], 'vid2': [PREFIXED]}
+  release_layout.check_special_ids(word2int, captions, 'word2int.json')
+  # Only a word of the captions (as written or normalised) is refused.
+  word2int['man'] = 1
+  with pytest.raises(release_layout.ReleaseError, match="caption word 'man' "
+                     'the id 1'):
+    release_layout.check_special_ids(word2int, {'vid1': ['A MAN.']}, 'w')
+
+
+def test_upper_case_special_tokens_prepare(tmp_path):
+  release = write_release(str(tmp_path / 'release'))
+  word2int = dict(WORD2INT)
+  for token, upper in zip(('<bos>', '<eos>', '<unk>'),
+                          ('<BOS>', '<EOS>', '<UNK>')):
+    word2int[upper] = word2int.pop(token)
+  _write_vocabulary(release, word2int)
+  builder = prepare(release, str(tmp_path / 'tfds'))
+  c = _examples(builder, 'train')['vid1']['captions']
+  # The same ids as with the lower-case spelling: EOS (1) pads.
+  np.testing.assert_array_equal(c['token_ids'][0][:6], [3, 4, 5, 3, 6, 1])
