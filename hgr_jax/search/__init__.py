@@ -42,6 +42,7 @@ from hgr_jax.search.queries import QueryEncoder
 from hgr_jax.search.queries import stack_queries
 from hgr_jax.search.reader import Index
 from hgr_jax.search.searcher import DEFAULT_CANDIDATES
+from hgr_jax.search.searcher import explained_slots
 from hgr_jax.search.searcher import Hit
 from hgr_jax.search.searcher import Searcher
 from hgr_jax.search.writer import build_index
