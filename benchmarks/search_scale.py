@@ -189,7 +189,8 @@ def _prefix():
                       copy_function=os.link)
       os.rename(os.path.join(path, name + '.partial'),
                 os.path.join(path, name))
-  header.update(num_videos=_VIDEOS.value,
+  # Complete: its shards are (the built one may still be growing).
+  header.update(num_videos=_VIDEOS.value, complete=True,
                 source={**header['source'], 'first': _VIDEOS.value})
   with open(os.path.join(path, search.INDEX_FILE), 'w') as f:
     json.dump(header, f)

@@ -73,13 +73,13 @@ def _overlap(rows, expected):
 def test_ann_finds_the_nearest_with_their_exact_cosines(collection):
   index, vectors, queries, truth = collection
   ann = first_stage.AnnFirstStage(index, KEY)
-  assert (ann.header['nlist'], ann.nprobe, ann.refine) == (128, 8, 2)
+  assert (ann.header['nlist'], ann.nprobe, ann.refine) == (128, 32, 4)
   rows, cosines = ann.search(queries, 100)
   expected, exact_cosines = _exact(vectors, queries, 100)
-  # Measured: the true vector in the top 10 for all 200 queries; 73% of
+  # Measured: the true vector in the top 10 for all 200 queries; 94% of
   # the exact top 100 (PQ's 8-dimensional codes blur close neighbours).
   assert np.mean([t in r[:10] for t, r in zip(truth, rows)]) > 0.95
-  assert _overlap(rows, expected) > 0.65
+  assert _overlap(rows, expected) > 0.9
   np.testing.assert_allclose(
       cosines, np.take_along_axis(exact_cosines, rows, 1), atol=1e-5)
   assert np.all(np.diff(cosines, axis=1) <= 0)
@@ -89,7 +89,7 @@ def test_ann_finds_the_nearest_with_their_exact_cosines(collection):
 def test_refining_by_exact_cosine_recovers_the_exact_nearest(collection):
   index, vectors, queries, _ = collection
   expected, _ = _exact(vectors, queries, 100)
-  # Measured 0.66 without refining, 0.86 from four times the candidates.
+  # Measured 0.72 without refining, 0.94 from four times the candidates.
   rows = [first_stage.AnnFirstStage(index, KEY, refine=refine).search(
       queries, 100)[0] for refine in (1, 4)]
   assert _overlap(rows[1], expected) > _overlap(rows[0], expected) + 0.1
