@@ -140,11 +140,14 @@ class Index:
       buffers = RowBuffers(outs).rows
     rows = np.asarray(rows)
     shards, offsets = np.divmod(rows, self.chunk_size)
-    for shard in np.unique(shards):
+    # Grouped by shard (one sort, not a pass over the rows per shard).
+    order = np.argsort(shards, kind='stable')
+    present, firsts = np.unique(shards[order], return_index=True)
+    for shard, group in zip(present, np.split(order, firsts[1:])):
       start, row = self._layout(int(shard), name)
       descriptor = os.open(self._path(int(shard), name), os.O_RDONLY)
       try:
-        for i in np.flatnonzero(shards == shard):
+        for i in group:
           os.preadv(descriptor, buffers[i],
                     start + int(offsets[i]) * row.itemsize)
       finally:
