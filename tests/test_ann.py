@@ -155,7 +155,7 @@ def test_an_interrupted_ann_build_resumes_to_the_same_index(
 def test_settings_follow_the_collection():
   big = first_stage.ann_settings(1_000_000, 384)
   assert (big['nlist'], big['m'], big['nbits']) == (4096, 48, 8)
-  assert big['train_size'] == 64 * 4096
+  assert big['train_size'] == 32 * 4096
   tiny = first_stage.ann_settings(11, 32)
   # k-means needs a training vector per centroid: 1 list, 8 codes.
   assert (tiny['nlist'], tiny['nbits'], tiny['train_size']) == (1, 3, 11)
