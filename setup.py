@@ -10,6 +10,10 @@ _PARSE = [line for line in pathlib.Path(__file__).with_name(
     'requirements-parse.txt').read_text().splitlines()
           if line.strip() and not line.startswith('#')]
 _SERVING = ['orbax-export>=0.0.8']
+# The search page (python -m hgr_jax.serve); Pillow makes its thumbnails.
+_SERVE = ['fastapi', 'uvicorn', 'pillow']
+# The browser test of the search page drives Debian's chromium with it.
+_BROWSER_TEST = ['selenium', 'httpx']
 # The notebooks of colabs/: figures, and the parser for search queries.
 _COLAB = ['matplotlib'] + _PARSE
 # Decodes video files for data_pipelines.extract_features.
@@ -30,6 +34,7 @@ setuptools.setup(
     install_requires=[
         'absl-py',
         'clu>=0.0.12',
+        'faiss-cpu>=1.15',  # Search's first stage (IVF-PQ).
         'flax>=0.12',
         'h5py',  # The HGR/HANet release stores frame features in HDF5.
         'importlib_resources',  # tensorflow-datasets imports it without requiring it.
@@ -53,12 +58,15 @@ setuptools.setup(
         'parse': _PARSE,
         # The export's optional TensorFlow SavedModel of the encoders.
         'serving': _SERVING,
+        'serve': _SERVE,
+        # benchmarks/ann_compare.py measures ScaNN beside FAISS.
+        'ann_benchmark': ['scann==1.4.0'],
         'colab': _COLAB,
         'video': _VIDEO,
         # The parser, SavedModel, video and CLIP parity tests run in CI too,
         # and the notebooks are executed headless.
         'test': (['pytest', 'pytest-timeout', 'pytest-xdist', 'hypothesis',
-                  'nbclient', 'nbformat', 'ipykernel'] + _PARSE + _SERVING + _COLAB + _VIDEO
-                 + _CLIP_REFERENCE),
+                  'nbclient', 'nbformat', 'ipykernel'] + _PARSE + _SERVING +
+                 _COLAB + _VIDEO + _CLIP_REFERENCE + _SERVE + _BROWSER_TEST),
     },
 )

@@ -12,7 +12,9 @@ pixel statistics and embedded by the vision tower (the projected class
 token, CLIP's image embedding, not normalised) in batches split over every
 local device. Each video's (frames, projection_dim) float32 array goes to
 RELEASE/ordered_feature/SA/<feature_name>/{trn,val,tst}_ft.hdf5, the layout
-`release_layout` reads.
+`release_layout` reads; the array's attributes `video_file` and
+`frame_times` (seconds) say which frame of which file each row is, so that
+search can show them.
 
 Running again skips the videos already written. A video that cannot be
 decoded, or yields no frame, is reported by name and skipped; the summary at
@@ -25,7 +27,7 @@ import concurrent.futures
 import dataclasses
 import os
 import sys
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator, List, Tuple
 
 from absl import app
 from absl import flags
@@ -34,9 +36,14 @@ import h5py
 import numpy as np
 import tqdm
 
+from data_pipelines import frame_selection
 from data_pipelines import release_layout
 
 FLAGS = flags.FLAGS
+# Attributes of each video's feature array: its file, and the time in it
+# (seconds) of each feature row.
+VIDEO_FILE_ATTR = 'video_file'
+FRAME_TIMES_ATTR = 'frame_times'
 
 
 def _define_flags():
@@ -77,6 +84,16 @@ def decode(path: str, fps: float, size: int, max_frames: int = 0
   Raises:
     VideoError: the file is not a decodable video, or yields no frame.
   """
+  return decode_with_times(path, fps, size, max_frames)[0]
+
+
+def decode_with_times(path: str, fps: float, size: int, max_frames: int = 0
+                      ) -> Tuple[np.ndarray, np.ndarray]:
+  """`decode`'s frames and the time of each in the video, (frames,) seconds.
+
+  Raises:
+    VideoError: the file is not a decodable video, or yields no frame.
+  """
   import av  # pylint: disable=g-import-not-at-top
   try:
     with av.open(path) as container:
@@ -84,7 +101,7 @@ def decode(path: str, fps: float, size: int, max_frames: int = 0
         raise VideoError('no video stream')
       stream = container.streams.video[0]
       stream.thread_type = 'AUTO'
-      images, next_time = [], 0.0
+      images, times, next_time = [], [], 0.0
       for index, frame in enumerate(container.decode(stream)):
         time = frame.time if frame.time is not None else index / float(
             stream.average_rate or 25)
@@ -95,6 +112,7 @@ def decode(path: str, fps: float, size: int, max_frames: int = 0
         scale = size / min(frame.width, frame.height)
         width = max(size, round(frame.width * scale))
         height = max(size, round(frame.height * scale))
+        times.append(time)
         images.append(centre_crop(frame.to_ndarray(
             width=width, height=height, format='rgb24',
             interpolation='BICUBIC'), size))
@@ -104,11 +122,11 @@ def decode(path: str, fps: float, size: int, max_frames: int = 0
     raise VideoError(f'{type(e).__name__}: {e}') from e
   if not images:
     raise VideoError('no frame decoded')
-  frames = np.stack(images)
+  frames, times = np.stack(images), np.array(times, np.float64)
   if max_frames and len(frames) > max_frames:
-    frames = frames[np.round(np.linspace(0, len(frames) - 1,
-                                         max_frames)).astype(int)]
-  return frames
+    kept = frame_selection.frame_positions(len(frames), max_frames)
+    frames, times = frames[kept], times[kept]
+  return frames, times
 
 
 class FrameEmbedder:
@@ -246,16 +264,20 @@ def extract(videos: str, clip_dir: str, splits: Dict[str, List[str]],
         else:
           pending.append(name)
       decoded = _prefetched(
-          lambda name: decode(files[name], fps, size, max_frames), pending,
-          decode_threads)
+          lambda name: decode_with_times(files[name], fps, size, max_frames),
+          pending, decode_threads)
       for name, frames in tqdm.tqdm(decoded, total=len(pending),
                                     desc=f'{split} videos', unit='video'):
         if isinstance(frames, VideoError):
           logging.warning('Skipped %s: %s', files[name], frames)
           summary.failed[files[name]] = str(frames)
           continue
-        features.create_dataset(release_layout.feature_key(name),
-                                data=embedder(frames))
+        frames, times = frames
+        written = features.create_dataset(release_layout.feature_key(name),
+                                          data=embedder(frames))
+        # Where each feature row came from: search shows these frames.
+        written.attrs[VIDEO_FILE_ATTR] = os.path.abspath(files[name])
+        written.attrs[FRAME_TIMES_ATTR] = times
         features.flush()  # A later interruption keeps this video.
         summary.written += 1
   return summary

@@ -108,7 +108,8 @@ def trained_workdir(tmp_path_factory):
 
 # Files whose tests share the session's `trained_workdir`: one pytest-xdist
 # worker runs them all, so that the model trains once.
-_TRAINED_WORKDIR_FILES = ('test_export.py', 'test_search.py')
+_TRAINED_WORKDIR_FILES = ('test_export.py', 'test_search.py',
+                          'test_serve.py')
 
 
 def pytest_collection_modifyitems(items):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from data_pipelines import frame_selection
 from data_pipelines import input_pipeline
 from data_pipelines import role_graph
 from data_pipelines import tokenizers
@@ -32,7 +33,7 @@ def exported_dir(trained_workdir, tmp_path_factory):
 def _test_split(config):
   builder = input_pipeline.get_builder(config)
   source = search.dataset_source(config, 'test')
-  selected = [search.select_frames(f, config.max_frames)
+  selected = [frame_selection.select_frames(f, config.max_frames)
               for f in source.read(0, len(source.video_ids))]
   frames = np.stack([f for f, _ in selected])
   frame_mask = np.stack([m for _, m in selected])

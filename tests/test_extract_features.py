@@ -91,6 +91,15 @@ def test_frames_are_sampled_cropped_and_embedded(release):
     np.testing.assert_allclose(
         features['v1'][...], clip_testing.reference_image(reference, pixels),
         atol=1e-5)
+    # Which frame of which file each row is (search shows them).
+    attrs = features['v1'].attrs
+    assert attrs[extract_features.VIDEO_FILE_ATTR] == f'{videos}/v1.mp4'
+    np.testing.assert_allclose(attrs[extract_features.FRAME_TIMES_ATTR],
+                               np.arange(SECONDS), atol=1e-6)
+  frames, times = extract_features.decode_with_times(f'{videos}/v1.mp4',
+                                                     2.0, 32, 4)
+  # Of the 6 frames at 2 fps (0, 0.5, ... 2.5 s), the evenly spaced 4.
+  np.testing.assert_allclose(times, [0.0, 1.0, 1.5, 2.5], atol=1e-6)
 
 
 def test_rerun_skips_written_videos(release):

@@ -17,12 +17,14 @@ import tensorflow_datasets as tfds
 
 from conftest import tiny_config
 from conftest import zero_inputs
+from data_pipelines import frame_selection
 from data_pipelines import input_pipeline
 from data_pipelines import synthetic
 from data_pipelines import tokenizers
 from hgr_jax import export
 from hgr_jax import models
 from hgr_jax import search
+from hgr_jax.search import queries as queries_lib
 from hgr_jax.models import matching
 
 
@@ -61,7 +63,7 @@ def test_select_frames_matches_the_input_pipeline(num_frames):
       size=(num_frames, 3)).astype(np.float32)
   expected_frames, expected_mask = input_pipeline.select_frames(
       tf.constant(frames), 20)
-  got_frames, got_mask = search.select_frames(frames, 20)
+  got_frames, got_mask = frame_selection.select_frames(frames, 20)
   np.testing.assert_array_equal(got_frames, expected_frames.numpy())
   np.testing.assert_array_equal(got_mask, expected_mask.numpy())
 
@@ -73,17 +75,19 @@ def _score_matrix(exported, index, text):
   return exported.scores(videos, text)
 
 
-def _encoded_queries(exported, index, captions, query_batch=64):
-  searcher = search.Searcher(exported, index, query_batch)
+def _encoded_queries(exported, index, captions, query_batch=64,
+                     first_stage='ann'):
+  searcher = search.Searcher(exported, index, query_batch, first_stage)
   queries = search.QueryEncoder(exported).encode([c for _, c in captions])
   return searcher, queries, searcher.encode(queries)
 
 
+@pytest.mark.parametrize('first_stage', search.FIRST_STAGES)
 def test_exhaustive_and_full_two_stage_equal_the_score_matrix(
-    exported, index, test_captions):
+    exported, index, test_captions, first_stage):
   # Batches of 16: exhaustive search makes three passes (16, 16, 8).
   searcher, _, text = _encoded_queries(exported, index, test_captions[:40],
-                                       query_batch=16)
+                                       16, first_stage)
   scores = _score_matrix(exported, index, text)
   k = 5
   for candidates in (0, len(index)):
@@ -99,14 +103,21 @@ def test_exhaustive_and_full_two_stage_equal_the_score_matrix(
               float(np.asarray(scores[level])[hit.row, q]), abs=1e-5)
 
 
+@pytest.mark.parametrize('first_stage', search.FIRST_STAGES)
 def test_first_stage_keeps_the_best_global_cosines(exported, index,
-                                                   test_captions):
-  searcher, _, text = _encoded_queries(exported, index, test_captions[:8])
+                                                   test_captions,
+                                                   first_stage):
+  searcher, _, text = _encoded_queries(exported, index, test_captions[:8],
+                                       first_stage=first_stage)
   scores = np.asarray(_score_matrix(exported, index, text)['global'])
-  pools = searcher.first_stage(text, 4)
+  pools, cosines = searcher.best_global(text, 4)
   for q, pool in enumerate(pools):
-    np.testing.assert_allclose(np.sort(scores[pool, q])[::-1],
-                               np.sort(scores[:, q])[::-1][:4], atol=1e-5)
+    # The cosines are the model's global level of the rows, best first.
+    np.testing.assert_allclose(cosines[q], scores[pool, q], atol=1e-5)
+    assert list(cosines[q]) == sorted(cosines[q], reverse=True)
+    if first_stage == 'exact':
+      np.testing.assert_allclose(cosines[q], np.sort(scores[:, q])[::-1][:4],
+                                 atol=1e-5)
   # Candidates that cannot hold the true best make two-stage differ from
   # exhaustive only where the first stage dropped it.
   two_stage = searcher.search(text, 1, 4)
@@ -148,7 +159,8 @@ def test_queries_cut_to_their_length_encode_as_padded(exported, index):
       'a man throws a ball to a dog', 'dog',
       ' '.join(['a man throws a ball'] * 3)])
   max_words = exported.manifest['max_words']
-  cut = search.cut_words(search.stack_queries(queries[:2]), max_words)
+  cut = queries_lib.cut_to_length(search.stack_queries(queries[:2]),
+                                  max_words)
   assert cut['token_ids'].shape[1] == 8 < max_words
   assert cut['verb_masks'].shape[-1] == cut['noun_masks'].shape[-1] == 8
   expected = exported.encode_text(search.stack_queries(queries))
@@ -262,7 +274,7 @@ def test_phrase_scores_from_gram_equal_the_models():
   phrases = rng.normal(size=(3, 16)).astype(np.float32)
   phrase_mask = np.array([True, True, False])
   records = search.encode_records({'frames': frames}, 'float32')
-  got = search.phrase_scores_from_gram(
+  got = matching.phrase_scores_from_gram(
       records['frames'], records['frames:scale'], records['frames:gram'],
       valid, phrases, phrase_mask, 4.0)
   expected = matching.phrase_frame_scores_reference(
@@ -423,7 +435,7 @@ def test_every_registered_model_searches(name, random_search):
         [h.scores['fused'] for h in b], abs=1e-5)
   hits = exhaustive[0]
   searcher.explain(hits, {k: v[0] for k, v in text.items()})
-  expected = set(search.hooks_for(name).alignments)
+  expected = set(exported.model.search_hooks().alignments)
   assert all(set(hit.attention) == expected for hit in hits)
 
 
@@ -433,7 +445,7 @@ def test_hcmi_first_stage_is_its_video_sentence_level(random_search):
   text = searcher.encode(search.QueryEncoder(exported).encode(
       ['a man throws a ball to a dog', 'a dog runs']))
   level = np.asarray(_score_matrix(exported, index, text)['video_sentence'])
-  for q, pool in enumerate(searcher.first_stage(text, 5)):
+  for q, pool in enumerate(searcher.first_stage_rows(text, 5)):
     np.testing.assert_allclose(level[pool, q],
                                np.sort(level[:, q])[::-1][:5], atol=1e-5)
 
@@ -457,7 +469,7 @@ def test_hcmi_explain_names_each_words_best_frame_and_phrases_best_clip(
     # NumPy reference: each word's cosine with every valid frame.
     cosines = _unit(videos['frames'][i]) @ _unit(text['words'][0]).T
     cosines[~videos['frame_mask'][i]] = -np.inf
-    positions = search.frame_positions(count, max_frames)
+    positions = frame_selection.frame_positions(count, max_frames)
     words = query.phrases['word']
     assert words[:6] == ['a', 'man', 'throws', 'a', 'ball', '']
     for slot in range(int(query.arrays['length'])):

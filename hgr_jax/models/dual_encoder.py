@@ -3,6 +3,7 @@
 import flax.linen as nn
 
 from hgr_jax import losses
+from hgr_jax.models import search_hooks
 
 
 class DualEncoder(nn.Module):
@@ -37,6 +38,13 @@ class DualEncoder(nn.Module):
     """Evaluation: re-ranks the split's full score matrices (dict of
     (videos, captions) NumPy arrays) before the metrics; none by default."""
     return scores
+
+  @nn.nowrap
+  def search_hooks(self):
+    """What `hgr_jax.search` needs beyond this interface (a
+    `search_hooks.SearchHooks`); by default no global score, so search
+    scores every video, and no alignments to explain."""
+    return search_hooks.SearchHooks()
 
   def encode_video(self, frames, frame_mask, train=False):
     """frames: (videos, frames, dim), frame_mask: (videos, frames) -> dict."""

@@ -22,6 +22,7 @@ from hgr_jax.models import initializers
 from hgr_jax.models import layers
 from hgr_jax.models import matching
 from hgr_jax.models import registry
+from hgr_jax.models import search_hooks
 from hgr_jax.models import text_encoders
 from hgr_jax.models import video_encoders
 
@@ -204,6 +205,17 @@ class HANet(dual_encoder.DualEncoder):
         self.gcn_layers, self.text_dropout, self.gcn_dropout,
         self.num_verb_concepts, self.num_noun_concepts, self.embedding_init,
         self.gru_matmul_dtype, self.gru_implementation)
+
+  @nn.nowrap
+  def search_hooks(self):
+    """Two-stage on the event/sentence cosine, re-ranked by `scores`;
+    --explain shows its individual levels (phrases over frames): its local
+    levels match clips."""
+    return search_hooks.SearchHooks(
+        global_keys=('event', 'sentence'),
+        alignments={
+            'verb': search_hooks.Alignment('actions', 'verb_phrases'),
+            'noun': search_hooks.Alignment('entities', 'noun_phrases')})
 
   @nn.nowrap
   def extra_train_features(self):

@@ -26,6 +26,7 @@ from hgr_jax.models import clip
 from hgr_jax.models import dual_encoder
 from hgr_jax.models import matching
 from hgr_jax.models import registry
+from hgr_jax.models import search_hooks
 from hgr_jax.models import text_encoders
 
 LEVELS = ('frame_word', 'clip_phrase', 'video_sentence')
@@ -212,6 +213,19 @@ class HCMI(dual_encoder.DualEncoder):
           video['video'], text['sentence'], matmul_dtype)
     scores['fused'] = sum(scores.values()) / len(scores)
     return scores
+
+  @nn.nowrap
+  def search_hooks(self):
+    """Queries need no role graph (the text encoder reads the tokens); the
+    first stage is the video/sentence level. Its phrases are learned slots
+    without words of their own, so --explain numbers them."""
+    return search_hooks.SearchHooks(
+        uses_role_graph=False, global_keys=('video', 'sentence'),
+        alignments={
+            'word': search_hooks.Alignment('frames', 'words',
+                                           attention=False),
+            'phrase': search_hooks.Alignment('clips', 'phrases', unit='clip',
+                                             attention=False)})
 
   @nn.nowrap
   def extra_train_features(self):

@@ -8,6 +8,7 @@ from hgr_jax.models import clip
 from hgr_jax.models import dual_encoder
 from hgr_jax.models import matching
 from hgr_jax.models import registry
+from hgr_jax.models import search_hooks
 from hgr_jax.models import text_encoders
 from hgr_jax.models import video_encoders
 
@@ -53,3 +54,38 @@ class HGR(dual_encoder.DualEncoder):
   def scores(self, video, text, matmul_dtype=None):
     """Encoded videos x encoded captions -> dict of (videos, captions) scores."""
     return matching.hgr_scores(video, text, self.attention_sigma, matmul_dtype)
+
+  @flax.linen.nowrap
+  def search_hooks(self):
+    """Two-stage search re-ranks from the index's records (Gram matrices
+    included) with `candidate_scores`; --explain shows each verb's and noun
+    phrase's attention over the frames."""
+    return search_hooks.SearchHooks(
+        global_keys=('event', 'sentence'),
+        alignments={'verb': search_hooks.Alignment('actions', 'verbs'),
+                    'noun': search_hooks.Alignment('entities', 'nouns')},
+        rerank=candidate_scores, rerank_columns=('frame_mask',),
+        cut_queries=True)
+
+
+def candidate_scores(model, tokens, columns, text, global_cosines):
+  """HGR's scores of search candidates for one query (`hgr_scores`).
+
+  Args:
+    model: the HGR module (its attention temperature).
+    tokens: {'actions', 'entities'}: (codes, scale, gram) of the candidates,
+      as the search index stores them.
+    columns: {'frame_mask': (videos, frames) bool}.
+    text: one encoded query, no batch axis.
+    global_cosines: (videos,) the first stage's event/sentence cosines.
+
+  Returns:
+    dict of (videos,) scores: global, verb, noun and fused.
+  """
+  scores = {'global': global_cosines}
+  for level, video_key in (('verb', 'actions'), ('noun', 'entities')):
+    scores[level] = matching.phrase_scores_from_gram(
+        *tokens[video_key], columns['frame_mask'], text[f'{level}s'],
+        text[f'{level}_mask'], model.attention_sigma)
+  scores['fused'] = (scores['global'] + scores['verb'] + scores['noun']) / 3
+  return scores

@@ -101,6 +101,44 @@ def phrase_frame_scores(frames, frame_mask, phrases, phrase_mask, sigma,
   return _mean_over_phrases(dot / attended_norm, phrase_mask)
 
 
+def phrase_scores_from_gram(codes, scale, gram, valid, phrases, phrase_mask,
+                            sigma):
+  """HGR's phrase-to-frame score of videos for one query, from the index.
+
+  `matching.phrase_frame_scores` of the frames codes x scale, with the
+  frames' Gram matrix read from the index instead of computed, and their
+  norms its diagonal: the product of the codes with the phrases is the only
+  (width)-sized work left, and the codes need no normalising pass.
+
+  Args:
+    codes: (videos, frames, width) float32; frame = codes x scale.
+    scale: (videos, frames) float32.
+    gram: (videos, frames, frames) Gram matrix of the frames.
+    valid: (videos, frames) bool.
+    phrases: (phrases, width) one query's phrase nodes.
+    phrase_mask: (phrases,) bool.
+    sigma: HGR's attention temperature.
+
+  Returns:
+    (videos,) mean over valid phrases of the cosine between the phrase and
+    its attended frame vector.
+  """
+  # safe_norm's clamp (1e-10) on the norms, as the model's.
+  norms = jnp.sqrt(jnp.maximum(jnp.diagonal(gram, axis1=1, axis2=2), 1e-20))
+  cosines = jnp.einsum('vfd,pd->vfp', codes, layers.l2_normalize(phrases),
+                       preferred_element_type=jnp.float32)
+  cosines = cosines * (scale / norms)[..., None]
+  clipped = jnp.where(valid[..., None], jax.nn.relu(cosines), 0.0)
+  weights = layers.masked_softmax(
+      sigma * layers.l2_normalize(clipped, axis=1), valid[..., None], axis=1)
+  dot = jnp.sum(weights * cosines * norms[..., None], axis=1)
+  squared_norm = jnp.sum(weights * jnp.einsum('vfg,vgp->vfp', gram, weights),
+                         axis=1)
+  scores = dot / jnp.sqrt(jnp.maximum(squared_norm, 1e-20))
+  mask = phrase_mask.astype(scores.dtype)
+  return jnp.sum(scores * mask, -1) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
 def hgr_scores(video, text, sigma, matmul_dtype=None):
   """HGR's three matching levels and their mean.
 

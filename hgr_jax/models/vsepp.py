@@ -8,6 +8,7 @@ from hgr_jax.models import clip
 from hgr_jax.models import dual_encoder
 from hgr_jax.models import matching
 from hgr_jax.models import registry
+from hgr_jax.models import search_hooks
 from hgr_jax.models import text_encoders
 from hgr_jax.models import video_encoders
 
@@ -50,3 +51,9 @@ class VSEPP(dual_encoder.DualEncoder):
     similarity = matching.cosine_matrix(video['event'], text['sentence'],
                                         matmul_dtype)
     return {'global': similarity, 'fused': similarity}
+
+  @flax.linen.nowrap
+  def search_hooks(self):
+    """Its one score is the global cosine: the first stage."""
+    return search_hooks.SearchHooks(uses_role_graph=False,
+                                    global_keys=('event', 'sentence'))
