@@ -31,7 +31,6 @@ import time
 from absl import app
 from absl import flags
 import jax
-import numpy as np
 import tensorflow_datasets as tfds
 
 from benchmarks import random_batches

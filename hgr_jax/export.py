@@ -40,6 +40,7 @@ import orbax.checkpoint as ocp
 from data_pipelines import release_layout
 from data_pipelines import tokenizers
 from hgr_jax import models
+from hgr_jax import platform
 from hgr_jax import train
 
 FORMAT_VERSION = 1
@@ -320,6 +321,7 @@ def _define_flags():
 
 
 def main(argv):
+  platform.configure_xla_cpu()  # Before JAX starts its CPU backend.
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   try:

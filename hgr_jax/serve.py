@@ -35,6 +35,7 @@ from absl import logging
 import jax
 
 from hgr_jax import export as export_lib
+from hgr_jax import platform
 from hgr_jax import search
 
 _THUMBNAIL_WIDTH = 160
@@ -280,6 +281,7 @@ def make_app(service, default_k=10):
 
 
 def main(argv):
+  platform.configure_xla_cpu()  # Before JAX starts its CPU backend.
   if len(argv) > 1:
     sys.exit(f'Unexpected arguments: {argv[1:]}')
   if not FLAGS.export or not FLAGS.index:

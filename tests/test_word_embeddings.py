@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from hgr_jax import models
-from hgr_jax import train
 from hgr_jax import word_embeddings
 from tests import conftest
 

@@ -9,6 +9,7 @@ from ml_collections import config_flags
 
 from data_pipelines import release_layout
 from hgr_jax import export as export_lib
+from hgr_jax import platform
 from hgr_jax.search import first_stage
 from hgr_jax.search import index_format as fmt
 from hgr_jax.search import queries as queries_lib
@@ -135,6 +136,7 @@ def _query_command():
 
 
 def main(argv):
+  platform.configure_xla_cpu()  # Before JAX starts its CPU backend.
   commands = {'index': _index_command, 'query': _query_command}
   if len(argv) != 2 or argv[1] not in commands:
     sys.exit('Usage: python -m hgr_jax.search index|query --export=EXPORT '
