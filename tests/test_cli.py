@@ -53,8 +53,9 @@ def _exit_message(*args):
 
 
 def test_train_then_eval_on_4_devices(tiny_data_dir, tmp_path):
-  """Train, validate, test with binary selection, then test again, all on 4
-  (forced CPU) devices: the batch of 8 packs 2 captions per device."""
+  """Train, validate and test with binary selection on 4 (forced CPU)
+  devices (the batch of 8 packs 2 captions per device), then test the
+  checkpoint again on one device."""
   workdir = str(tmp_path / 'run')
   common = ['--config=configs/synthetic.py:vsepp', f'--workdir={workdir}',
             f'--config.data_dir={tiny_data_dir}', *_TINY]
@@ -68,10 +69,17 @@ def test_train_then_eval_on_4_devices(tiny_data_dir, tmp_path):
   assert set(metrics.METRIC_NAMES) <= set(written)
   assert 0 <= written['t2v_r1'] <= written['t2v_r5'] <= written['t2v_r10'] <= 100
 
-  evaluated = _main(*common, '--mode=eval', devices=4)
+  # The same checkpoint tested on one device scores as on four.
+  evaluated = _main(*common, '--mode=eval', devices=1)
   assert evaluated.returncode == 0, evaluated.stderr[-3000:]
   with open(os.path.join(workdir, 'test_metrics.json')) as f:
-    assert json.load(f) == written
+    one_device = json.load(f)
+  assert one_device['checkpoint_step'] == written['checkpoint_step']
+  for name, value in written.items():
+    if name.endswith(('rsum', 'r1', 'r5', 'r10')) or name.startswith(
+        'binary_'):
+      assert abs(one_device[name] - value) <= 1.0, (name, value,
+                                                    one_device[name])
 
 
 def test_eval_without_checkpoint_says_what_to_do(tiny_data_dir, tmp_path):
