@@ -65,8 +65,9 @@ setuptools.setup(
         'video': _VIDEO,
         # The parser, SavedModel, video and CLIP parity tests run in CI too,
         # and the notebooks are executed headless.
-        'test': (['pytest', 'pytest-timeout', 'pytest-xdist', 'hypothesis',
-                  'nbclient', 'nbformat', 'ipykernel'] + _PARSE + _SERVING +
-                 _COLAB + _VIDEO + _CLIP_REFERENCE + _SERVE + _BROWSER_TEST),
+        'test': (['import-linter', 'pytest', 'pytest-timeout', 'pytest-xdist',
+                  'hypothesis', 'nbclient', 'nbformat', 'ipykernel'] + _PARSE +
+                 _SERVING + _COLAB + _VIDEO + _CLIP_REFERENCE + _SERVE +
+                 _BROWSER_TEST),
     },
 )
