@@ -221,7 +221,6 @@ class HANet(dual_encoder.DualEncoder):
              concept=0.1))
     return ml_collections.ConfigDict(dict(model=model))
 
-
   def setup(self):
     self.video_encoder = ConceptVideoEncoder(
         self.hidden_size, self.video_dropout, self.num_verb_concepts,

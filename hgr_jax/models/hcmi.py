@@ -225,7 +225,6 @@ class HCMI(dual_encoder.DualEncoder):
     return ml_collections.ConfigDict(dict(model=model,
                                           pair_order='video_buffer'))
 
-
   def setup(self):
     unknown = set(self.levels) - set(LEVELS)
     if unknown or not self.levels:

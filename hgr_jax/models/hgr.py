@@ -49,7 +49,6 @@ class HGR(dual_encoder.DualEncoder):
     code (cshizhe/hgr_v2t, t2vretrieval/driver/configs)."""
     return ml_collections.ConfigDict(dict(model=paper_model_config()))
 
-
   def setup(self):
     self.video_encoder = video_encoders.MultiLevelVideoEncoder(
         self.hidden_size, self.video_dropout)

@@ -43,13 +43,15 @@ class VSEPP(dual_encoder.DualEncoder):
   def paper_config():
     """VSE++ as the HGR code's baseline (cshizhe/hgr_v2t): HGR's encoder
     sizes, a global BiGRU text side, batch 128."""
-    model = hgr.paper_model_config()
-    for field in ('num_roles', 'gcn_layers', 'gcn_dropout',
-                  'attention_sigma'):
-      del model[field]  # The role graph's, which VSE++ does not have.
+    hgr_model = hgr.paper_model_config()
+    # HGR's values of the fields VSE++ has (it has no role graph).
+    model = ml_collections.ConfigDict({
+        field: hgr_model[field] for field in (
+            'word_dim', 'hidden_size', 'text_dropout', 'video_dropout',
+            'margin', 'mask_same_video_negatives', 'loss_weights',
+            'gru_matmul_dtype', 'gru_implementation')})
     # Official code: the baseline trains on batches of 128.
     return ml_collections.ConfigDict(dict(model=model, batch_size=128))
-
 
   def setup(self):
     self.video_encoder = video_encoders.MeanPoolVideoEncoder(
