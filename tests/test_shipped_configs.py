@@ -16,6 +16,7 @@ import pytest
 
 from conftest import zero_inputs
 from configs import base
+from data_pipelines import input_pipeline
 from hgr_jax import models
 from hgr_jax import sharding
 from hgr_jax import train
@@ -73,15 +74,10 @@ def train_element_spec(config, model, batch_size=2):
   the standard fields at the config's sizes plus the model's extra ones."""
   batch = zero_inputs(config, feature_dim(config), batch_size)
   batch['video_key'] = np.zeros((batch_size,), np.int32)
-  for name, sizes in model.extra_train_features().items():
-    if name == 'frame_views':
-      batch['frames_view2'] = batch['frames']
-      continue
-    assert name == 'concept_labels', f'add the fields of {name} here'
-    for kind in ('verb', 'noun'):
-      for field in ('labels', 'mask'):
-        batch[f'{kind}_concept_{field}'] = np.zeros(
-            (batch_size, sizes[f'num_{kind}_concepts']), bool)
+  extra = input_pipeline.extra_field_shapes(model.extra_train_features(),
+                                            batch['frames'].shape[1:])
+  for field, (shape, dtype) in extra.items():
+    batch[field] = np.zeros((batch_size, *shape), dtype)
   return {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in batch.items()}
 
 
