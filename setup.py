@@ -16,7 +16,7 @@ _SERVE = ['fastapi', 'uvicorn', 'pillow']
 _BROWSER_TEST = ['selenium', 'httpx']
 # The notebooks of colabs/: figures, and the parser for search queries.
 _COLAB = ['matplotlib'] + _PARSE
-# Decodes video files for data_pipelines.extract_features.
+# Decodes video files for hgr_jax.extract_features.
 _VIDEO = ['av']
 # The reference CLIP (PyTorch, CPU) of the parity tests; the library never
 # imports it. torch is pinned exactly: that pin resolves to a CPU wheel,
@@ -65,8 +65,9 @@ setuptools.setup(
         'video': _VIDEO,
         # The parser, SavedModel, video and CLIP parity tests run in CI too,
         # and the notebooks are executed headless.
-        'test': (['pytest', 'pytest-timeout', 'pytest-xdist', 'hypothesis',
-                  'nbclient', 'nbformat', 'ipykernel'] + _PARSE + _SERVING +
-                 _COLAB + _VIDEO + _CLIP_REFERENCE + _SERVE + _BROWSER_TEST),
+        'test': (['import-linter', 'pytest', 'pytest-timeout', 'pytest-xdist',
+                  'hypothesis', 'nbclient', 'nbformat', 'ipykernel'] + _PARSE +
+                 _SERVING + _COLAB + _VIDEO + _CLIP_REFERENCE + _SERVE +
+                 _BROWSER_TEST),
     },
 )

@@ -70,7 +70,7 @@ _GRU_MATMUL_DTYPE = flags.DEFINE_string('gru_matmul_dtype', 'float32',
 
 
 def benchmark_config(model, batch_size, gru_matmul_dtype='float32'):
-  """The synthetic config at the paper's sizes (configs/release_base.py)."""
+  """The synthetic config at the paper's sizes (configs/release.py)."""
   config = synthetic.get_config(model)
   config.model.gru_matmul_dtype = gru_matmul_dtype
   config.synthetic.feature_dim = 1024  # I3D's size, as VATEX.

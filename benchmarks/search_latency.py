@@ -38,8 +38,6 @@ is its own:
 import json
 import os
 import resource
-import subprocess
-import sys
 import time
 
 from absl import app
@@ -47,6 +45,7 @@ from absl import flags
 from absl import logging
 import numpy as np
 
+from benchmarks import phases
 from hgr_jax import platform
 
 _EXPORT = flags.DEFINE_string('export', None, 'Trained synthetic export.')
@@ -375,14 +374,7 @@ _PHASE_FUNCTIONS = {'build': _build, 'query': _query, 'recall': _recall}
 
 def _run_phase(phase, arg):
   """Runs a phase in a fresh process; returns its JSON result."""
-  command = [sys.executable, '-m', 'benchmarks.search_latency',
-             f'--phase={phase}', f'--arg={arg}',
-             *(a for a in sys.argv[1:] if not a.startswith('--phases'))]
-  done = subprocess.run(command, stdout=subprocess.PIPE, text=True,
-                        check=False)
-  if done.returncode:
-    raise RuntimeError(f'{phase} failed (its log is above).')
-  return json.loads(done.stdout.strip().splitlines()[-1])
+  return phases.run_phase('benchmarks.search_latency', phase, f'--arg={arg}')
 
 
 def _table(results):
@@ -438,15 +430,10 @@ def main(argv):
   del argv
   platform.configure_xla_cpu()  # Before JAX starts its CPU backend.
   if _PHASE.value:
-    print(json.dumps(_PHASE_FUNCTIONS[_PHASE.value](_ARG.value)))
-    return
+    return phases.run_worker(_PHASE_FUNCTIONS, _PHASE.value, _ARG.value)
   if not _EXPORT.value:
     raise app.UsageError('--export is required.')
-  os.makedirs(_WORKDIR.value, exist_ok=True)
-  results = {}
-  if os.path.exists(_OUT.value):
-    with open(_OUT.value) as f:
-      results = json.load(f)
+  results = phases.start(_WORKDIR.value, _OUT.value)
   for phase in _PHASES.value:
     if phase == 'build':
       results['build'] = [_run_phase('build', int(n))
@@ -455,8 +442,7 @@ def main(argv):
       results['query'] = _run_phase('query', _VIDEOS.value)
     else:
       results[phase] = _run_phase(phase, 0)
-    with open(_OUT.value, 'w') as f:
-      json.dump(results, f, indent=2)
+    phases.save_results(_OUT.value, results)
   print(_table(results))
 
 

@@ -30,13 +30,15 @@ the 100,000-video collection. Phases, each in its own process:
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 
 from absl import app
 from absl import flags
 import numpy as np
+
+from benchmarks import phases
+from hgr_jax import platform
 
 _EXPORT = flags.DEFINE_string('export', None, 'Trained synthetic export.')
 _WORKDIR = flags.DEFINE_string('workdir', '/tmp/scale', 'Indexes go here.')
@@ -364,33 +366,18 @@ _PHASE_FUNCTIONS = {'build': _build, 'queries': _queries, 'prefix': _prefix,
                     'latency_exact': lambda: _latency('exact')}
 
 
-def _run_phase(phase):
-  command = [sys.executable, '-m', 'benchmarks.search_scale',
-             f'--phase={phase}',
-             *(a for a in sys.argv[1:] if not a.startswith('--phases'))]
-  done = subprocess.run(command, stdout=subprocess.PIPE, text=True,
-                        check=False)
-  if done.returncode:
-    raise RuntimeError(f'{phase} failed (its log is above).')
-  return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def main(argv):
   del argv
+  platform.configure_xla_cpu()  # Before JAX starts its CPU backend.
   if _PHASE.value:
-    print(json.dumps(_PHASE_FUNCTIONS[_PHASE.value]()))
-    return
+    return phases.run_worker(_PHASE_FUNCTIONS, _PHASE.value)
   if not _EXPORT.value:
     raise app.UsageError('--export is required.')
-  os.makedirs(_WORKDIR.value, exist_ok=True)
-  results = {}
-  if os.path.exists(_OUT.value):
-    with open(_OUT.value) as f:
-      results = json.load(f)
+  results = phases.start(_WORKDIR.value, _OUT.value)
   for phase in _PHASES.value:
-    results.setdefault(str(_VIDEOS.value), {})[phase] = _run_phase(phase)
-    with open(_OUT.value, 'w') as f:
-      json.dump(results, f, indent=2)
+    results.setdefault(str(_VIDEOS.value), {})[phase] = phases.run_phase(
+        'benchmarks.search_scale', phase)
+    phases.save_results(_OUT.value, results)
   print(json.dumps(results, indent=2))
 
 

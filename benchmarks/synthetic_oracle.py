@@ -3,7 +3,7 @@
   python -m benchmarks.synthetic_oracle [--config=configs/synthetic.py]
       [--split=test] [--out=synthetic_oracle.json]
 
-The oracles are `data_pipelines.synthetic_oracle`. Prints retrieval and
+The oracles are `benchmarks.oracles`. Prints retrieval and
 binary selection tables and writes them as JSON.
 """
 
@@ -13,8 +13,8 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from benchmarks import oracles
 from data_pipelines import synthetic
-from data_pipelines import synthetic_oracle
 from hgr_jax import binary_selection
 from hgr_jax import metrics
 
@@ -26,7 +26,7 @@ _OUT = flags.DEFINE_string('out', 'synthetic_oracle.json', 'JSON output path.')
 def main(argv):
   del argv
   params = synthetic.SyntheticParams(**_CONFIG.value.synthetic.to_dict())
-  results = synthetic_oracle.evaluate(params, _SPLIT.value)
+  results = oracles.evaluate(params, _SPLIT.value)
   print(f'No-learning oracles, synthetic {_SPLIT.value} split:\n' +
         metrics.format_table(results))
   print('Binary selection accuracy (%):\n' +

@@ -13,7 +13,7 @@ Train, validate every epoch, then test the best checkpoint:
       --config.word_embeddings_file=/data/glove.42B.300d.txt
 
 Add `:vsepp`, `:hcmi` or `:hanet` to the config path for the VSE++ baseline,
-HCMI (configs/synthetic.py:add_hcmi over release_base.py's values) or HANet
+HCMI (its paper config in hgr_jax/models/hcmi.py, over configs/base.py) or HANet
 (Wu et al., ACM MM 2021; its official data/msrvtt/model.json: the HGR values,
 ResNet-152 features, 20 frames).
 
@@ -27,11 +27,11 @@ by others: 43.8); with the release's ResNet-152 features and a BiGRU our
 HCMI cannot be compared to those numbers.
 """
 
-from configs import release_base
+from configs import release
 
 
 def get_config(variant='hgr'):
-  """variant: one of configs/synthetic.py's VARIANTS."""
-  return release_base.release_config(
+  """variant: a registered model (hgr, vsepp, hanet, hcmi)."""
+  return release.release_config(
       # ResNet-152 features of the release.
       variant, 'msrvtt', ('resnet152.pth',), feature_dim_hint=2048)

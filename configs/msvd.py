@@ -13,7 +13,7 @@ Train, validate every epoch, then test the best checkpoint:
       --config.word_embeddings_file=/data/glove.42B.300d.txt
 
 Add `:vsepp` to the config path for the VSE++ baseline, `:hcmi` for HCMI
-(configs/synthetic.py:add_hcmi on top of the values of release_base.py).
+(its paper config in hgr_jax/models/hcmi.py, over configs/base.py).
 
 Split: 1,200 train / 100 validation / 670 test videos, about 40 captions
 each. The HGR paper (Chen et al., CVPR 2020) uses the Youtube2Text test set
@@ -25,11 +25,11 @@ features and dual-softmax re-ranking; with the release's ResNet-152
 features and a BiGRU our HCMI cannot be compared to it.
 """
 
-from configs import release_base
+from configs import release
 
 
 def get_config(variant='hgr'):
-  """variant: one of configs/synthetic.py's VARIANTS."""
-  return release_base.release_config(
+  """variant: a registered model (hgr, vsepp, hanet, hcmi)."""
+  return release.release_config(
       # ResNet-152 features of the release.
       variant, 'msvd', ('resnet152.pth',), feature_dim_hint=2048)

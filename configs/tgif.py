@@ -13,7 +13,7 @@ Train, validate every epoch, then test the best checkpoint:
       --config.word_embeddings_file=/data/glove.42B.300d.txt
 
 Add `:vsepp` to the config path for the VSE++ baseline, `:hcmi` for HCMI
-(configs/synthetic.py:add_hcmi on top of the values of release_base.py).
+(its paper config in hgr_jax/models/hcmi.py, over configs/base.py).
 
 The HGR paper (Chen et al., CVPR 2020) reports TGIF results in its
 comparison with the state of the art; we could not check the numbers
@@ -22,11 +22,11 @@ offline, so they are not copied here: compare with the paper's table.
 HCMI (Jiang et al., 2022) reports no TGIF result.
 """
 
-from configs import release_base
+from configs import release
 
 
 def get_config(variant='hgr'):
-  """variant: one of configs/synthetic.py's VARIANTS."""
-  return release_base.release_config(
+  """variant: a registered model (hgr, vsepp, hanet, hcmi)."""
+  return release.release_config(
       # ResNet-152 features of the release.
       variant, 'tgif', ('resnet152.pth',), feature_dim_hint=2048)

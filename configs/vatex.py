@@ -13,7 +13,7 @@ Train, validate every epoch, then test the best checkpoint:
       --config.word_embeddings_file=/data/glove.42B.300d.txt
 
 Add `:vsepp`, `:hcmi` or `:hanet` to the config path for the VSE++ baseline,
-HCMI (configs/synthetic.py:add_hcmi over release_base.py's values) or HANet
+HCMI (its paper config in hgr_jax/models/hcmi.py, over configs/base.py) or HANet
 (Wu et al., ACM MM 2021; its official data/vatex/model.json: the HGR values
 with 30 frames). If the feature
 folder under ordered_feature/SA/ has another name, pass it with
@@ -26,12 +26,12 @@ R@1 35.1 for HGR on VATEX; see its comparison table for the other recalls.
 HCMI (Jiang et al., 2022) reports no VATEX result.
 """
 
-from configs import release_base
+from configs import release
 
 
 def get_config(variant='hgr'):
-  """variant: one of configs/synthetic.py's VARIANTS."""
-  config = release_base.release_config(
+  """variant: a registered model (hgr, vsepp, hanet, hcmi)."""
+  config = release.release_config(
       # I3D features of the release.
       variant, 'vatex', ('i3d',), feature_dim_hint=1024)
   if variant == 'hanet':

@@ -197,6 +197,31 @@ EXTRA_TRAIN_FEATURES = {
 }
 
 
+def extra_field_shapes(extra_features, frame_shape):
+  """The fields `extra_features` add to a training batch, without data.
+
+  Args:
+    extra_features: `DualEncoder.extra_train_features()` of a model.
+    frame_shape: (max_frames, feature_dim) of the batch's frames.
+
+  Returns:
+    {field: (shape without the batch axis, NumPy dtype)}.
+  """
+  shapes = {}
+  for name, kwargs in extra_features.items():
+    if name == 'concept_labels':
+      for kind in ('verb', 'noun'):
+        for field in ('labels', 'mask'):
+          shapes[f'{kind}_concept_{field}'] = (
+              (kwargs[f'num_{kind}_concepts'],), np.bool_)
+    elif name == 'frame_views':
+      shapes['frames_view2'] = (tuple(frame_shape), np.float32)
+    else:
+      raise ValueError(f'Unknown training feature {name!r}; add its fields '
+                       'here and its transform to EXTRA_TRAIN_FEATURES.')
+  return shapes
+
+
 def _extra_transforms(builder, extra_features):
   unknown = set(extra_features) - set(EXTRA_TRAIN_FEATURES)
   if unknown:

@@ -105,16 +105,14 @@ def load_clip_tokenizer(clip_dir: str) -> ClipTokenizer:
     ValueError: a missing file, or a tokenizer whose vocabulary size is not
       the text tower's.
   """
-  # Imported here: the data pipeline needs the checkpoint only for 'clip'.
-  from hgr_jax import clip_checkpoint
-  path = clip_checkpoint.require_file(clip_dir, clip_checkpoint.TOKENIZER_FILE)
+  path = clip_files.require_file(clip_dir, clip_files.TOKENIZER_FILE)
   with open(path) as f:
     tokenizer = ClipTokenizer(f.read())
-  vocab_size = clip_checkpoint.tower_sizes(clip_dir, 'text').vocab_size
+  vocab_size = clip_files.text_vocab_size(clip_dir)
   if len(tokenizer.vocab) != vocab_size:
-    raise clip_checkpoint.CheckpointError(
+    raise clip_files.CheckpointError(
         f'{path} has {len(tokenizer.vocab)} tokens but the text tower of '
-        f'{clip_checkpoint.CONFIG_FILE} has vocab_size={vocab_size}: the '
+        f'{clip_files.CONFIG_FILE} has vocab_size={vocab_size}: the '
         'tokenizer belongs to another checkpoint.')
   return tokenizer
 

@@ -15,11 +15,11 @@ captions.json is {video: [sentence, ...]}, splits.json {"train": [video,
       normalised training captions (`role_graph.build_word2int`)
   RELEASE/public_split/{trn,val,tst}_names.npy        the split file
 
-Run it after `data_pipelines.extract_features`: a video of the split file
+Run it after `hgr_jax.extract_features`: a video of the split file
 that the split's feature file lacks (it could not be decoded) is left out of
 the split, with a warning naming it. Captions empty once normalised are
 dropped.
-With the frame features of `data_pipelines.extract_features` this is a
+With the frame features of `hgr_jax.extract_features` this is a
 release that `--config.release_dir` trains on.
 """
 

@@ -20,12 +20,15 @@ import jax
 import numpy as np
 from safetensors import numpy as safetensors_numpy
 
+from data_pipelines import clip_files
+from data_pipelines.clip_files import CheckpointError  # noqa: F401
+from data_pipelines.clip_files import CONFIG_FILE  # noqa: F401
+from data_pipelines.clip_files import PREPROCESSOR_FILE
+from data_pipelines.clip_files import require_file
+from data_pipelines.clip_files import TOKENIZER_FILE  # noqa: F401
+from data_pipelines.clip_files import WEIGHTS_FILE
 from hgr_jax.models import clip
 
-CONFIG_FILE = 'config.json'
-WEIGHTS_FILE = 'model.safetensors'
-TOKENIZER_FILE = 'tokenizer.json'
-PREPROCESSOR_FILE = 'preprocessor_config.json'
 # OpenAI CLIP's pixel statistics, the default of CLIPImageProcessor.
 DEFAULT_IMAGE_MEAN = (0.48145466, 0.4578275, 0.40821073)
 DEFAULT_IMAGE_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -37,40 +40,9 @@ _LEAF_NAMES = {'kernel': 'weight', 'scale': 'weight', 'embedding': 'weight',
                'bias': 'bias'}
 
 
-class CheckpointError(ValueError):
-  """The CLIP folder lacks a file or does not match the towers."""
-
-
-def require_file(clip_dir, name):
-  """CLIP_DIR/name, or a one-line error naming the missing file."""
-  if not clip_dir:
-    raise CheckpointError('config.clip_dir is not set: point it at a local '
-                          'CLIP checkpoint folder (Hugging Face layout).')
-  path = os.path.join(clip_dir, name)
-  if not os.path.isfile(path):
-    raise CheckpointError(
-        f'{path} is missing: the CLIP folder (config.clip_dir, --clip_dir) '
-        f'must be a checkpoint in the Hugging Face layout ({CONFIG_FILE}, '
-        f'{WEIGHTS_FILE}, {TOKENIZER_FILE}).')
-  return path
-
-
-def _read_json(path):
-  try:
-    with open(path) as f:
-      return json.load(f)
-  except (json.JSONDecodeError, UnicodeDecodeError) as e:
-    raise CheckpointError(f'{path} is not valid JSON ({e}).') from e
-
-
 def tower_sizes(clip_dir, tower) -> clip.TowerSizes:
   """The sizes of `tower` ('text' or 'vision') from CLIP_DIR/config.json."""
-  path = require_file(clip_dir, CONFIG_FILE)
-  config = _read_json(path)
-  section = config.get(f'{tower}_config')
-  if not isinstance(section, dict) or 'projection_dim' not in config:
-    raise CheckpointError(f'{path} has no {tower}_config or projection_dim: '
-                          'it is not the config of a CLIPModel.')
+  path, config, section = clip_files.tower_config(clip_dir, tower)
   try:
     sizes = clip.TowerSizes(
         width=section['hidden_size'],
@@ -98,7 +70,7 @@ def image_statistics(clip_dir) -> Tuple[np.ndarray, np.ndarray]:
   """(mean, std), each (3,) float32, of CLIP_DIR/preprocessor_config.json,
   or OpenAI CLIP's when the file is absent."""
   path = os.path.join(clip_dir, PREPROCESSOR_FILE)
-  config = _read_json(path) if os.path.isfile(path) else {}
+  config = clip_files.read_json(path) if os.path.isfile(path) else {}
   mean = config.get('image_mean', DEFAULT_IMAGE_MEAN)
   std = config.get('image_std', DEFAULT_IMAGE_STD)
   return np.asarray(mean, np.float32), np.asarray(std, np.float32)

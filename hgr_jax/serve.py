@@ -6,7 +6,7 @@ Then open http://127.0.0.1:8000. The page shows the top-k videos with their
 fused and per-level scores, the explain view (the frames each verb and noun
 phrase, or each word and learned phrase for HCMI, matches best), thumbnails
 of those frames when the index was built from video files
-(`data_pipelines.extract_features`, then `hgr_jax.search index
+(`hgr_jax.extract_features`, then `hgr_jax.search index
 --features=...`), and the query's latency. Programs use the JSON endpoint:
 
   GET /api/search?q=a+man+throws+a+ball&k=10  ->  {"query", "warnings",
@@ -134,7 +134,7 @@ class SearchService:
 
 def _frame_at(path, seconds):
   """(height, width, 3) uint8 RGB of the first frame at or after `seconds`
-  in a video file (as `extract_features.decode` picked it), or None."""
+  in a video file (as `video_decoding.decode` picked it), or None."""
   import av  # pylint: disable=g-import-not-at-top
   with av.open(path) as container:
     stream = container.streams.video[0]

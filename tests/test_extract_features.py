@@ -6,7 +6,8 @@ import h5py
 import numpy as np
 import pytest
 
-from data_pipelines import extract_features
+from data_pipelines import video_decoding
+from hgr_jax import extract_features
 from data_pipelines import release_layout
 from data_pipelines import write_annotations
 from hgr_jax import clip_checkpoint
@@ -72,7 +73,7 @@ def test_frames_are_sampled_cropped_and_embedded(release):
   assert summary.written == 8
   assert list(summary.failed) == [f'{videos}/broken.mp4']
   assert summary.missing == ['absent']
-  frames = extract_features.decode(f'{videos}/v1.mp4', 1.0, 32)
+  frames = video_decoding.decode(f'{videos}/v1.mp4', 1.0, 32)
   # One frame per second of the clip, the shorter side scaled to 32 and
   # the centre kept: the flat colour of each second, below the noise band.
   assert frames.shape == (SECONDS, 32, 32, 3)
@@ -80,8 +81,8 @@ def test_frames_are_sampled_cropped_and_embedded(release):
     np.testing.assert_allclose(frames[second, -8:].mean(axis=(0, 1)),
                                COLOURS[(1 + second) % 3], atol=12)
   # Two frames per second: at 0, 0.5, 1, ... seconds.
-  assert len(extract_features.decode(f'{videos}/v1.mp4', 2.0, 32)) == 6
-  assert len(extract_features.decode(f'{videos}/v1.mp4', 2.0, 32, 4)) == 4
+  assert len(video_decoding.decode(f'{videos}/v1.mp4', 2.0, 32)) == 6
+  assert len(video_decoding.decode(f'{videos}/v1.mp4', 2.0, 32, 4)) == 4
 
   mean, std = clip_checkpoint.image_statistics(clip_dir)
   pixels = (frames.astype(np.float32) / 255 - mean) / std
@@ -93,10 +94,10 @@ def test_frames_are_sampled_cropped_and_embedded(release):
         atol=1e-5)
     # Which frame of which file each row is (search shows them).
     attrs = features['v1'].attrs
-    assert attrs[extract_features.VIDEO_FILE_ATTR] == f'{videos}/v1.mp4'
-    np.testing.assert_allclose(attrs[extract_features.FRAME_TIMES_ATTR],
+    assert attrs[video_decoding.VIDEO_FILE_ATTR] == f'{videos}/v1.mp4'
+    np.testing.assert_allclose(attrs[video_decoding.FRAME_TIMES_ATTR],
                                np.arange(SECONDS), atol=1e-6)
-  frames, times = extract_features.decode_with_times(f'{videos}/v1.mp4',
+  frames, times = video_decoding.decode_with_times(f'{videos}/v1.mp4',
                                                      2.0, 32, 4)
   # Of the 6 frames at 2 fps (0, 0.5, ... 2.5 s), the evenly spaced 4.
   np.testing.assert_allclose(times, [0.0, 1.0, 1.5, 2.5], atol=1e-6)

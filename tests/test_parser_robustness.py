@@ -290,39 +290,37 @@ def _pp(draw):
   return pp
 
 
+# Caption shapes, one letter per part drawn anew: S subject and N noun
+# phrase, V verb, P participle, B bare verb, R prepositional phrase (maybe
+# coordinated: "on the road and in the park"), T particle; other words stay.
+_SHAPES = (
+    'S V and V',  # coordinated verbs
+    'S P N',  # participle clause
+    'S V N that N can B',  # relative clause
+    'S is being P by N',  # passive
+    'S V T N',  # phrasal verb
+    'S R',  # verbless
+    'B N R and B',  # imperative with coordination
+    'S is P R while P',  # progressive with a while clause
+    'S V N R',
+)
+_PARTS = {'S': _noun_phrase(), 'N': _noun_phrase(),
+          'V': st.sampled_from(_VERBS), 'P': st.sampled_from(_PARTICIPLES),
+          'B': st.sampled_from(_BASES), 'R': _pp(),
+          'T': st.sampled_from(_PARTICLES)}
+# Words in any order.
+_ANY_WORD = st.sampled_from(
+    _NOUNS + _VERBS + _PARTICIPLES + _BASES + _PREPOSITIONS + _PARTICLES +
+    _DETERMINERS[:-1] + ['is', 'are', 'then', 'who', 'not'])
+
+
 @st.composite
 def _clause(draw):
-  kind = draw(st.integers(0, 9))
-  subject = draw(_noun_phrase())
-  verb = draw(st.sampled_from(_VERBS))
-  if kind == 0:  # coordinated verbs
-    return f'{subject} {verb} and {draw(st.sampled_from(_VERBS))}'
-  if kind == 1:  # participle clause
-    return (f'{subject} {draw(st.sampled_from(_PARTICIPLES))} '
-            f'{draw(_noun_phrase())}')
-  if kind == 2:  # relative clause
-    return (f'{subject} {verb} {draw(_noun_phrase())} that '
-            f'{draw(_noun_phrase())} can {draw(st.sampled_from(_BASES))}')
-  if kind == 3:  # passive
-    return (f'{subject} is being {draw(st.sampled_from(_PARTICIPLES))} by '
-            f'{draw(_noun_phrase())}')
-  if kind == 4:  # phrasal verb
-    return (f'{subject} {verb} {draw(st.sampled_from(_PARTICLES))} '
-            f'{draw(_noun_phrase())}')
-  if kind == 5:  # verbless
-    return f'{subject} {draw(_pp())}'
-  if kind == 6:  # imperative with coordination
-    return (f'{draw(st.sampled_from(_BASES))} {draw(_noun_phrase())} '
-            f'{draw(_pp())} and {draw(st.sampled_from(_BASES))}')
-  if kind == 7:  # progressive with while clause
-    return (f'{subject} is {draw(st.sampled_from(_PARTICIPLES))} '
-            f'{draw(_pp())} while {draw(st.sampled_from(_PARTICIPLES))}')
-  if kind == 8:  # words in any order
-    return ' '.join(draw(st.lists(st.sampled_from(
-        _NOUNS + _VERBS + _PARTICIPLES + _BASES + _PREPOSITIONS +
-        _PARTICLES + _DETERMINERS[:-1] + ['is', 'are', 'then', 'who', 'not']),
-                                  min_size=1, max_size=12)))
-  return f'{subject} {verb} {draw(_noun_phrase())} {draw(_pp())}'
+  if draw(st.integers(0, 9)) == 0:
+    return ' '.join(draw(st.lists(_ANY_WORD, min_size=1, max_size=12)))
+  shape = draw(st.sampled_from(_SHAPES))
+  return ' '.join(draw(_PARTS[part]) if part in _PARTS else part
+                  for part in shape.split())
 
 
 def _typo(word, position, kind):

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import tiny_config
 from conftest import zero_inputs
-from data_pipelines import extract_features
+from data_pipelines import video_decoding
 from data_pipelines import synthetic
 from data_pipelines import tokenizers
 from hgr_jax import export
@@ -134,8 +134,8 @@ def test_thumbnails_of_videos_indexed_from_files(tmp_path):
     # One feature row per second of the clip, at 0.0, 1.0 and 2.0 s.
     with_file = f.create_dataset('clip', data=rng.normal(
         size=(3, feature_dim)).astype(np.float32))
-    with_file.attrs[extract_features.VIDEO_FILE_ATTR] = str(video)
-    with_file.attrs[extract_features.FRAME_TIMES_ATTR] = [0.0, 1.0, 2.0]
+    with_file.attrs[video_decoding.VIDEO_FILE_ATTR] = str(video)
+    with_file.attrs[video_decoding.FRAME_TIMES_ATTR] = [0.0, 1.0, 2.0]
     f['no_file'] = rng.normal(size=(4, feature_dim)).astype(np.float32)
   search.build_index(exported, search.hdf5_source(features),
                      str(tmp_path / 'index'), progress=False)

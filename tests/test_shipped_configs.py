@@ -7,6 +7,7 @@ must fail here, within the per-test timeout, not hang at start-up.
 
 import glob
 import importlib
+import json
 import os
 
 import jax
@@ -14,7 +15,8 @@ import numpy as np
 import pytest
 
 from conftest import zero_inputs
-from configs import synthetic
+from configs import base
+from data_pipelines import input_pipeline
 from hgr_jax import models
 from hgr_jax import sharding
 from hgr_jax import train
@@ -35,7 +37,7 @@ def shipped_configs():
                  for path in glob.glob(os.path.join(root, '*.py')))
   return [(name, variant) for name in names
           if hasattr(importlib.import_module(f'configs.{name}'), 'get_config')
-          for variant in synthetic.VARIANTS]
+          for variant in base.model_names()]
 
 
 def get_config(name, variant):
@@ -72,20 +74,62 @@ def train_element_spec(config, model, batch_size=2):
   the standard fields at the config's sizes plus the model's extra ones."""
   batch = zero_inputs(config, feature_dim(config), batch_size)
   batch['video_key'] = np.zeros((batch_size,), np.int32)
-  for name, sizes in model.extra_train_features().items():
-    if name == 'frame_views':
-      batch['frames_view2'] = batch['frames']
-      continue
-    assert name == 'concept_labels', f'add the fields of {name} here'
-    for kind in ('verb', 'noun'):
-      for field in ('labels', 'mask'):
-        batch[f'{kind}_concept_{field}'] = np.zeros(
-            (batch_size, sizes[f'num_{kind}_concepts']), bool)
+  extra = input_pipeline.extra_field_shapes(model.extra_train_features(),
+                                            batch['frames'].shape[1:])
+  for field, (shape, dtype) in extra.items():
+    batch[field] = np.zeros((batch_size, *shape), dtype)
   return {k: jax.ShapeDtypeStruct(v.shape, v.dtype) for k, v in batch.items()}
 
 
-def test_every_registered_model_is_a_variant():
-  assert set(synthetic.VARIANTS) == set(models.registry.MODELS)
+def test_every_registered_model_has_a_paper_config():
+  for name, cls in models.registry.MODELS.items():
+    paper = cls.paper_config()
+    assert 'model' in paper, name
+    model_fields = set(cls.__dataclass_fields__)
+    assert set(paper.model) <= model_fields, (name, set(paper.model) -
+                                              model_fields)
+
+
+def _flat(config, prefix=''):
+  out = {}
+  for key, value in config.items():
+    if isinstance(value, dict):
+      out.update(_flat(value, f'{prefix}{key}.'))
+    else:
+      out[f'{prefix}{key}'] = list(value) if isinstance(value, tuple) else value
+  return out
+
+
+# Values of every shipped config recorded at f826fe0, before the configs
+# were rebuilt top-down; the differences below are intended.
+RECORDED_VALUES = os.path.join(os.path.dirname(__file__), 'data',
+                               'config_values.json')
+INTENDED = {
+    # New: the BiGRU's implementation, picked by backend.
+    'model.gru_implementation': lambda name, old, new: old is None and
+                                new == 'auto',
+    # The release configs multiply in bfloat16 only where it is native.
+    'model.gru_matmul_dtype': lambda name, old, new: (
+        new == old or (name.split(':')[0] != 'synthetic' and
+                       old == 'bfloat16' and new == 'auto')),
+}
+
+
+def test_config_values_are_unchanged_but_for_the_intended():
+  with open(RECORDED_VALUES) as f:
+    recorded = json.load(f)
+  for name, old in recorded.items():
+    module, variant = name.split(':', 1)
+    new = _flat(get_config(module, variant).to_dict())
+    for key in sorted(set(old) | set(new)):
+      before, after = old.get(key), new.get(key)
+      if key in INTENDED:
+        assert INTENDED[key](name, before, after), (name, key, before, after)
+      elif isinstance(before, float) and isinstance(after, float):
+        assert before == after or (before != before and after != after), (
+            name, key, before, after)
+      else:
+        assert before == after, (name, key, before, after)
 
 
 def test_every_config_module_is_listed():

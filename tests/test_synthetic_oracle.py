@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from data_pipelines import synthetic_oracle
+from benchmarks import oracles as synthetic_oracle
 from data_pipelines import synthetic
 
 TINY = synthetic.SyntheticParams(feature_dim=256, num_train_videos=0,

@@ -23,6 +23,15 @@ class DualEncoder(nn.Module):
   more than the encodings and scores.
   """
 
+  @staticmethod
+  def paper_config():
+    """The experiment settings of the model's paper: a ConfigDict with
+    `model` (the model's fields, `config.model`) and any top-level field
+    the paper fixes (e.g. `batch_size`), each value with its source.
+    `configs/base.py` starts every experiment from it."""
+    raise NotImplementedError(
+        'A registered model defines paper_config() (see docs/model_api.md).')
+
   @nn.nowrap
   def extra_train_features(self):
     """What the training batch needs beyond the standard fields.

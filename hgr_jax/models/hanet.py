@@ -14,10 +14,12 @@ import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 
 from hgr_jax import losses
 from hgr_jax.models import concept_pooling
 from hgr_jax.models import dual_encoder
+from hgr_jax.models import hgr
 from hgr_jax.models import initializers
 from hgr_jax.models import layers
 from hgr_jax.models import matching
@@ -195,6 +197,29 @@ class HANet(dual_encoder.DualEncoder):
   gru_matmul_dtype: str = 'float32'
   # 'plain', 'packed' (XLA:CPU) or 'auto' (by backend), see bigru.BiGRU.
   gru_implementation: str = 'auto'
+
+  @staticmethod
+  def paper_config():
+    """HANet (Wu et al., ACM MM 2021) and its official code (Roc-Ng/HANet,
+    data/<dataset>/model.json): HGR's values plus the concepts.
+
+    HANet trains the hinge on the mean of its five embedding scores plus a
+    tenth of the hinge on the mean of its two concept (Jaccard) scores,
+    plus 0.01 x each of four masked concept BCE losses; it ranks by the
+    mean of the two means.
+    """
+    model = hgr.paper_model_config()
+    model.update(dict(
+        num_verb_concepts=512,  # Most frequent training verbs.
+        num_noun_concepts=1024,  # Most frequent training nouns.
+        num_action_clips=10,  # Top video verb concepts -> action clips.
+        num_entity_clips=20,  # Top video noun concepts -> entity clips.
+        concept_bce_weight=0.01,
+    ))
+    model.loss_weights = ml_collections.ConfigDict(
+        dict(fused=0.0, **{'global': 0.0}, verb=0.0, noun=0.0, matching=1.0,
+             concept=0.1))
+    return ml_collections.ConfigDict(dict(model=model))
 
   def setup(self):
     self.video_encoder = ConceptVideoEncoder(

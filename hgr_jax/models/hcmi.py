@@ -18,6 +18,7 @@ import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
 from hgr_jax import contrastive_losses
@@ -173,6 +174,56 @@ class HCMI(dual_encoder.DualEncoder):
   gru_matmul_dtype: str = 'float32'
   # 'plain', 'packed' (XLA:CPU) or 'auto' (by backend), see bigru.BiGRU.
   gru_implementation: str = 'auto'
+
+  @staticmethod
+  def paper_config():
+    """HCMI (Jiang et al., 2022, arXiv 2204.03382).
+
+    The paper builds on CLIP and publishes no code; it fixes the hierarchy
+    (frames -> clips -> video, words -> phrases -> sentence), the three
+    contrastive levels, ALD's positive rule and L_mse. Every value it does
+    not give is ours and marked so; the word size, width and dropout are
+    HGR's (ours for HCMI). docs/hcmi.md.
+    """
+    model = ml_collections.ConfigDict(dict(
+        word_dim=300,  # Ours: HGR's words.
+        hidden_size=1024,  # Ours: HGR's width.
+        text_dropout=0.2,  # Ours: HGR's dropout.
+        video_dropout=0.2,
+        num_heads=8,  # Ours: attention heads of every block.
+        # Ours: transformer layers over the frame tokens before the frames
+        # -> clips aggregation (itself self-attention + feed-forward, as
+        # the paper).
+        temporal_layers=1,
+        num_clips=4,  # Ours (N_c < N_f): clip tokens per video.
+        num_phrases=4,  # Ours (N_p): phrase tokens per caption.
+        # Matching levels; 'fused' (ranking) is their mean (ours).
+        levels=('frame_word', 'clip_phrase', 'video_sentence'),
+        # Ours: weights of the levels' InfoNCE losses.
+        loss_weights=ml_collections.ConfigDict(
+            dict(frame_word=1.0, clip_phrase=1.0, video_sentence=1.0)),
+        # Paper: ALD on. Ours: its positives are the InfoNCE targets of
+        # every level, spread evenly over them.
+        use_ald=True,
+        # Ours: another caption of the same video in the batch is a
+        # positive.
+        same_video_positive=True,
+        mse_weight=1.0,  # Ours: lambda of L_mse.
+        margin=0.2,  # Ours: theta of L_mse (the HGR/VSE++ margin).
+        # CLIP's initial temperature and its cap of the logit scale.
+        initial_temperature=0.07,
+        max_logit_scale=100.0,
+        # Paper: dual-softmax re-ranking at test time; off by default here.
+        # 100: CAMoE's inverse temperature.
+        dual_softmax=False,
+        dual_softmax_temperature=100.0,
+        gru_matmul_dtype='float32',  # As HGR's word encoder.
+        gru_implementation='auto',
+    ))
+    # Ours: the two views draw frames from all of a video's frames every
+    # epoch, which the in-memory global pair order does not keep.
+    return ml_collections.ConfigDict(dict(model=model,
+                                          pair_order='video_buffer'))
 
   def setup(self):
     unknown = set(self.levels) - set(LEVELS)

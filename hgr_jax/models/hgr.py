@@ -3,6 +3,7 @@
 from typing import Any, Callable, Mapping, Optional
 
 import flax
+import ml_collections
 
 from hgr_jax.models import clip
 from hgr_jax.models import dual_encoder
@@ -40,6 +41,13 @@ class HGR(dual_encoder.DualEncoder):
   gru_matmul_dtype: str = 'float32'
   # 'plain', 'packed' (XLA:CPU) or 'auto' (by backend), see bigru.BiGRU.
   gru_implementation: str = 'auto'
+
+  @staticmethod
+  def paper_config():
+    """This model's experiment settings: `config.model` and the top-level
+    fields the paper fixes. HGR: Chen et al., CVPR 2020, and its official
+    code (cshizhe/hgr_v2t, t2vretrieval/driver/configs)."""
+    return ml_collections.ConfigDict(dict(model=paper_model_config()))
 
   def setup(self):
     self.video_encoder = video_encoders.MultiLevelVideoEncoder(
@@ -89,3 +97,32 @@ def candidate_scores(model, tokens, columns, text, global_cosines):
         text[f'{level}_mask'], model.attention_sigma)
   scores['fused'] = (scores['global'] + scores['verb'] + scores['noun']) / 3
   return scores
+
+
+def paper_model_config():
+  """HGR's `config.model`, the paper's and its official code's values."""
+  return ml_collections.ConfigDict(dict(
+      word_dim=300,  # Paper: 300-d words, initialised from GloVe.
+      hidden_size=1024,  # Paper: the joint embedding's width.
+      num_roles=16,  # Official code: size of the role embedding table.
+      gcn_layers=1,  # Official code: one attention-GCN layer.
+      # Official code: dropout on words, frames and GCN nodes.
+      text_dropout=0.2,
+      video_dropout=0.2,
+      gcn_dropout=0.5,
+      attention_sigma=4.0,  # Official code: phrase-to-frame softmax scale.
+      margin=0.2,  # Paper: the VSE++ hinge on the hardest negative.
+      # Official code: other captions of a positive's video in the batch are
+      # negatives too (True leaves them out of the hinge).
+      mask_same_video_negatives=False,
+      # Official code: the hinge on the fused score; per-level hinges off.
+      loss_weights=ml_collections.ConfigDict(
+          dict(fused=1.0, **{'global': 0.0}, verb=0.0, noun=0.0)),
+      # Official code: float32 products. 'bfloat16' (ours) multiplies the
+      # BiGRU in bfloat16 with float32 accumulation; 'auto', bfloat16 where
+      # the hardware has it natively (hgr_jax/platform.py).
+      gru_matmul_dtype='float32',
+      # Ours: 'packed' (tuned for XLA:CPU), 'plain' (one scan, for GPU and
+      # TPU) or 'auto' (packed on CPU, plain elsewhere); the same function.
+      gru_implementation='auto',
+  ))

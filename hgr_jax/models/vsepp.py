@@ -3,9 +3,11 @@
 from typing import Any, Callable, Mapping, Optional
 
 import flax
+import ml_collections
 
 from hgr_jax.models import clip
 from hgr_jax.models import dual_encoder
+from hgr_jax.models import hgr
 from hgr_jax.models import matching
 from hgr_jax.models import registry
 from hgr_jax.models import search_hooks
@@ -36,6 +38,20 @@ class VSEPP(dual_encoder.DualEncoder):
   gru_matmul_dtype: str = 'float32'
   # 'plain', 'packed' (XLA:CPU) or 'auto' (by backend), see bigru.BiGRU.
   gru_implementation: str = 'auto'
+
+  @staticmethod
+  def paper_config():
+    """VSE++ as the HGR code's baseline (cshizhe/hgr_v2t): HGR's encoder
+    sizes, a global BiGRU text side, batch 128."""
+    hgr_model = hgr.paper_model_config()
+    # HGR's values of the fields VSE++ has (it has no role graph).
+    model = ml_collections.ConfigDict({
+        field: hgr_model[field] for field in (
+            'word_dim', 'hidden_size', 'text_dropout', 'video_dropout',
+            'margin', 'mask_same_video_negatives', 'loss_weights',
+            'gru_matmul_dtype', 'gru_implementation')})
+    # Official code: the baseline trains on batches of 128.
+    return ml_collections.ConfigDict(dict(model=model, batch_size=128))
 
   def setup(self):
     self.video_encoder = video_encoders.MeanPoolVideoEncoder(

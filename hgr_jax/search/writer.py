@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import tqdm
 
-from data_pipelines import extract_features
+from data_pipelines import video_decoding
 from data_pipelines import frame_selection
 from data_pipelines import input_pipeline
 from hgr_jax import evaluate
@@ -42,7 +42,7 @@ class VideoSource:
 def hdf5_source(path):
   """Videos of an HDF5 file {video id: (num_frames, dim)}, in its key order.
 
-  Arrays written by `data_pipelines.extract_features` name their video file
+  Arrays written by `hgr_jax.extract_features` name their video file
   and frame times; the index keeps them (thumbnails in `hgr_jax.serve`).
   """
   if not os.path.isfile(path):
@@ -63,9 +63,9 @@ def hdf5_source(path):
     found = []
     for i in ids[start:stop]:
       attrs = features[i].attrs
-      found.append([str(attrs[extract_features.VIDEO_FILE_ATTR]),
-                    [float(t) for t in attrs[extract_features.FRAME_TIMES_ATTR]]]
-                   if extract_features.VIDEO_FILE_ATTR in attrs else None)
+      found.append([str(attrs[video_decoding.VIDEO_FILE_ATTR]),
+                    [float(t) for t in attrs[video_decoding.FRAME_TIMES_ATTR]]]
+                   if video_decoding.VIDEO_FILE_ATTR in attrs else None)
     return found
   return VideoSource({'features': os.path.abspath(path),
                       'videos': len(ids)}, ids, read, features.close, files)

@@ -1,6 +1,6 @@
 r"""CLIP frame features of raw videos, in the release layout.
 
-  python -m data_pipelines.extract_features --videos=DIR --clip_dir=CKPT \
+  python -m hgr_jax.extract_features --videos=DIR --clip_dir=CKPT \
       --splits=splits.json --out=RELEASE --fps=1
 
 Every file of DIR whose name without extension is a video of the split file
@@ -27,23 +27,25 @@ import concurrent.futures
 import dataclasses
 import os
 import sys
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, List
 
 from absl import app
 from absl import flags
 from absl import logging
 import h5py
+import jax
 import numpy as np
 import tqdm
 
-from data_pipelines import frame_selection
 from data_pipelines import release_layout
+from data_pipelines import video_decoding
+from data_pipelines.video_decoding import VideoError
+from hgr_jax import clip_checkpoint
+from hgr_jax import platform
+from hgr_jax import sharding
+from hgr_jax.models import clip
 
 FLAGS = flags.FLAGS
-# Attributes of each video's feature array: its file, and the time in it
-# (seconds) of each feature row.
-VIDEO_FILE_ATTR = 'video_file'
-FRAME_TIMES_ATTR = 'frame_times'
 
 
 def _define_flags():
@@ -66,78 +68,10 @@ def _define_flags():
   flags.mark_flags_as_required(['videos', 'clip_dir', 'splits', 'out'])
 
 
-class VideoError(ValueError):
-  """A video file that cannot be decoded into frames."""
-
-
-def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
-  """(height, width, 3) with both sides >= size -> (size, size, 3)."""
-  top = (image.shape[0] - size) // 2
-  left = (image.shape[1] - size) // 2
-  return image[top:top + size, left:left + size]
-
-
-def decode(path: str, fps: float, size: int, max_frames: int = 0
-           ) -> np.ndarray:
-  """Sampled frames of a video file, (frames, size, size, 3) uint8 RGB.
-
-  Raises:
-    VideoError: the file is not a decodable video, or yields no frame.
-  """
-  return decode_with_times(path, fps, size, max_frames)[0]
-
-
-def decode_with_times(path: str, fps: float, size: int, max_frames: int = 0
-                      ) -> Tuple[np.ndarray, np.ndarray]:
-  """`decode`'s frames and the time of each in the video, (frames,) seconds.
-
-  Raises:
-    VideoError: the file is not a decodable video, or yields no frame.
-  """
-  import av  # pylint: disable=g-import-not-at-top
-  try:
-    with av.open(path) as container:
-      if not container.streams.video:
-        raise VideoError('no video stream')
-      stream = container.streams.video[0]
-      stream.thread_type = 'AUTO'
-      images, times, next_time = [], [], 0.0
-      for index, frame in enumerate(container.decode(stream)):
-        time = frame.time if frame.time is not None else index / float(
-            stream.average_rate or 25)
-        if time + 1e-6 < next_time:
-          continue
-        while next_time <= time + 1e-6:
-          next_time += 1.0 / fps
-        scale = size / min(frame.width, frame.height)
-        width = max(size, round(frame.width * scale))
-        height = max(size, round(frame.height * scale))
-        times.append(time)
-        images.append(centre_crop(frame.to_ndarray(
-            width=width, height=height, format='rgb24',
-            interpolation='BICUBIC'), size))
-  except VideoError:
-    raise
-  except (av.FFmpegError, OSError, ValueError) as e:
-    raise VideoError(f'{type(e).__name__}: {e}') from e
-  if not images:
-    raise VideoError('no frame decoded')
-  frames, times = np.stack(images), np.array(times, np.float64)
-  if max_frames and len(frames) > max_frames:
-    kept = frame_selection.frame_positions(len(frames), max_frames)
-    frames, times = frames[kept], times[kept]
-  return frames, times
-
-
 class FrameEmbedder:
   """The CLIP vision tower of a checkpoint, jitted over all local devices."""
 
   def __init__(self, clip_dir: str, batch_size: int):
-    # JAX and the model stack only for extraction, not for the helpers.
-    import jax  # pylint: disable=g-import-not-at-top
-    from hgr_jax import clip_checkpoint  # pylint: disable=g-import-not-at-top
-    from hgr_jax import sharding  # pylint: disable=g-import-not-at-top
-    from hgr_jax.models import clip  # pylint: disable=g-import-not-at-top
     self.sizes, params = clip_checkpoint.load_tower(clip_dir, 'vision')
     mean, std = clip_checkpoint.image_statistics(clip_dir)
     mesh = sharding.data_mesh(jax.local_devices())
@@ -163,24 +97,6 @@ class FrameEmbedder:
       outputs.append(np.asarray(self._embed(self._params, padded))[
           :len(chunk)])
     return np.concatenate(outputs).astype(np.float32)
-
-
-def video_files(folder: str) -> Dict[str, str]:
-  """Video name (file name without extension) -> path, of a folder."""
-  if not os.path.isdir(folder):
-    raise release_layout.ReleaseError(
-        f'--videos={folder}: the folder does not exist.')
-  files = {}
-  for entry in sorted(os.listdir(folder)):
-    path = os.path.join(folder, entry)
-    if os.path.isfile(path):
-      name = os.path.splitext(entry)[0]
-      if name in files:
-        raise release_layout.ReleaseError(
-            f'--videos={folder}: {files[name]} and {path} are both video '
-            f'{name!r}; keep one.')
-      files[name] = path
-  return files
 
 
 def _prefetched(function, items, threads) -> Iterator:
@@ -245,7 +161,7 @@ def extract(videos: str, clip_dir: str, splits: Dict[str, List[str]],
   except ImportError as e:
     raise ValueError("Decoding videos needs PyAV: pip install -e '.[video]'"
                      ) from e
-  files = video_files(videos)
+  files = video_decoding.video_files(videos)
   embedder = FrameEmbedder(clip_dir, batch_size)
   size = embedder.sizes.image_size
   summary = Summary()
@@ -264,7 +180,8 @@ def extract(videos: str, clip_dir: str, splits: Dict[str, List[str]],
         else:
           pending.append(name)
       decoded = _prefetched(
-          lambda name: decode_with_times(files[name], fps, size, max_frames),
+          lambda name: video_decoding.decode_with_times(
+              files[name], fps, size, max_frames),
           pending, decode_threads)
       for name, frames in tqdm.tqdm(decoded, total=len(pending),
                                     desc=f'{split} videos', unit='video'):
@@ -276,14 +193,15 @@ def extract(videos: str, clip_dir: str, splits: Dict[str, List[str]],
         written = features.create_dataset(release_layout.feature_key(name),
                                           data=embedder(frames))
         # Where each feature row came from: search shows these frames.
-        written.attrs[VIDEO_FILE_ATTR] = os.path.abspath(files[name])
-        written.attrs[FRAME_TIMES_ATTR] = times
+        written.attrs[video_decoding.VIDEO_FILE_ATTR] = os.path.abspath(files[name])
+        written.attrs[video_decoding.FRAME_TIMES_ATTR] = times
         features.flush()  # A later interruption keeps this video.
         summary.written += 1
   return summary
 
 
 def main(argv):
+  platform.configure_xla_cpu()  # Before JAX starts its CPU backend.
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   try:
