@@ -229,6 +229,18 @@ def add_hcmi(model):
   # CLIP's initial temperature and its cap of the logit scale.
   model.initial_temperature = 0.07
   model.max_logit_scale = 100.0
+  # Ours: one temperature for all levels, learned at the learning rate.
+  model.per_level_temperature = False
+  model.temperature_lr_multiplier = 1.0
+  # Paper: InfoNCE at each level ('hinge': the other models' loss instead).
+  model.level_loss = 'info_nce'
+  # DRL's max over tokens (None); a number: softmax-weighted best match.
+  model.match_softmax_scale = ml_collections.config_dict.placeholder(float)
+  # Ours: the paper's aggregation ('attention') for video and sentence.
+  model.global_pooling = 'attention'
+  # Ours: the fused (ranking) score is the levels' weighted mean.
+  model.fusion_weights = ml_collections.ConfigDict(
+      dict(frame_word=1.0, clip_phrase=1.0, video_sentence=1.0))
   # Paper: dual-softmax re-ranking at test time; off by default here.
   # 100: CAMoE's inverse temperature.
   model.dual_softmax = False
