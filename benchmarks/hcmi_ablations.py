@@ -52,6 +52,9 @@ RUNS = {
     # docs/hcmi.md's unprobed choices.
     'hcmi_softmax_match': ('hcmi', 'hcmi', dict(match_softmax_scale=10.0)),
     'hcmi_mean_pool': ('hcmi', 'hcmi', dict(global_pooling='mean')),
+    'hcmi_clip_segments': ('hcmi', 'hcmi', dict(clip_segments=True)),
+    'hcmi_mean_pool_segments': ('hcmi', 'hcmi', dict(
+        global_pooling='mean', clip_segments=True)),
     'hcmi_level_temperatures': ('hcmi', 'hcmi', dict(
         per_level_temperature=True, temperature_lr_multiplier=10.0)),
     'hcmi_learned_temperature': ('hcmi', 'hcmi', dict(

@@ -87,7 +87,7 @@ def random_batch(config, batch_size, max_words, feature_dim, vocab_size,
   verbs, nouns = config.num_verbs, config.num_nouns
   nodes = 1 + verbs + nouns
   frames = config.max_frames
-  return {
+  batch = {
       'frames': rng.normal(size=(batch_size, frames, feature_dim)).astype(
           np.float32),
       'frame_mask': np.ones((batch_size, frames), bool),
@@ -101,6 +101,9 @@ def random_batch(config, batch_size, max_words, feature_dim, vocab_size,
       'adjacency': (rng.random((batch_size, nodes, nodes)) < 0.3).astype(
           np.float32),
   }
+  if config.model_name == 'hcmi':  # Its second frame sampling (ALD).
+    batch['frames_view2'] = batch['frames'][:, ::-1].copy()
+  return batch
 
 
 def _sum_outputs(tree):
@@ -129,7 +132,9 @@ def parts(model, config, state, batch):
   words_module = text_encoders.WordStates(
       model.vocab_size, model.word_dim, model.hidden_size,
       model.text_dropout, gru_matmul_dtype=model.gru_matmul_dtype)
-  words_params = state.params['text_encoder']['words']
+  # HCMI holds its word encoder beside its text encoder.
+  words_params = (state.params['word_encoder'] if 'word_encoder' in
+                  state.params else state.params['text_encoder']['words'])
 
   def words(params, batch):
     return _sum_outputs(words_module.apply(

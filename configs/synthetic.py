@@ -238,6 +238,8 @@ def add_hcmi(model):
   model.match_softmax_scale = ml_collections.config_dict.placeholder(float)
   # Ours: the paper's aggregation ('attention') for video and sentence.
   model.global_pooling = 'attention'
+  # Ours: every clip query attends over all frames.
+  model.clip_segments = False
   # Ours: the fused (ranking) score is the levels' weighted mean.
   model.fusion_weights = ml_collections.ConfigDict(
       dict(frame_word=1.0, clip_phrase=1.0, video_sentence=1.0))

@@ -68,6 +68,34 @@ def test_aggregation_ignores_padded_tokens():
     assert np.abs(moved - block.apply(params, tokens, mask, False)).max() > 1e-2
 
 
+def test_segment_aggregation_reads_its_segment_only():
+  rng = np.random.default_rng(8)
+  lengths = np.array([10, 7, 3])
+  mask = np.arange(10)[None] < lengths[:, None]
+  # NumPy reference: valid token i of n in segment floor(4 i / n); an empty
+  # segment takes every valid token.
+  expected = np.zeros((3, 4, 10), bool)
+  for b, n in enumerate(lengths):
+    for i in range(n):
+      expected[b, 4 * i // n, i] = True
+    for k in range(4):
+      if not expected[b, k].any():
+        expected[b, k, :n] = True
+  np.testing.assert_array_equal(aggregation.segment_masks(mask, 4), expected)
+
+  tokens = rng.normal(size=(3, 10, 16)).astype(np.float32)
+  block = aggregation.AggregationBlock(4, 4, 0.0, segments=True)
+  params = block.init(jax.random.PRNGKey(0), tokens, mask, False)
+  clips = block.apply(params, tokens, mask, False)
+  # Video 0's segment 1 is tokens 3-4: only its clip 1 moves.
+  moved = tokens.copy()
+  moved[0, 3:5] += 1.0
+  changed = np.abs(block.apply(params, moved, mask, False) - clips).max(-1)
+  assert changed[0, 1] > 1e-2
+  np.testing.assert_allclose(np.delete(changed[0], 1), 0.0, atol=1e-5)
+  np.testing.assert_allclose(changed[1:], 0.0, atol=1e-5)
+
+
 def test_padding_changes_no_hcmi_score_or_loss():
   rng = np.random.default_rng(1)
   batch = _inputs(rng)

@@ -47,12 +47,40 @@ class TransformerLayer(nn.Module):
     return nn.LayerNorm(name='feed_forward_norm')(tokens + drop(forward))
 
 
+def segment_masks(mask, num_segments):
+  """Which valid tokens fall in each of `num_segments` contiguous segments.
+
+  Valid token i of n (in order) is in segment floor(i num_segments / n), so
+  segments are as even as the count allows. A segment left empty (fewer
+  tokens than segments) gets every valid token instead.
+
+  Args:
+    mask: (batch, length) bool, the valid tokens.
+    num_segments: int.
+
+  Returns:
+    (batch, num_segments, length) bool.
+  """
+  count = jnp.sum(mask, axis=1, keepdims=True)
+  position = jnp.cumsum(mask, axis=1) - 1
+  segment = position * num_segments // jnp.maximum(count, 1)
+  masks = (segment[:, None, :] == jnp.arange(num_segments)[None, :, None]
+           ) & mask[:, None, :]
+  return jnp.where(jnp.any(masks, axis=2, keepdims=True), masks,
+                   mask[:, None, :])
+
+
 class AggregationBlock(nn.Module):
   """`num_queries` learned queries attend over the valid tokens, then a
-  feed-forward layer: (length) tokens become (num_queries) tokens."""
+  feed-forward layer: (length) tokens become (num_queries) tokens.
+
+  With `segments`, query k attends only to the k-th of `num_queries`
+  contiguous segments of the valid tokens (`segment_masks`).
+  """
   num_queries: int
   num_heads: int
   dropout: float
+  segments: bool = False
 
   @nn.compact
   def __call__(self, tokens, mask, train):
@@ -67,8 +95,11 @@ class AggregationBlock(nn.Module):
     queries = self.param('queries', nn.initializers.normal(stddev=0.02),
                          (self.num_queries, width))
     queries = jnp.broadcast_to(queries, (batch, self.num_queries, width))
-    key_mask = jnp.broadcast_to(mask[:, None, None, :],
-                                (batch, 1, self.num_queries, mask.shape[1]))
+    if self.segments:
+      key_mask = segment_masks(mask, self.num_queries)[:, None]
+    else:
+      key_mask = jnp.broadcast_to(mask[:, None, None, :],
+                                  (batch, 1, self.num_queries, mask.shape[1]))
     drop = nn.Dropout(self.dropout, deterministic=not train)
     attended = nn.MultiHeadDotProductAttention(
         self.num_heads, name='attention')(queries, tokens, mask=key_mask)

@@ -50,6 +50,8 @@ class HierarchicalVideoEncoder(nn.Module):
   num_clips: int
   dropout: float
   pooling: str = 'attention'  # Clip tokens -> video vector, see `_pool`.
+  # Clip k aggregates only the k-th temporal segment of the frames.
+  clip_segments: bool = False
 
   @nn.compact
   def __call__(self, frames, frame_mask, train):
@@ -70,7 +72,7 @@ class HierarchicalVideoEncoder(nn.Module):
           self.num_heads, self.dropout, name=f'temporal_{i}')(
               tokens, frame_mask, train)
     clips = aggregation.AggregationBlock(
-        self.num_clips, self.num_heads, self.dropout,
+        self.num_clips, self.num_heads, self.dropout, self.clip_segments,
         name='frames_to_clips')(tokens, frame_mask, train)
     all_clips = jnp.ones(clips.shape[:2], bool)
     video = _pool(self.pooling, self.num_heads, self.dropout,
@@ -188,6 +190,9 @@ class HCMI(dual_encoder.DualEncoder):
   # Clip tokens -> video vector and phrase tokens -> sentence vector:
   # 'attention' (an aggregation block with one query) or 'mean'.
   global_pooling: str = 'attention'
+  # Clip k aggregates only the frames of the k-th of `num_clips` temporal
+  # segments (False: every query attends over all frames).
+  clip_segments: bool = False
   # Weights of the levels in the fused (ranking) score, normalised over
   # the enabled levels.
   fusion_weights: Mapping[str, float] = flax.core.FrozenDict(
@@ -219,7 +224,8 @@ class HCMI(dual_encoder.DualEncoder):
                        'positive weight.')
     self.video_encoder = HierarchicalVideoEncoder(
         self.hidden_size, self.num_heads, self.temporal_layers,
-        self.num_clips, self.video_dropout, self.global_pooling)
+        self.num_clips, self.video_dropout, self.global_pooling,
+        self.clip_segments)
     self.word_encoder = text_encoders.word_states(
         self.clip_text, self.vocab_size, self.word_dim, self.hidden_size,
         self.text_dropout, self.embedding_init, self.gru_matmul_dtype)
