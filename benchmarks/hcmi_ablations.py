@@ -59,6 +59,11 @@ RUNS = {
         per_level_temperature=True, temperature_lr_multiplier=10.0)),
     'hcmi_learned_temperature': ('hcmi', 'hcmi', dict(
         temperature_lr_multiplier=10.0)),
+    'hcmi_mean_pool_segments_level_temperatures': ('hcmi', 'hcmi', dict(
+        global_pooling='mean', clip_segments=True, per_level_temperature=True,
+        temperature_lr_multiplier=10.0)),
+    'hcmi_mean_pool_segments_softmax_match': ('hcmi', 'hcmi', dict(
+        global_pooling='mean', clip_segments=True, match_softmax_scale=10.0)),
     'hcmi_temporal_layer': ('hcmi', 'hcmi', dict(temporal_layers=1)),
     'hcmi_no_temporal_layer': ('hcmi', 'hcmi', dict(temporal_layers=0)),
 }

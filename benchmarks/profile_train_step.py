@@ -162,7 +162,7 @@ def parts(model, config, state, batch):
                        method=model.loss)[0]
 
   tx = train.create_optimizer(config)
-  return {
+  out = {
       'step': (lambda s, b: train.train_step(s, b, model), (state, batch)),
       'loss+grads': (lambda p, b: train.loss_and_grads(
           p, state.batch_stats, b, rng, model), (state.params, batch)),
@@ -172,12 +172,16 @@ def parts(model, config, state, batch):
       'words': (jax.grad(words), (words_params, batch)),
       'text': (jax.grad(text), (state.params, batch)),
       'video': (jax.grad(video), (state.params, batch)),
-      'scores+loss': (jax.grad(scores_and_loss, argnums=(0, 1),
-                               allow_int=True),
-                      (outputs['video'], outputs['text'], batch)),
       'adam': (lambda g, s, p: optax.apply_updates(p, tx.update(g, s, p)[0]),
                (state.params, state.opt_state, state.params)),
   }
+  # Models whose loss reads more than the encodings and scores (HCMI) have
+  # no such part: their loss+grads minus text and video stands for it.
+  if 'text' in outputs:
+    out['scores+loss'] = (jax.grad(scores_and_loss, argnums=(0, 1),
+                                   allow_int=True),
+                          (outputs['video'], outputs['text'], batch))
+  return out
 
 
 def time_part(function, args, repeats):

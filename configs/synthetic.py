@@ -243,6 +243,7 @@ def add_hcmi(model):
   # Ours: the fused (ranking) score is the levels' weighted mean.
   model.fusion_weights = ml_collections.ConfigDict(
       dict(frame_word=1.0, clip_phrase=1.0, video_sentence=1.0))
+  model.fuse_logits = False
   # Paper: dual-softmax re-ranking at test time; off by default here.
   # 100: CAMoE's inverse temperature.
   model.dual_softmax = False

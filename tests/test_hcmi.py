@@ -259,6 +259,16 @@ def test_level_losses_match_numpy(overrides):
     np.testing.assert_allclose(terms[level], want, rtol=1e-4, err_msg=level)
     expected += want
   np.testing.assert_allclose(loss, expected, rtol=1e-4)
+  if model.per_level_temperature:
+    # Fused as the levels' logits: weights times logit scales, normalised.
+    fused = model.clone(fuse_logits=True, fusion_weights=dict(
+        frame_word=1.0, clip_phrase=2.0, video_sentence=1.0)).apply(
+            variables, batch)['fused']
+    weights = {level: scales[level] * (2.0 if level == 'clip_phrase' else 1.0)
+               for level in hcmi.LEVELS}
+    want = sum(w * np.asarray(outputs['scores'][level])
+               for level, w in weights.items()) / sum(weights.values())
+    np.testing.assert_allclose(fused, want, rtol=1e-5, atol=1e-6)
 
 
 def test_mean_pooling_and_fusion_weights():

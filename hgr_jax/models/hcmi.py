@@ -197,6 +197,10 @@ class HCMI(dual_encoder.DualEncoder):
   # the enabled levels.
   fusion_weights: Mapping[str, float] = flax.core.FrozenDict(
       frame_word=1.0, clip_phrase=1.0, video_sentence=1.0)
+  # True: each level's weight is also multiplied by its learned logit
+  # scale, so the fused score is the levels' InfoNCE logits averaged (a
+  # level whose scores spread less, at a lower temperature, counts more).
+  fuse_logits: bool = False
   dual_softmax: bool = False
   dual_softmax_temperature: float = 100.0
   embedding_init: Callable[..., Any] = nn.initializers.normal(stddev=0.1)
@@ -258,6 +262,10 @@ class HCMI(dual_encoder.DualEncoder):
           video['video'], text['sentence'], matmul_dtype)
     weights = {level: self.fusion_weights.get(level, 0.0)
                for level in scores}
+    if self.fuse_logits:
+      scales = self.level_logit_scales()
+      weights = {level: weight * jax.lax.stop_gradient(scales[level])
+                 for level, weight in weights.items()}
     scores['fused'] = sum(weights[level] * value
                           for level, value in scores.items()) / sum(
                               weights.values())
@@ -285,6 +293,13 @@ class HCMI(dual_encoder.DualEncoder):
     return jnp.minimum(
         jnp.exp(self.temperature_lr_multiplier * self.log_logit_scale),
         self.max_logit_scale)
+
+  def level_logit_scales(self):
+    """{level: its logit scale} for the enabled levels."""
+    scales = self.logit_scale()
+    if self.per_level_temperature:
+      return dict(zip(self.levels, scales))
+    return {level: scales for level in self.levels}
 
   def train_outputs(self, batch, train=True):
     """Scores of the batch's pairs, the video and sentence vectors, the
@@ -319,10 +334,8 @@ class HCMI(dual_encoder.DualEncoder):
           jax.lax.stop_gradient(outputs['video_view2']))
     weights = self.loss_weights
     scales = outputs['logit_scale']
-    if self.per_level_temperature:
-      scales = dict(zip(self.levels, scales))
-    else:
-      scales = {level: scales for level in self.levels}
+    scales = (dict(zip(self.levels, scales)) if self.per_level_temperature
+              else {level: scales for level in self.levels})
     terms = {}
     for level in self.levels:
       if not weights.get(level, 0.0):
