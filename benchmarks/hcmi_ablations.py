@@ -64,6 +64,15 @@ RUNS = {
         temperature_lr_multiplier=10.0)),
     'hcmi_mean_pool_segments_softmax_match': ('hcmi', 'hcmi', dict(
         global_pooling='mean', clip_segments=True, match_softmax_scale=10.0)),
+    'hcmi_mean_pool_segments_level_temperatures_temporal_layer': (
+        'hcmi', 'hcmi', dict(global_pooling='mean', clip_segments=True,
+                             per_level_temperature=True,
+                             temperature_lr_multiplier=10.0,
+                             temporal_layers=1)),
+    'hcmi_centroids': ('hcmi', 'hcmi', dict(
+        aggregation='centroid', global_pooling='mean', clip_segments=True,
+        per_level_temperature=True, temperature_lr_multiplier=10.0,
+        match_softmax_scale=10.0)),
     'hcmi_temporal_layer': ('hcmi', 'hcmi', dict(temporal_layers=1)),
     'hcmi_no_temporal_layer': ('hcmi', 'hcmi', dict(temporal_layers=0)),
 }

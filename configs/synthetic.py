@@ -240,6 +240,8 @@ def add_hcmi(model):
   model.global_pooling = 'attention'
   # Ours: every clip query attends over all frames.
   model.clip_segments = False
+  # Ours: the paper's "self-attention + feed-forward" aggregation.
+  model.aggregation = 'transformer'
   # Ours: the fused (ranking) score is the levels' weighted mean.
   model.fusion_weights = ml_collections.ConfigDict(
       dict(frame_word=1.0, clip_phrase=1.0, video_sentence=1.0))

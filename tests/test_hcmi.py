@@ -96,6 +96,30 @@ def test_segment_aggregation_reads_its_segment_only():
   np.testing.assert_allclose(changed[1:], 0.0, atol=1e-5)
 
 
+@pytest.mark.parametrize('segments', [False, True])
+def test_attention_centroids_match_numpy(segments):
+  rng = np.random.default_rng(9)
+  tokens = rng.normal(size=(2, 7, 8)).astype(np.float32)
+  mask = np.arange(7)[None] < np.array([7, 5])[:, None]
+  block = aggregation.AttentionCentroids(3, segments)
+  params = block.init(jax.random.PRNGKey(0), tokens, mask, False)
+  queries = np.asarray(params['params']['queries']) * 50  # Peaked weights.
+  params = {'params': dict(params['params'], queries=queries)}
+  kernel = np.asarray(params['params']['key']['kernel'])
+  allowed = (np.asarray(aggregation.segment_masks(mask, 3)) if segments
+             else np.repeat(mask[:, None], 3, 1))
+  expected = np.zeros((2, 3, 8))
+  for b in range(2):
+    for q in range(3):
+      valid = np.flatnonzero(allowed[b, q])
+      logits = np.array([queries[q] @ (tokens[b, i] @ kernel) / np.sqrt(8)
+                         for i in valid])
+      weights = np.exp(logits - logits.max())
+      expected[b, q] = (weights / weights.sum()) @ tokens[b, valid]
+  np.testing.assert_allclose(block.apply(params, tokens, mask, False),
+                             expected, atol=1e-5)
+
+
 def test_padding_changes_no_hcmi_score_or_loss():
   rng = np.random.default_rng(1)
   batch = _inputs(rng)

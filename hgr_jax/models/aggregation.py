@@ -108,6 +108,38 @@ class AggregationBlock(nn.Module):
     return nn.LayerNorm(name='feed_forward_norm')(grouped + drop(forward))
 
 
+class AttentionCentroids(nn.Module):
+  """`num_queries` learned queries each take an attention-weighted mean of
+  the valid tokens themselves (no value projection, no feed-forward):
+  centroids of the tokens they select, in the tokens' space.
+
+  With `segments`, query k attends only to the k-th of `num_queries`
+  contiguous segments of the valid tokens (`segment_masks`).
+  """
+  num_queries: int
+  segments: bool = False
+
+  @nn.compact
+  def __call__(self, tokens, mask, train):
+    """tokens: (batch, length, width), mask: (batch, length) bool.
+
+    Returns:
+      (batch, num_queries, width); padded tokens get weight 0.
+    """
+    del train
+    width = tokens.shape[-1]
+    queries = self.param('queries', nn.initializers.normal(stddev=0.02),
+                         (self.num_queries, width))
+    keys = nn.Dense(width, use_bias=False, name='key')(tokens)
+    logits = jnp.einsum('qd,bld->bql', queries, keys) / jnp.sqrt(width)
+    if self.segments:
+      key_mask = segment_masks(mask, self.num_queries)
+    else:
+      key_mask = jnp.broadcast_to(mask[:, None, :], logits.shape)
+    weights = layers.masked_softmax(logits, key_mask)
+    return jnp.einsum('bql,bld->bqd', weights, tokens)
+
+
 class TokenWeights(nn.Module):
   """DRL-style token weights (Wang et al., 2022): Dense -> 1, softmax over
   the valid tokens."""

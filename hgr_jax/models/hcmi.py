@@ -42,6 +42,16 @@ def _pool(pooling, num_heads, dropout, name):
       tokens, jnp.ones(tokens.shape[:2], bool), train)[:, 0]
 
 
+def _aggregate(kind, num_queries, num_heads, dropout, segments, name):
+  """The tokens -> `num_queries` tokens module: 'transformer'
+  (`aggregation.AggregationBlock`) or 'centroid'
+  (`aggregation.AttentionCentroids`)."""
+  if kind == 'centroid':
+    return aggregation.AttentionCentroids(num_queries, segments, name=name)
+  return aggregation.AggregationBlock(num_queries, num_heads, dropout,
+                                      segments, name=name)
+
+
 class HierarchicalVideoEncoder(nn.Module):
   """Frames -> frame tokens -> clip tokens -> video vector."""
   width: int
@@ -52,6 +62,7 @@ class HierarchicalVideoEncoder(nn.Module):
   pooling: str = 'attention'  # Clip tokens -> video vector, see `_pool`.
   # Clip k aggregates only the k-th temporal segment of the frames.
   clip_segments: bool = False
+  aggregation: str = 'transformer'  # Frames -> clips, see `_aggregate`.
 
   @nn.compact
   def __call__(self, frames, frame_mask, train):
@@ -71,9 +82,9 @@ class HierarchicalVideoEncoder(nn.Module):
       tokens = aggregation.TransformerLayer(
           self.num_heads, self.dropout, name=f'temporal_{i}')(
               tokens, frame_mask, train)
-    clips = aggregation.AggregationBlock(
-        self.num_clips, self.num_heads, self.dropout, self.clip_segments,
-        name='frames_to_clips')(tokens, frame_mask, train)
+    clips = _aggregate(self.aggregation, self.num_clips, self.num_heads,
+                       self.dropout, self.clip_segments,
+                       'frames_to_clips')(tokens, frame_mask, train)
     all_clips = jnp.ones(clips.shape[:2], bool)
     video = _pool(self.pooling, self.num_heads, self.dropout,
                   'clips_to_video')(clips, train)
@@ -102,6 +113,7 @@ class HierarchicalTextEncoder(nn.Module):
   num_phrases: int
   dropout: float
   pooling: str = 'attention'  # Phrase tokens -> sentence, see `_pool`.
+  aggregation: str = 'transformer'  # Words -> phrases, see `_aggregate`.
 
   @nn.compact
   def __call__(self, text, train):
@@ -116,9 +128,9 @@ class HierarchicalTextEncoder(nn.Module):
     mask = text_encoders.word_mask(token_ids, lengths)
     words = nn.Dense(self.width, name='project')(
         self.word_encoder(token_ids, lengths, train))
-    phrases = aggregation.AggregationBlock(
-        self.num_phrases, self.num_heads, self.dropout,
-        name='words_to_phrases')(words, mask, train)
+    phrases = _aggregate(self.aggregation, self.num_phrases, self.num_heads,
+                         self.dropout, False, 'words_to_phrases')(
+                             words, mask, train)
     all_phrases = jnp.ones(phrases.shape[:2], bool)
     sentence = _pool(self.pooling, self.num_heads, self.dropout,
                      'phrases_to_sentence')(phrases, train)
@@ -193,6 +205,10 @@ class HCMI(dual_encoder.DualEncoder):
   # Clip k aggregates only the frames of the k-th of `num_clips` temporal
   # segments (False: every query attends over all frames).
   clip_segments: bool = False
+  # Frames -> clips and words -> phrases: 'transformer' (learned queries
+  # attend, multi-head, then a feed-forward layer, post-norm) or
+  # 'centroid' (each query's attention-weighted mean of the tokens).
+  aggregation: str = 'transformer'
   # Weights of the levels in the fused (ranking) score, normalised over
   # the enabled levels.
   fusion_weights: Mapping[str, float] = flax.core.FrozenDict(
@@ -218,7 +234,8 @@ class HCMI(dual_encoder.DualEncoder):
                        f'non-empty subset of {LEVELS}.')
     for field, value, allowed in (
         ('level_loss', self.level_loss, ('info_nce', 'hinge')),
-        ('global_pooling', self.global_pooling, ('attention', 'mean'))):
+        ('global_pooling', self.global_pooling, ('attention', 'mean')),
+        ('aggregation', self.aggregation, ('transformer', 'centroid'))):
       if value not in allowed:
         raise ValueError(f'config.model.{field}={value!r}: use one of '
                          f'{allowed}.')
@@ -229,13 +246,14 @@ class HCMI(dual_encoder.DualEncoder):
     self.video_encoder = HierarchicalVideoEncoder(
         self.hidden_size, self.num_heads, self.temporal_layers,
         self.num_clips, self.video_dropout, self.global_pooling,
-        self.clip_segments)
+        self.clip_segments, self.aggregation)
     self.word_encoder = text_encoders.word_states(
         self.clip_text, self.vocab_size, self.word_dim, self.hidden_size,
         self.text_dropout, self.embedding_init, self.gru_matmul_dtype)
     self.text_encoder = HierarchicalTextEncoder(
         self.word_encoder, self.hidden_size, self.num_heads,
-        self.num_phrases, self.text_dropout, self.global_pooling)
+        self.num_phrases, self.text_dropout, self.global_pooling,
+        self.aggregation)
     self.log_logit_scale = self.param(
         'log_logit_scale', nn.initializers.constant(
             math.log(1 / self.initial_temperature)
