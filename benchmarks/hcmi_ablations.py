@@ -38,43 +38,68 @@ FLAGS = flags.FLAGS
 _RUNS = flags.DEFINE_list('runs', None, 'Names of RUNS to train.',
                           required=True)
 
+# HCMI as first read (before the diagnosis of docs/hcmi.md): the paper's
+# aggregation blocks, one temperature, DRL's max, the levels' mean.
+FIRST_READING = dict(
+    aggregation='transformer', global_pooling='attention',
+    clip_segments=False, per_level_temperature=False,
+    temperature_lr_multiplier=1.0, match_softmax_scale=None,
+    fusion_weights=dict(frame_word=1.0, clip_phrase=1.0, video_sentence=1.0))
+HINGE = dict(level_loss='hinge', mse_weight=0.0)
+
+
+def _first(**changes):
+  return ('hcmi', 'hcmi', {**FIRST_READING, **changes})
+
+
+def _hcmi(**changes):
+  return ('hcmi', 'hcmi', changes)
+
+
 # Run name -> (config variant, model name, config.model overrides).
 RUNS = {
-    'hcmi': ('hcmi', 'hcmi', {}),
-    # Loss against architecture.
-    'hcmi_hinge': ('hcmi', 'hcmi', dict(level_loss='hinge', mse_weight=0.0)),
+    'hcmi': _hcmi(),
     'vsepp': ('vsepp', 'vsepp', {}),
+    # Loss against architecture.
     'vsepp_info_nce': ('vsepp', 'vsepp_info_nce', {}),
-    # One level trained and ranked alone.
-    'hcmi_frame_word': ('hcmi', 'hcmi', dict(levels=('frame_word',))),
-    'hcmi_clip_phrase': ('hcmi', 'hcmi', dict(levels=('clip_phrase',))),
-    'hcmi_video_sentence': ('hcmi', 'hcmi', dict(levels=('video_sentence',))),
-    # docs/hcmi.md's unprobed choices.
-    'hcmi_softmax_match': ('hcmi', 'hcmi', dict(match_softmax_scale=10.0)),
-    'hcmi_mean_pool': ('hcmi', 'hcmi', dict(global_pooling='mean')),
-    'hcmi_clip_segments': ('hcmi', 'hcmi', dict(clip_segments=True)),
-    'hcmi_mean_pool_segments': ('hcmi', 'hcmi', dict(
-        global_pooling='mean', clip_segments=True)),
-    'hcmi_level_temperatures': ('hcmi', 'hcmi', dict(
-        per_level_temperature=True, temperature_lr_multiplier=10.0)),
-    'hcmi_learned_temperature': ('hcmi', 'hcmi', dict(
-        temperature_lr_multiplier=10.0)),
-    'hcmi_mean_pool_segments_level_temperatures': ('hcmi', 'hcmi', dict(
-        global_pooling='mean', clip_segments=True, per_level_temperature=True,
-        temperature_lr_multiplier=10.0)),
-    'hcmi_mean_pool_segments_softmax_match': ('hcmi', 'hcmi', dict(
-        global_pooling='mean', clip_segments=True, match_softmax_scale=10.0)),
-    'hcmi_mean_pool_segments_level_temperatures_temporal_layer': (
-        'hcmi', 'hcmi', dict(global_pooling='mean', clip_segments=True,
-                             per_level_temperature=True,
-                             temperature_lr_multiplier=10.0,
-                             temporal_layers=1)),
-    'hcmi_centroids': ('hcmi', 'hcmi', dict(
+    'first': _first(),
+    'first_hinge': _first(**HINGE),
+    'first_frame_word': _first(levels=('frame_word',)),
+    'first_video_sentence': _first(levels=('video_sentence',)),
+    # The first reading, one change after another.
+    'first_mean_pool': _first(global_pooling='mean'),
+    'first_mean_pool_segments': _first(global_pooling='mean',
+                                       clip_segments=True),
+    'first_mean_pool_segments_temperatures': _first(
+        global_pooling='mean', clip_segments=True,
+        per_level_temperature=True, temperature_lr_multiplier=10.0),
+    'first_mean_pool_segments_softmax': _first(
+        global_pooling='mean', clip_segments=True, match_softmax_scale=10.0),
+    'first_mean_pool_segments_temperatures_temporal': _first(
+        global_pooling='mean', clip_segments=True,
+        per_level_temperature=True, temperature_lr_multiplier=10.0,
+        temporal_layers=1),
+    'first_centroids': _first(
         aggregation='centroid', global_pooling='mean', clip_segments=True,
         per_level_temperature=True, temperature_lr_multiplier=10.0,
-        match_softmax_scale=10.0)),
-    'hcmi_temporal_layer': ('hcmi', 'hcmi', dict(temporal_layers=1)),
-    'hcmi_no_temporal_layer': ('hcmi', 'hcmi', dict(temporal_layers=0)),
+        match_softmax_scale=10.0),
+    # The config, one change each.
+    'hcmi_hinge': _hcmi(**HINGE),
+    'hcmi_frame_word': _hcmi(levels=('frame_word',)),
+    'hcmi_video_sentence': _hcmi(levels=('video_sentence',)),
+    'hcmi_transformer_aggregation': _hcmi(aggregation='transformer'),
+    'hcmi_attention_pooling': _hcmi(global_pooling='attention'),
+    'hcmi_no_segments': _hcmi(clip_segments=False),
+    'hcmi_shared_temperature': _hcmi(per_level_temperature=False,
+                                     temperature_lr_multiplier=1.0),
+    'hcmi_max_match': _hcmi(match_softmax_scale=None),
+    'hcmi_softmax_5': _hcmi(match_softmax_scale=5.0),
+    'hcmi_softmax_20': _hcmi(match_softmax_scale=20.0),
+    'hcmi_temporal_layer': _hcmi(temporal_layers=1),
+    'hcmi_no_ald': _hcmi(use_ald=False),
+    'hcmi_no_mse': _hcmi(mse_weight=0.0),
+    'hcmi_equal_fusion': _hcmi(fusion_weights=dict(
+        frame_word=1.0, clip_phrase=1.0, video_sentence=1.0)),
 }
 
 SUMMARY_FILE = 'hcmi_ablations.json'

@@ -230,18 +230,19 @@ def add_hcmi(model):
   model.initial_temperature = 0.07
   model.max_logit_scale = 100.0
   # Ours: one temperature for all levels, learned at the learning rate.
-  model.per_level_temperature = False
-  model.temperature_lr_multiplier = 1.0
+  model.per_level_temperature = True
+  model.temperature_lr_multiplier = 10.0
   # Paper: InfoNCE at each level ('hinge': the other models' loss instead).
   model.level_loss = 'info_nce'
   # DRL's max over tokens (None); a number: softmax-weighted best match.
   model.match_softmax_scale = ml_collections.config_dict.placeholder(float)
+  model.match_softmax_scale = 10.0
   # Ours: the paper's aggregation ('attention') for video and sentence.
-  model.global_pooling = 'attention'
+  model.global_pooling = 'mean'
   # Ours: every clip query attends over all frames.
-  model.clip_segments = False
+  model.clip_segments = True
   # Ours: the paper's "self-attention + feed-forward" aggregation.
-  model.aggregation = 'transformer'
+  model.aggregation = 'centroid'
   # Ours: the fused (ranking) score is the levels' weighted mean.
   model.fusion_weights = ml_collections.ConfigDict(
       dict(frame_word=1.0, clip_phrase=1.0, video_sentence=1.0))

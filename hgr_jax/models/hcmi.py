@@ -32,12 +32,13 @@ from hgr_jax.models import text_encoders
 LEVELS = ('frame_word', 'clip_phrase', 'video_sentence')
 
 
-def _pool(pooling, num_heads, dropout, name):
-  """(batch, tokens, width) -> (batch, width), all tokens valid: a learned
-  query's aggregation block ('attention'), or the tokens' mean ('mean')."""
+def _pool(pooling, kind, num_heads, dropout, name):
+  """(batch, tokens, width) -> (batch, width), all tokens valid: one learned
+  query's `_aggregate` module of `kind` ('attention'), or the tokens' mean
+  ('mean')."""
   if pooling == 'mean':
     return lambda tokens, train: jnp.mean(tokens, axis=1)
-  block = aggregation.AggregationBlock(1, num_heads, dropout, name=name)
+  block = _aggregate(kind, 1, num_heads, dropout, False, name)
   return lambda tokens, train: block(
       tokens, jnp.ones(tokens.shape[:2], bool), train)[:, 0]
 
@@ -86,8 +87,8 @@ class HierarchicalVideoEncoder(nn.Module):
                        self.dropout, self.clip_segments,
                        'frames_to_clips')(tokens, frame_mask, train)
     all_clips = jnp.ones(clips.shape[:2], bool)
-    video = _pool(self.pooling, self.num_heads, self.dropout,
-                  'clips_to_video')(clips, train)
+    video = _pool(self.pooling, self.aggregation, self.num_heads,
+                  self.dropout, 'clips_to_video')(clips, train)
     return {
         'frames': tokens,
         'frame_mask': frame_mask,
@@ -132,8 +133,8 @@ class HierarchicalTextEncoder(nn.Module):
                          self.dropout, False, 'words_to_phrases')(
                              words, mask, train)
     all_phrases = jnp.ones(phrases.shape[:2], bool)
-    sentence = _pool(self.pooling, self.num_heads, self.dropout,
-                     'phrases_to_sentence')(phrases, train)
+    sentence = _pool(self.pooling, self.aggregation, self.num_heads,
+                     self.dropout, 'phrases_to_sentence')(phrases, train)
     return {
         'words': words,
         'word_mask': mask,
@@ -200,7 +201,7 @@ class HCMI(dual_encoder.DualEncoder):
   # temperature.
   match_softmax_scale: Optional[float] = None
   # Clip tokens -> video vector and phrase tokens -> sentence vector:
-  # 'attention' (an aggregation block with one query) or 'mean'.
+  # 'attention' (an `aggregation` module with one query) or 'mean'.
   global_pooling: str = 'attention'
   # Clip k aggregates only the frames of the k-th of `num_clips` temporal
   # segments (False: every query attends over all frames).
