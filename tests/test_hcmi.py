@@ -68,6 +68,58 @@ def test_aggregation_ignores_padded_tokens():
     assert np.abs(moved - block.apply(params, tokens, mask, False)).max() > 1e-2
 
 
+def test_segment_aggregation_reads_its_segment_only():
+  rng = np.random.default_rng(8)
+  lengths = np.array([10, 7, 3])
+  mask = np.arange(10)[None] < lengths[:, None]
+  # NumPy reference: valid token i of n in segment floor(4 i / n); an empty
+  # segment takes every valid token.
+  expected = np.zeros((3, 4, 10), bool)
+  for b, n in enumerate(lengths):
+    for i in range(n):
+      expected[b, 4 * i // n, i] = True
+    for k in range(4):
+      if not expected[b, k].any():
+        expected[b, k, :n] = True
+  np.testing.assert_array_equal(aggregation.segment_masks(mask, 4), expected)
+
+  tokens = rng.normal(size=(3, 10, 16)).astype(np.float32)
+  block = aggregation.AggregationBlock(4, 4, 0.0, segments=True)
+  params = block.init(jax.random.PRNGKey(0), tokens, mask, False)
+  clips = block.apply(params, tokens, mask, False)
+  # Video 0's segment 1 is tokens 3-4: only its clip 1 moves.
+  moved = tokens.copy()
+  moved[0, 3:5] += 1.0
+  changed = np.abs(block.apply(params, moved, mask, False) - clips).max(-1)
+  assert changed[0, 1] > 1e-2
+  np.testing.assert_allclose(np.delete(changed[0], 1), 0.0, atol=1e-5)
+  np.testing.assert_allclose(changed[1:], 0.0, atol=1e-5)
+
+
+@pytest.mark.parametrize('segments', [False, True])
+def test_attention_centroids_match_numpy(segments):
+  rng = np.random.default_rng(9)
+  tokens = rng.normal(size=(2, 7, 8)).astype(np.float32)
+  mask = np.arange(7)[None] < np.array([7, 5])[:, None]
+  block = aggregation.AttentionCentroids(3, segments)
+  params = block.init(jax.random.PRNGKey(0), tokens, mask, False)
+  queries = np.asarray(params['params']['queries']) * 50  # Peaked weights.
+  params = {'params': dict(params['params'], queries=queries)}
+  kernel = np.asarray(params['params']['key']['kernel'])
+  allowed = (np.asarray(aggregation.segment_masks(mask, 3)) if segments
+             else np.repeat(mask[:, None], 3, 1))
+  expected = np.zeros((2, 3, 8))
+  for b in range(2):
+    for q in range(3):
+      valid = np.flatnonzero(allowed[b, q])
+      logits = np.array([queries[q] @ (tokens[b, i] @ kernel) / np.sqrt(8)
+                         for i in valid])
+      weights = np.exp(logits - logits.max())
+      expected[b, q] = (weights / weights.sum()) @ tokens[b, valid]
+  np.testing.assert_allclose(block.apply(params, tokens, mask, False),
+                             expected, atol=1e-5)
+
+
 def test_padding_changes_no_hcmi_score_or_loss():
   rng = np.random.default_rng(1)
   batch = _inputs(rng)
@@ -95,8 +147,16 @@ def test_padding_changes_no_hcmi_score_or_loss():
   assert np.isfinite(loss) and set(terms) >= {'frame_word', 'mse'}
 
 
+def _best(values, softmax_scale):
+  """Max of `values`, or their softmax-weighted mean."""
+  if softmax_scale is None:
+    return values.max()
+  weights = np.exp(softmax_scale * (values - values.max()))
+  return (weights / weights.sum()) @ values
+
+
 def _token_wise_loop(video, video_mask, video_weights, text, text_mask,
-                     text_weights):
+                     text_weights, softmax_scale=None):
   unit = lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True)
   video, text = unit(video), unit(text)
   out = np.zeros((len(video), len(text)))
@@ -106,16 +166,17 @@ def _token_wise_loop(video, video_mask, video_weights, text, text_mask,
       words = np.flatnonzero(text_mask[c])
       sim = np.array([[video[v, f] @ text[c, w] for w in words]
                       for f in frames])  # (valid frames, valid words)
-      t2v = sum(text_weights[c, w] * sim[:, i].max()
+      t2v = sum(text_weights[c, w] * _best(sim[:, i], softmax_scale)
                 for i, w in enumerate(words))
-      v2t = sum(video_weights[v, f] * sim[i, :].max()
+      v2t = sum(video_weights[v, f] * _best(sim[i, :], softmax_scale)
                 for i, f in enumerate(frames))
       out[v, c] = (t2v + v2t) / 2
   return out
 
 
-@pytest.mark.parametrize('matmul_dtype', [None, jnp.bfloat16])
-def test_token_wise_scores_match_loop(matmul_dtype):
+@pytest.mark.parametrize('matmul_dtype, softmax_scale', [
+    (None, None), (jnp.bfloat16, None), (None, 5.0)])
+def test_token_wise_scores_match_loop(matmul_dtype, softmax_scale):
   rng = np.random.default_rng(2)
   video = rng.normal(size=(3, 5, 8)).astype(np.float32)
   text = rng.normal(size=(4, 6, 8)).astype(np.float32)
@@ -129,11 +190,11 @@ def test_token_wise_scores_match_loop(matmul_dtype):
   video[~video_mask] = 100.0
   text[~text_mask] = 100.0
   expected = _token_wise_loop(video, video_mask, video_weights, text,
-                              text_mask, text_weights)
+                              text_mask, text_weights, softmax_scale)
   got = matching.token_wise_scores(video, video_mask,
                                    video_weights.astype(np.float32), text,
                                    text_mask, text_weights.astype(np.float32),
-                                   matmul_dtype)
+                                   matmul_dtype, softmax_scale)
   atol = 1e-5 if matmul_dtype is None else 2e-2
   np.testing.assert_allclose(got, expected, atol=atol)
 
@@ -165,6 +226,93 @@ def test_multi_positive_info_nce_matches_numpy():
       contrastive_losses.multi_positive_info_nce(5.0 * scores,
                                                  np.eye(4, dtype=bool)),
       diagonal, rtol=1e-5)
+
+
+def _info_nce_numpy(scores, positives, scale):
+  """Symmetric multi-positive InfoNCE, row by row."""
+  def rows(logits, positives):
+    out = 0.0
+    for i in range(len(logits)):
+      log_probs = logits[i] - np.log(np.exp(logits[i]).sum())
+      out -= log_probs[positives[i]].mean() / len(logits)
+    return out
+  logits = scale * np.asarray(scores, np.float64)
+  return (rows(logits, positives) + rows(logits.T, positives)) / 2
+
+
+def _hinge_numpy(scores, excluded, margin):
+  """Max-violation hinge, both directions, mean over the batch."""
+  n = len(scores)
+  caption = [max([max(margin + scores[i, j] - scores[i, i], 0)
+                  for j in range(n) if not excluded[i, j]] or [0])
+             for i in range(n)]
+  video = [max([max(margin + scores[k, j] - scores[j, j], 0)
+                for k in range(n) if not excluded[k, j]] or [0])
+           for j in range(n)]
+  return np.mean(caption) + np.mean(video)
+
+
+@pytest.mark.parametrize('overrides', [
+    dict(level_loss='hinge'),
+    dict(per_level_temperature=True, temperature_lr_multiplier=10.0),
+])
+def test_level_losses_match_numpy(overrides):
+  batch = _inputs(np.random.default_rng(6))
+  model = hcmi.HCMI(vocab_size=50, word_dim=16, hidden_size=32, num_heads=4,
+                    use_ald=False, mse_weight=0.0, **overrides)
+  variables = model.init(jax.random.PRNGKey(0), batch)
+  scales = dict(zip(hcmi.LEVELS, [10.0, 20.0, 40.0]))
+  if model.per_level_temperature:
+    # Stored divided by the multiplier.
+    params = dict(variables['params'], log_logit_scale=jnp.log(
+        jnp.array(list(scales.values()))) / 10.0)
+    variables = dict(variables, params=params)
+  outputs = model.apply(variables, batch, method=model.train_outputs,
+                        train=False)
+  loss, terms = model.apply(variables, outputs, batch, method=model.loss)
+  same_video = batch['video_key'][:, None] == batch['video_key'][None]
+  expected = 0.0
+  for level in hcmi.LEVELS:
+    scores = np.asarray(outputs['scores'][level])
+    if model.level_loss == 'hinge':
+      want = _hinge_numpy(scores, same_video, model.margin)
+    else:
+      want = _info_nce_numpy(scores, same_video, scales[level])
+      np.testing.assert_allclose(terms[f'logit_scale_{level}'],
+                                 scales[level], rtol=1e-5)
+    np.testing.assert_allclose(terms[level], want, rtol=1e-4, err_msg=level)
+    expected += want
+  np.testing.assert_allclose(loss, expected, rtol=1e-4)
+  if model.per_level_temperature:
+    # Fused as the levels' logits: weights times logit scales, normalised.
+    fused = model.clone(fuse_logits=True, fusion_weights=dict(
+        frame_word=1.0, clip_phrase=2.0, video_sentence=1.0)).apply(
+            variables, batch)['fused']
+    weights = {level: scales[level] * (2.0 if level == 'clip_phrase' else 1.0)
+               for level in hcmi.LEVELS}
+    want = sum(w * np.asarray(outputs['scores'][level])
+               for level, w in weights.items()) / sum(weights.values())
+    np.testing.assert_allclose(fused, want, rtol=1e-5, atol=1e-6)
+
+
+def test_mean_pooling_and_fusion_weights():
+  batch = _inputs(np.random.default_rng(7))
+  model = hcmi.HCMI(vocab_size=50, word_dim=16, hidden_size=32, num_heads=4,
+                    global_pooling='mean', fusion_weights=dict(
+                        frame_word=2.0, clip_phrase=0.0, video_sentence=1.0))
+  variables = model.init(jax.random.PRNGKey(0), batch)
+  assert 'clips_to_video' not in variables['params']['video_encoder']
+  video = model.apply(variables, batch['frames'], batch['frame_mask'],
+                      method=model.encode_video)
+  text = model.apply(variables, batch, method=model.encode_text)
+  np.testing.assert_allclose(video['video'], video['clips'].mean(1),
+                             atol=1e-6)
+  np.testing.assert_allclose(text['sentence'], text['phrases'].mean(1),
+                             atol=1e-6)
+  scores = model.apply(variables, batch)
+  np.testing.assert_allclose(
+      scores['fused'],
+      (2 * scores['frame_word'] + scores['video_sentence']) / 3, atol=1e-6)
 
 
 def test_ald_positives_hand_worked():
@@ -260,8 +408,9 @@ def test_ablation_switches(overrides, levels, has_mse):
   assert set(outputs['scores']) == levels | {'fused'}
   assert ('video_view2' in outputs) == model.use_ald
   loss, terms = model.apply(variables, outputs, batch, method=model.loss)
-  assert set(terms) == levels | {'ald_positives'} | (
+  assert set(terms) == levels | {'ald_positives', 'logit_scale'} | (
       {'mse'} if has_mse else set())
+  np.testing.assert_allclose(terms['logit_scale'], 1 / 0.07, rtol=1e-5)
   expected = sum(terms[level] for level in levels) + (
       terms['mse'] if has_mse else 0.0)
   np.testing.assert_allclose(loss, expected, rtol=1e-6)

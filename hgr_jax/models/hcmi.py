@@ -22,6 +22,7 @@ import ml_collections
 import numpy as np
 
 from hgr_jax import contrastive_losses
+from hgr_jax import losses
 from hgr_jax.models import aggregation
 from hgr_jax.models import clip
 from hgr_jax.models import dual_encoder
@@ -33,6 +34,27 @@ from hgr_jax.models import text_encoders
 LEVELS = ('frame_word', 'clip_phrase', 'video_sentence')
 
 
+def _pool(pooling, kind, num_heads, dropout, name):
+  """(batch, tokens, width) -> (batch, width), all tokens valid: one learned
+  query's `_aggregate` module of `kind` ('attention'), or the tokens' mean
+  ('mean')."""
+  if pooling == 'mean':
+    return lambda tokens, train: jnp.mean(tokens, axis=1)
+  block = _aggregate(kind, 1, num_heads, dropout, False, name)
+  return lambda tokens, train: block(
+      tokens, jnp.ones(tokens.shape[:2], bool), train)[:, 0]
+
+
+def _aggregate(kind, num_queries, num_heads, dropout, segments, name):
+  """The tokens -> `num_queries` tokens module: 'transformer'
+  (`aggregation.AggregationBlock`) or 'centroid'
+  (`aggregation.AttentionCentroids`)."""
+  if kind == 'centroid':
+    return aggregation.AttentionCentroids(num_queries, segments, name=name)
+  return aggregation.AggregationBlock(num_queries, num_heads, dropout,
+                                      segments, name=name)
+
+
 class HierarchicalVideoEncoder(nn.Module):
   """Frames -> frame tokens -> clip tokens -> video vector."""
   width: int
@@ -40,6 +62,10 @@ class HierarchicalVideoEncoder(nn.Module):
   temporal_layers: int
   num_clips: int
   dropout: float
+  pooling: str = 'attention'  # Clip tokens -> video vector, see `_pool`.
+  # Clip k aggregates only the k-th temporal segment of the frames.
+  clip_segments: bool = False
+  aggregation: str = 'transformer'  # Frames -> clips, see `_aggregate`.
 
   @nn.compact
   def __call__(self, frames, frame_mask, train):
@@ -59,13 +85,12 @@ class HierarchicalVideoEncoder(nn.Module):
       tokens = aggregation.TransformerLayer(
           self.num_heads, self.dropout, name=f'temporal_{i}')(
               tokens, frame_mask, train)
-    clips = aggregation.AggregationBlock(
-        self.num_clips, self.num_heads, self.dropout,
-        name='frames_to_clips')(tokens, frame_mask, train)
+    clips = _aggregate(self.aggregation, self.num_clips, self.num_heads,
+                       self.dropout, self.clip_segments,
+                       'frames_to_clips')(tokens, frame_mask, train)
     all_clips = jnp.ones(clips.shape[:2], bool)
-    video = aggregation.AggregationBlock(
-        1, self.num_heads, self.dropout, name='clips_to_video')(
-            clips, all_clips, train)[:, 0]
+    video = _pool(self.pooling, self.aggregation, self.num_heads,
+                  self.dropout, 'clips_to_video')(clips, train)
     return {
         'frames': tokens,
         'frame_mask': frame_mask,
@@ -90,6 +115,8 @@ class HierarchicalTextEncoder(nn.Module):
   num_heads: int
   num_phrases: int
   dropout: float
+  pooling: str = 'attention'  # Phrase tokens -> sentence, see `_pool`.
+  aggregation: str = 'transformer'  # Words -> phrases, see `_aggregate`.
 
   @nn.compact
   def __call__(self, text, train):
@@ -104,13 +131,12 @@ class HierarchicalTextEncoder(nn.Module):
     mask = text_encoders.word_mask(token_ids, lengths)
     words = nn.Dense(self.width, name='project')(
         self.word_encoder(token_ids, lengths, train))
-    phrases = aggregation.AggregationBlock(
-        self.num_phrases, self.num_heads, self.dropout,
-        name='words_to_phrases')(words, mask, train)
+    phrases = _aggregate(self.aggregation, self.num_phrases, self.num_heads,
+                         self.dropout, False, 'words_to_phrases')(
+                             words, mask, train)
     all_phrases = jnp.ones(phrases.shape[:2], bool)
-    sentence = aggregation.AggregationBlock(
-        1, self.num_heads, self.dropout, name='phrases_to_sentence')(
-            phrases, all_phrases, train)[:, 0]
+    sentence = _pool(self.pooling, self.aggregation, self.num_heads,
+                     self.dropout, 'phrases_to_sentence')(phrases, train)
     return {
         'words': words,
         'word_mask': mask,
@@ -163,6 +189,37 @@ class HCMI(dual_encoder.DualEncoder):
   margin: float = 0.2  # theta of L_mse.
   initial_temperature: float = 0.07
   max_logit_scale: float = 100.0
+  # One learned temperature per level instead of one for all.
+  per_level_temperature: bool = False
+  # Adam moves a parameter by about the learning rate per step, so the log
+  # of the logit scale moves that fast times this factor (the parameter
+  # is stored divided by it).
+  temperature_lr_multiplier: float = 1.0
+  # 'info_nce' (the paper), or 'hinge': the other models' max-violation
+  # hinge (margin `margin`) at each level instead.
+  level_loss: str = 'info_nce'
+  # Token-wise interaction's best match: None, the max cosine (DRL); a
+  # number, the cosines weighted by their softmax at this inverse
+  # temperature.
+  match_softmax_scale: Optional[float] = None
+  # Clip tokens -> video vector and phrase tokens -> sentence vector:
+  # 'attention' (an `aggregation` module with one query) or 'mean'.
+  global_pooling: str = 'attention'
+  # Clip k aggregates only the frames of the k-th of `num_clips` temporal
+  # segments (False: every query attends over all frames).
+  clip_segments: bool = False
+  # Frames -> clips and words -> phrases: 'transformer' (learned queries
+  # attend, multi-head, then a feed-forward layer, post-norm) or
+  # 'centroid' (each query's attention-weighted mean of the tokens).
+  aggregation: str = 'transformer'
+  # Weights of the levels in the fused (ranking) score, normalised over
+  # the enabled levels.
+  fusion_weights: Mapping[str, float] = flax.core.FrozenDict(
+      frame_word=1.0, clip_phrase=1.0, video_sentence=1.0)
+  # True: each level's weight is also multiplied by its learned logit
+  # scale, so the fused score is the levels' InfoNCE logits averaged (a
+  # level whose scores spread less, at a lower temperature, counts more).
+  fuse_logits: bool = False
   dual_softmax: bool = False
   dual_softmax_temperature: float = 100.0
   embedding_init: Callable[..., Any] = nn.initializers.normal(stddev=0.1)
@@ -213,6 +270,25 @@ class HCMI(dual_encoder.DualEncoder):
         # CLIP's initial temperature and its cap of the logit scale.
         initial_temperature=0.07,
         max_logit_scale=100.0,
+        # Paper: InfoNCE at each level ('hinge': the max-violation hinge of
+        # the other models, margin `margin`).
+        level_loss='info_nce',
+        # Paper: one learned temperature (CLIP's); ours: its learning rate.
+        per_level_temperature=False,
+        temperature_lr_multiplier=1.0,
+        # DRL's max over tokens (None); a number: the softmax-weighted best
+        # match at that inverse temperature (ours).
+        match_softmax_scale=ml_collections.config_dict.placeholder(float),
+        # Paper: "self-attention + feed-forward" for frames -> clips and
+        # words -> phrases ('transformer'), and for the video and sentence
+        # vectors ('attention'); every clip query sees all frames.
+        aggregation='transformer',
+        global_pooling='attention',
+        clip_segments=False,
+        # Ours: the fused (ranking) score is the levels' weighted mean.
+        fusion_weights=ml_collections.ConfigDict(
+            dict(frame_word=1.0, clip_phrase=1.0, video_sentence=1.0)),
+        fuse_logits=False,
         # Paper: dual-softmax re-ranking at test time; off by default here.
         # 100: CAMoE's inverse temperature.
         dual_softmax=False,
@@ -230,39 +306,62 @@ class HCMI(dual_encoder.DualEncoder):
     if unknown or not self.levels:
       raise ValueError(f'config.model.levels={tuple(self.levels)!r}: use a '
                        f'non-empty subset of {LEVELS}.')
+    for field, value, allowed in (
+        ('level_loss', self.level_loss, ('info_nce', 'hinge')),
+        ('global_pooling', self.global_pooling, ('attention', 'mean')),
+        ('aggregation', self.aggregation, ('transformer', 'centroid'))):
+      if value not in allowed:
+        raise ValueError(f'config.model.{field}={value!r}: use one of '
+                         f'{allowed}.')
+    if not sum(self.fusion_weights.get(level, 0.0) for level in self.levels):
+      raise ValueError(f'config.model.fusion_weights={dict(self.fusion_weights)}'
+                       ' gives every enabled level weight 0: give one a '
+                       'positive weight.')
     self.video_encoder = HierarchicalVideoEncoder(
         self.hidden_size, self.num_heads, self.temporal_layers,
-        self.num_clips, self.video_dropout)
+        self.num_clips, self.video_dropout, self.global_pooling,
+        self.clip_segments, self.aggregation)
     self.word_encoder = text_encoders.word_states(
         self.clip_text, self.vocab_size, self.word_dim, self.hidden_size,
         self.text_dropout, self.embedding_init, self.gru_matmul_dtype,
         self.gru_implementation)
     self.text_encoder = HierarchicalTextEncoder(
         self.word_encoder, self.hidden_size, self.num_heads,
-        self.num_phrases, self.text_dropout)
+        self.num_phrases, self.text_dropout, self.global_pooling,
+        self.aggregation)
     self.log_logit_scale = self.param(
         'log_logit_scale', nn.initializers.constant(
-            math.log(1 / self.initial_temperature)), ())
+            math.log(1 / self.initial_temperature)
+            / self.temperature_lr_multiplier),
+        (len(self.levels),) if self.per_level_temperature else ())
 
   def scores(self, video, text, matmul_dtype=None):
     """Encoded videos x encoded captions -> dict of (videos, captions) scores:
-    the enabled levels and 'fused', their mean."""
+    the enabled levels and 'fused', their `fusion_weights` mean."""
     scores = {}
     if 'frame_word' in self.levels:
       scores['frame_word'] = matching.token_wise_scores(
           video['frames'], video['frame_mask'], video['frame_weights'],
           text['words'], text['word_mask'], text['word_weights'],
-          matmul_dtype)
+          matmul_dtype, self.match_softmax_scale)
     if 'clip_phrase' in self.levels:
       scores['clip_phrase'] = matching.token_wise_scores(
           video['clips'], jnp.ones(video['clips'].shape[:2], bool),
           video['clip_weights'], text['phrases'],
           jnp.ones(text['phrases'].shape[:2], bool), text['phrase_weights'],
-          matmul_dtype)
+          matmul_dtype, self.match_softmax_scale)
     if 'video_sentence' in self.levels:
       scores['video_sentence'] = matching.cosine_matrix(
           video['video'], text['sentence'], matmul_dtype)
-    scores['fused'] = sum(scores.values()) / len(scores)
+    weights = {level: self.fusion_weights.get(level, 0.0)
+               for level in scores}
+    if self.fuse_logits:
+      scales = self.level_logit_scales()
+      weights = {level: weight * jax.lax.stop_gradient(scales[level])
+                 for level, weight in weights.items()}
+    scores['fused'] = sum(weights[level] * value
+                          for level, value in scores.items()) / sum(
+                              weights.values())
     return scores
 
   @nn.nowrap
@@ -295,8 +394,18 @@ class HCMI(dual_encoder.DualEncoder):
                                             self.dual_softmax_temperature)}
 
   def logit_scale(self):
-    """The learned inverse temperature, capped as CLIP's."""
-    return jnp.minimum(jnp.exp(self.log_logit_scale), self.max_logit_scale)
+    """The learned inverse temperature, capped as CLIP's: a scalar, or one
+    per enabled level (in `levels` order) with `per_level_temperature`."""
+    return jnp.minimum(
+        jnp.exp(self.temperature_lr_multiplier * self.log_logit_scale),
+        self.max_logit_scale)
+
+  def level_logit_scales(self):
+    """{level: its logit scale} for the enabled levels."""
+    scales = self.logit_scale()
+    if self.per_level_temperature:
+      return dict(zip(self.levels, scales))
+    return {level: scales for level in self.levels}
 
   def train_outputs(self, batch, train=True):
     """Scores of the batch's pairs, the video and sentence vectors, the
@@ -312,12 +421,14 @@ class HCMI(dual_encoder.DualEncoder):
     return outputs
 
   def loss(self, outputs, batch):
-    """InfoNCE at each level (ALD targets) plus mse_weight x L_mse.
+    """InfoNCE (or the hinge, `level_loss`) at each level, ALD targets, plus
+    mse_weight x L_mse.
 
     Returns:
-      (total, terms): terms are the per-level InfoNCE, 'mse' and
+      (total, terms): terms are the per-level losses, 'mse',
       'ald_positives', the mean number of positives per video (1 without
-      ALD and repeated videos).
+      ALD and repeated videos), and the logit scales (not losses):
+      'logit_scale', or 'logit_scale_<level>' per level.
     """
     same_video = batch['video_key'][:, None] == batch['video_key'][None, :]
     positives = jnp.eye(same_video.shape[0], dtype=bool)
@@ -328,11 +439,19 @@ class HCMI(dual_encoder.DualEncoder):
           jax.lax.stop_gradient(outputs['video']),
           jax.lax.stop_gradient(outputs['video_view2']))
     weights = self.loss_weights
-    terms = {
-        level: contrastive_losses.symmetric_info_nce(
-            outputs['scores'][level], positives, outputs['logit_scale'])
-        for level in self.levels if weights.get(level, 0.0)
-    }
+    scales = outputs['logit_scale']
+    scales = (dict(zip(self.levels, scales)) if self.per_level_temperature
+              else {level: scales for level in self.levels})
+    terms = {}
+    for level in self.levels:
+      if not weights.get(level, 0.0):
+        continue
+      if self.level_loss == 'hinge':
+        terms[level] = losses.hardest_negative_hinge(
+            outputs['scores'][level], positives | same_video, self.margin)
+      else:
+        terms[level] = contrastive_losses.symmetric_info_nce(
+            outputs['scores'][level], positives, scales[level])
     total = sum(weights[level] * value for level, value in terms.items())
     if self.mse_weight:
       # A caption of the same video is never a negative.
@@ -341,4 +460,10 @@ class HCMI(dual_encoder.DualEncoder):
           positives | same_video, self.margin)
       total = total + self.mse_weight * terms['mse']
     terms['ald_positives'] = jnp.mean(jnp.sum(positives, axis=1))
+    # Logged, not losses: where the temperatures go.
+    if self.per_level_temperature:
+      terms.update({f'logit_scale_{level}': scale
+                    for level, scale in scales.items()})
+    else:
+      terms['logit_scale'] = outputs['logit_scale']
     return total, terms

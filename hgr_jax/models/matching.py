@@ -183,8 +183,21 @@ def jaccard_matrix(videos, captions):
   return (total - distance) / jnp.maximum(total + distance, 1e-12)
 
 
+def _best_match(cosines, mask, axis, softmax_scale):
+  """Each token's best match along `axis` of `cosines`: the max over the
+  valid tokens (softmax_scale None), or their cosines weighted by a softmax
+  of softmax_scale x cosine (a smooth max that passes gradient to every
+  token)."""
+  if softmax_scale is None:
+    # Below every cosine, so a padded token is never the best one.
+    return jnp.max(jnp.where(mask, cosines, -2.0), axis=axis)
+  weights = layers.masked_softmax(softmax_scale * cosines, mask, axis=axis)
+  return jnp.sum(weights * cosines, axis=axis)
+
+
 def token_wise_scores(video_tokens, video_mask, video_weights, text_tokens,
-                      text_mask, text_weights, matmul_dtype=None):
+                      text_mask, text_weights, matmul_dtype=None,
+                      softmax_scale=None):
   """Token-wise interaction (DRL, Wang et al., 2022) of every pair.
 
   Each word's best frame, weighted over words, and each frame's best word,
@@ -200,16 +213,17 @@ def token_wise_scores(video_tokens, video_mask, video_weights, text_tokens,
     text_mask: (captions, words) bool, valid words.
     text_weights: (captions, words) token weights, 0 on padding.
     matmul_dtype: operand type of the product over dim (None: float32).
+    softmax_scale: None: the best match is the max cosine (DRL). A number:
+      the cosines weighted by their softmax at this inverse temperature.
 
   Returns:
     (videos, captions) scores.
   """
   cosines = layers.dot('vfd,cwd->vfcw', layers.l2_normalize(video_tokens),
                        layers.l2_normalize(text_tokens), matmul_dtype)
-  # Below every cosine, so a padded token is never the best one.
-  best_frame = jnp.max(
-      jnp.where(video_mask[:, :, None, None], cosines, -2.0), axis=1)
-  best_word = jnp.max(jnp.where(text_mask[None, None], cosines, -2.0), axis=3)
+  best_frame = _best_match(cosines, video_mask[:, :, None, None], 1,
+                           softmax_scale)
+  best_word = _best_match(cosines, text_mask[None, None], 3, softmax_scale)
   text_to_video = jnp.einsum('vcw,cw->vc', best_frame, text_weights)
   video_to_text = jnp.einsum('vfc,vf->vc', best_word, video_weights)
   return (text_to_video + video_to_text) / 2
