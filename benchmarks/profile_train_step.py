@@ -157,8 +157,9 @@ def main(argv):
   print(f'{"batch":>5} {"words":>5} {"part":>12} {"s":>8} {"GFLOP":>8}')
   for batch_size in map(int, _BATCH_SIZES.value):
     for max_words in map(int, _WORD_LENGTHS.value):
-      batch = random_batches.random_batch(config, batch_size, max_words,
-                                          feature_dim, _VOCAB_SIZE.value)
+      batch = random_batches.random_batch(
+          config, batch_size, max_words, feature_dim, _VOCAB_SIZE.value,
+          extra_features=model.extra_train_features())
       state = train.create_train_state(model, config, batch, mesh)
       for name, (function, args) in parts(model, config, state,
                                           batch).items():

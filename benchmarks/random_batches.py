@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from data_pipelines import input_pipeline
+
 
 def caption_lengths(batch_size, rng):
   """VATEX-like caption lengths: 2-23 words, median 8 (batch_size,) int."""
@@ -10,11 +12,13 @@ def caption_lengths(batch_size, rng):
 
 
 def random_batch(config, batch_size, max_words, feature_dim, vocab_size,
-                 seed=0):
+                 seed=0, extra_features=None):
   """A training batch of random content with the config's shapes.
 
   Captions of `caption_lengths`; each verb and noun node covers one or two
   words of its caption, the first verb and first two nouns always present.
+  `extra_features` (a model's `extra_train_features()`) adds its fields,
+  random (booleans: half true).
   """
   rng = np.random.default_rng(seed)
   lengths = caption_lengths(batch_size, rng)
@@ -34,7 +38,7 @@ def random_batch(config, batch_size, max_words, feature_dim, vocab_size,
   verbs, nouns = config.num_verbs, config.num_nouns
   nodes = 1 + verbs + nouns
   frames = config.max_frames
-  return {
+  batch = {
       'frames': rng.normal(size=(batch_size, frames, feature_dim)).astype(
           np.float32),
       'frame_mask': np.ones((batch_size, frames), bool),
@@ -48,3 +52,8 @@ def random_batch(config, batch_size, max_words, feature_dim, vocab_size,
       'adjacency': (rng.random((batch_size, nodes, nodes)) < 0.3).astype(
           np.float32),
   }
+  for field, (shape, dtype) in input_pipeline.extra_field_shapes(
+      extra_features or {}, (frames, feature_dim)).items():
+    values = rng.normal(size=(batch_size, *shape))
+    batch[field] = (values > 0 if dtype == np.bool_ else values).astype(dtype)
+  return batch
