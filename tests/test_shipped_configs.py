@@ -14,6 +14,7 @@ import jax
 import numpy as np
 import pytest
 
+import clip_testing
 from conftest import zero_inputs
 from configs import base
 from data_pipelines import input_pipeline
@@ -35,9 +36,11 @@ def shipped_configs():
   root = os.path.join(os.path.dirname(__file__), '..', 'configs')
   names = sorted(os.path.basename(path)[:-3]
                  for path in glob.glob(os.path.join(root, '*.py')))
-  return [(name, variant) for name in names
-          if hasattr(importlib.import_module(f'configs.{name}'), 'get_config')
-          for variant in base.model_names()]
+  modules = {name: importlib.import_module(f'configs.{name}')
+             for name in names}
+  return [(name, variant) for name, module in modules.items()
+          if hasattr(module, 'get_config')
+          for variant in getattr(module, 'VARIANTS', base.model_names())]
 
 
 def get_config(name, variant):
@@ -163,8 +166,12 @@ def test_configs_of_one_program_differ_only_in_data_location():
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize('name,variant', list(distinct_models().values()),
                          ids=list(distinct_models()))
-def test_create_train_state_at_real_sizes(name, variant):
+def test_create_train_state_at_real_sizes(name, variant, tmp_path):
   config = get_config(name, variant)
+  if config.text_encoder == 'clip':  # A small tower: no real one here.
+    config.clip_dir = str(tmp_path / 'clip')
+    clip_testing.make_checkpoint(config.clip_dir)
+    config.max_words = clip_testing.TEXT_POSITIONS
   model = models.create_model(config, VOCAB_SIZE)
   state = train.create_train_state(model, config,
                                    train_element_spec(config, model),
