@@ -76,6 +76,7 @@ RUNS = {
     'hcmi_shared_temperature': _hcmi(per_level_temperature=False,
                                      temperature_lr_multiplier=1.0),
     'hcmi_temporal_layer': _hcmi(temporal_layers=1),
+    'hcmi_no_temporal_layer': _hcmi(temporal_layers=0),
     'hcmi_no_ald': _hcmi(use_ald=False),
 }
 

@@ -17,6 +17,7 @@ take the CLIP tower.
 """
 
 from configs import release
+from hgr_jax.models import hcmi
 
 VARIANTS = ('hcmi', 'hgr', 'vsepp')
 
@@ -30,6 +31,10 @@ def get_config(variant='hcmi'):
   config = release.release_config(
       # CLIP ViT-B image embeddings per frame (hgr_jax.extract_features).
       variant, 'msrvtt_clip', ('clip',), feature_dim_hint=512)
+  if variant == 'hcmi':  # The paper's reading, not the release options.
+    config.model.update(
+        {k: v for k, v in hcmi.HCMI.paper_config().model.items()
+         if k != 'gru_matmul_dtype'})
   config.text_encoder = 'clip'
   config.tokenizer = 'clip'
   # config.clip_dir (required): the local checkpoint folder.

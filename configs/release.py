@@ -45,4 +45,9 @@ def release_config(model, dataset, feature_names, feature_dim_hint):
   # synthetic set stays within seed noise (docs/training_speed.md).
   # 'float32' for the official arithmetic everywhere.
   config.model.gru_matmul_dtype = 'auto'
+  if model == 'hcmi':
+    # Ours, measured: on features without CLIP's alignment, the options of
+    # configs/base.hcmi_without_clip (docs/hcmi.md: synthetic data and a
+    # release-layout export).
+    base.hcmi_without_clip(config)
   return config
