@@ -41,24 +41,31 @@ from hgr_jax import platform
 from hgr_jax import sharding
 from hgr_jax import train
 
-_MODELS = flags.DEFINE_list('models', ['hgr', 'vsepp', 'hanet', 'hcmi'],
-                            'Models whose train step is timed.')
-_WIDTH = flags.DEFINE_integer('width', 1024, 'config.model.hidden_size.')
-_WORD_DIM = flags.DEFINE_integer('word_dim', 300, 'config.model.word_dim.')
-_FEATURE_DIM = flags.DEFINE_integer('feature_dim', 1024, 'Frame features.')
-_BATCH_SIZE = flags.DEFINE_integer('batch_size', 128, 'Global batch.')
-_TRAIN_VIDEOS = flags.DEFINE_integer(
-    'train_videos', 1000, 'Synthetic training videos (enough for a batch).')
-_DTYPES = flags.DEFINE_list('dtypes', ['float32', 'bfloat16'],
-                            'BiGRU product types (gru_matmul_dtype).')
-_IMPLEMENTATIONS = flags.DEFINE_list(
-    'implementations', ['plain', 'packed'], 'BiGRU implementations.')
-_STEPS = flags.DEFINE_integer('steps', 5, 'Timed steps per row.')
-_EVAL_VIDEOS = flags.DEFINE_integer('eval_videos', 1500, '0: no evaluation.')
-_EVAL_CAPTIONS = flags.DEFINE_integer('eval_captions', 15_000,
-                                      'Captions scored against the videos.')
-_DATA_DIR = flags.DEFINE_string('data_dir', None, 'tfds data dir.')
-_OUT = flags.DEFINE_string('out', 'accelerator.json', 'JSON output path.')
+FLAGS = flags.FLAGS
+
+
+def _define_flags():
+  """The command line's flags (defined when run, so that importing this
+  module for its tables defines none)."""
+  flags.DEFINE_list('models', ['hgr', 'vsepp', 'hanet', 'hcmi'],
+                    'Models whose train step is timed.')
+  flags.DEFINE_integer('width', 1024, 'config.model.hidden_size.')
+  flags.DEFINE_integer('word_dim', 300, 'config.model.word_dim.')
+  flags.DEFINE_integer('feature_dim', 1024, 'Frame features.')
+  flags.DEFINE_integer('batch_size', 128, 'Global batch.')
+  flags.DEFINE_integer(
+      'train_videos', 1000, 'Synthetic training videos (enough for a batch).')
+  flags.DEFINE_list('dtypes', ['float32', 'bfloat16'],
+                    'BiGRU product types (gru_matmul_dtype).')
+  flags.DEFINE_list(
+      'implementations', ['plain', 'packed'], 'BiGRU implementations.')
+  flags.DEFINE_integer('steps', 5, 'Timed steps per row.')
+  flags.DEFINE_integer('eval_videos', 1500, '0: no evaluation.')
+  flags.DEFINE_integer('eval_captions', 15_000,
+                       'Captions scored against the videos.')
+  flags.DEFINE_string('data_dir', None, 'tfds data dir.')
+  flags.DEFINE_string('out', 'accelerator.json', 'JSON output path.')
+
 
 # Dense peak FLOP/s of the products' type, from the vendors' data sheets:
 # bfloat16 tensor cores, and TF32 for float32 (XLA's default precision for
@@ -103,11 +110,11 @@ def _flops(compiled):
 
 def _config(model_name, dtype, implementation):
   config = synthetic.get_config(model_name)
-  config.data_dir = _DATA_DIR.value
-  config.synthetic.feature_dim = _FEATURE_DIM.value
-  config.synthetic.num_train_videos = _TRAIN_VIDEOS.value
-  config.batch_size = _BATCH_SIZE.value
-  config.model.update(dict(hidden_size=_WIDTH.value, word_dim=_WORD_DIM.value,
+  config.data_dir = FLAGS.data_dir
+  config.synthetic.feature_dim = FLAGS.feature_dim
+  config.synthetic.num_train_videos = FLAGS.train_videos
+  config.batch_size = FLAGS.batch_size
+  config.model.update(dict(hidden_size=FLAGS.width, word_dim=FLAGS.word_dim,
                            gru_matmul_dtype=dtype,
                            gru_implementation=implementation))
   if model_name == 'hanet':  # Concept counts of the release configs.
@@ -130,7 +137,7 @@ def time_train_step(model_name, dtype, implementation):
   state, metrics = compiled(state, batch)
   jax.block_until_ready(metrics)
   seconds = []
-  for _ in range(_STEPS.value):
+  for _ in range(FLAGS.steps):
     start = time.perf_counter()
     state, metrics = compiled(state, batch)
     jax.block_until_ready(metrics)
@@ -155,27 +162,27 @@ def time_evaluation(bfloat16):
   config = _config('hgr', 'float32', 'auto')
   model = models.create_model(config, 10_000)
   batch = random_batches.random_batch(config, 500, config.max_words,
-                                          _FEATURE_DIM.value, 10_000)
+                                          FLAGS.feature_dim, 10_000)
   mesh = sharding.data_mesh(jax.local_devices())
   variables = jax.device_get(train.create_train_state(
       model, config, batch, mesh).variables)
   evaluator = evaluate.Evaluator(model, mesh, 500, bfloat16=bfloat16)
   videos = evaluator.encode_videos(variables, [
       {'frames': batch['frames'], 'frame_mask': batch['frame_mask']}] * (
-          -(-_EVAL_VIDEOS.value // 500)))
+          -(-FLAGS.eval_videos // 500)))
   captions = evaluator.encode_captions(variables, [batch] * (
-      -(-_EVAL_CAPTIONS.value // 500)))
-  videos = jax.tree.map(lambda x: x[:_EVAL_VIDEOS.value], videos)
-  captions = jax.tree.map(lambda x: x[:_EVAL_CAPTIONS.value], captions)
+      -(-FLAGS.eval_captions // 500)))
+  videos = jax.tree.map(lambda x: x[:FLAGS.eval_videos], videos)
+  captions = jax.tree.map(lambda x: x[:FLAGS.eval_captions], captions)
   evaluator.score_matrix(variables, videos, captions)  # Compiles.
   start = time.perf_counter()
   evaluator.score_matrix(variables, videos, captions)
   seconds = time.perf_counter() - start
-  floor = (2.0 * _EVAL_VIDEOS.value * _EVAL_CAPTIONS.value * config.max_frames
+  floor = (2.0 * FLAGS.eval_videos * FLAGS.eval_captions * config.max_frames
            * config.model.hidden_size * (config.num_verbs + config.num_nouns))
   dtype = 'bfloat16' if bfloat16 else 'float32'
   peak = peak_flops(jax.devices()[0].device_kind, dtype)
-  return dict(videos=_EVAL_VIDEOS.value, captions=_EVAL_CAPTIONS.value,
+  return dict(videos=FLAGS.eval_videos, captions=FLAGS.eval_captions,
               dtype=dtype, seconds=seconds, floor_flops=floor,
               floor_flops_per_s=floor / seconds,
               peak_fraction=None if peak is None else
@@ -188,8 +195,8 @@ def _fraction(value):
 
 def format_tables(result):
   """The train step and evaluation tables of `result` as text."""
-  lines = [f'{result["device"]}; train step at width {_WIDTH.value}, '
-           f'median of {_STEPS.value} blocked steps',
+  lines = [f'{result["device"]}; train step at width {FLAGS.width}, '
+           f'median of {FLAGS.steps} blocked steps',
            f'{"model":<6} {"GRU":>8} {"impl":>7} {"step s":>8} '
            f'{"pairs/s":>8} {"memory GB":>10} {"TFLOP":>7} {"TFLOP/s":>8} '
            f'{"of peak":>8}']
@@ -223,20 +230,21 @@ def main(argv):
       'jax': jax.__version__, 'train_step': [], 'evaluation': []}
   print(f'{result["device"]}; auto GRU products: {result["auto_dtype"]} '
         f'({result["native_bfloat16"]})', flush=True)
-  for model_name in _MODELS.value:
-    for dtype in _DTYPES.value:
-      for implementation in _IMPLEMENTATIONS.value:
+  for model_name in FLAGS.models:
+    for dtype in FLAGS.dtypes:
+      for implementation in FLAGS.implementations:
         row = time_train_step(model_name, dtype, implementation)
         result['train_step'].append(row)
         print(f'{model_name} {dtype} {implementation}: '
               f'{row["step_s"]:.3f} s/step', flush=True)
-  if _EVAL_VIDEOS.value:
+  if FLAGS.eval_videos:
     for bfloat16 in (False, True):
       result['evaluation'].append(time_evaluation(bfloat16))
   print(format_tables(result))
-  with open(_OUT.value, 'w') as f:
+  with open(FLAGS.out, 'w') as f:
     json.dump(result, f, indent=2)
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main)

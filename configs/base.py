@@ -15,7 +15,7 @@ def model_names():
   return tuple(sorted(models.registry.MODELS))
 
 
-def get_config(model='hgr'):
+def model_config(model):
   """The paper settings of the registered model `model`."""
   paper = models.registry.get(model).paper_config()
   config = ml_collections.ConfigDict()

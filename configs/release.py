@@ -28,7 +28,7 @@ def release_config(model, dataset, feature_names, feature_dim_hint):
     raise ValueError(f'Unknown model {model!r}: add one of '
                      f'{", ".join(base.model_names())} to the config path, '
                      'e.g. configs/vatex.py:hgr.')
-  config = base.get_config(model)
+  config = base.model_config(model)
   config.dataset = dataset
   # Root of the release: annotation/RET/, public_split/, ordered_feature/.
   config.release_dir = ml_collections.config_dict.placeholder(str)

@@ -37,7 +37,7 @@ def get_config(variant='hgr'):
     raise ValueError(f'configs/synthetic.py:{variant}: unknown variant; use '
                      f"one of {', '.join(base.model_names())} or easy, or a "
                      "model followed by ',easy'.")
-  config = base.get_config(model)
+  config = base.model_config(model)
   config.dataset = 'synthetic'
   # Generator params (data_pipelines.synthetic.SyntheticParams), all our own
   # choices: hard enough that models and settings separate; the variant

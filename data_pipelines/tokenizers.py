@@ -26,6 +26,7 @@ from tensorflow.io import gfile
 import tensorflow_datasets as tfds
 import tokenizers as hf_tokenizers
 
+from data_pipelines import clip_files
 from data_pipelines import role_graph
 
 KINDS = ('word', 'sentencepiece', 'clip')

@@ -11,7 +11,6 @@ layout, e.g. openai/clip-vit-base-patch32 or -patch16, whose text towers are
 the same. Nothing is downloaded.
 """
 
-import json
 import os
 from typing import Dict, Mapping, Tuple
 

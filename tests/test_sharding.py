@@ -11,9 +11,10 @@ import pytest
 
 from hgr_jax import models
 
-# Batches of 32 and 64 captions: on 8 devices every share is even, so the
-# packed BiGRU pairs captions within each device's share (4 and 8 per
-# device). sys.argv[1:] = data dir, model names.
+# A batch of 32 captions: on 8 devices each share of 4 is even, so the
+# packed BiGRU pairs captions within each device's share (tests/test_bigru.py
+# takes the BiGRU's other branches on 1-8 devices). sys.argv[1:] = data dir,
+# model names.
 _LOSS_AND_GRADS_SCRIPT = textwrap.dedent('''
     import functools, sys, traceback
     import jax, numpy as np
@@ -64,11 +65,10 @@ _LOSS_AND_GRADS_SCRIPT = textwrap.dedent('''
         print('loss_and_grads OK', label)
 
     for name in names:
-      for batch_size in (32, 64):
-        try:
-          check(name, batch_size)
-        except Exception:  # The other models still run and report.
-          traceback.print_exc()
+      try:
+        check(name, 32)
+      except Exception:  # The other models still run and report.
+        traceback.print_exc()
 ''')
 
 # Score matrices over tiles that pad both axes, and binary selection, of a
@@ -146,11 +146,9 @@ def four_device_scores(tiny_data_dir):
 
 
 @pytest.mark.parametrize('name', MODELS)
-@pytest.mark.parametrize('batch_size', [32, 64])
-def test_loss_and_grads_match_on_8_devices(eight_device_losses, name,
-                                           batch_size):
+def test_loss_and_grads_match_on_8_devices(eight_device_losses, name):
   result = eight_device_losses
-  assert f'loss_and_grads OK {name} batch {batch_size}' in result.stdout, (
+  assert f'loss_and_grads OK {name} batch 32' in result.stdout, (
       result.stderr[-4000:])
 
 
