@@ -28,6 +28,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from benchmarks import compare_models
+from benchmarks import hcmi_diagnosis
 from hgr_jax import contrastive_losses
 from hgr_jax import summaries
 from hgr_jax.models import hcmi
@@ -38,6 +39,10 @@ from hgr_jax.models import vsepp
 FLAGS = flags.FLAGS
 _RUNS = flags.DEFINE_list('runs', None, 'Names of RUNS to train.',
                           required=True)
+_DIAGNOSE = flags.DEFINE_bool(
+    'diagnose', False, "Also print and store each run's diagnosis (seed 0): "
+    'benchmarks.hcmi_diagnosis; train with --config.keep_checkpoints at '
+    'least --config.num_epochs for its per-epoch gradient norms.')
 
 # The options of HCMI's paper config (`HCMI.paper_config`, the paper as we
 # read it) that the config under test may change.
@@ -81,6 +86,7 @@ RUNS = {
 }
 
 SUMMARY_FILE = 'hcmi_ablations.json'
+DIAGNOSIS_FILE = 'diagnosis.json'
 MARKDOWN_FILE = 'hcmi_ablations.md'
 
 
@@ -169,6 +175,12 @@ def main(argv):
       config.seed = seed
       workdir = os.path.join(FLAGS.workdir, name, f'seed_{seed}')
       per_seed[seed], _ = compare_models.run(config, workdir)
+    if _DIAGNOSE.value:
+      config = run_config(config_module, name, overrides)
+      diagnosis = hcmi_diagnosis.diagnose(
+          config, os.path.join(FLAGS.workdir, name, 'seed_0'), 4)
+      with open(os.path.join(FLAGS.workdir, name, DIAGNOSIS_FILE), 'w') as f:
+        json.dump(diagnosis, f, indent=2, sort_keys=True)
     mean, std = compare_models.mean_std(per_seed)
     curves = validation_curves(os.path.join(FLAGS.workdir, name, 'seed_0'))
     summary[name] = dict(seeds=per_seed, mean=mean, std=std, curves=curves)

@@ -12,9 +12,9 @@ epoch's logged steps. Then the gradient norm of each module (the parameter
 tree two levels deep) on --grad_batches fixed training batches (the first
 of epoch 0), at initialisation and at every checkpoint the run kept
 (train with --config.keep_checkpoints at least the number of epochs to
-keep every epoch end). Works for any model of the project; the
-cross-check models of `benchmarks.hcmi_crosscheck` need that module's
---model flag to be known here, so run it through that module.
+keep every epoch end). Works for any model of the project. For a run of
+`benchmarks.hcmi_ablations`, pass --diagnose there instead: it knows each
+run's config.
 """
 
 import collections
@@ -34,13 +34,17 @@ from data_pipelines import length_buckets
 from hgr_jax import summaries
 from hgr_jax import train
 
-_CONFIG = config_flags.DEFINE_config_file('config', None,
-                                          'The run\'s config.')
-_WORKDIR = flags.DEFINE_string('workdir', None, 'The run\'s workdir.',
-                               required=True)
-_GRAD_BATCHES = flags.DEFINE_integer(
-    'grad_batches', 4, 'Training batches the gradient norms average over.')
-_OUT = flags.DEFINE_string('out', None, 'JSON output path (optional).')
+FLAGS = flags.FLAGS
+
+
+def _define_flags():
+  """The command line's flags, defined when run: benchmarks.hcmi_ablations
+  imports `diagnose` beside its own --config and --workdir."""
+  config_flags.DEFINE_config_file('config', None, "The run's config.")
+  flags.DEFINE_string('workdir', None, "The run's workdir.", required=True)
+  flags.DEFINE_integer('grad_batches', 4, 'Training batches the gradient '
+                       'norms average over.')
+  flags.DEFINE_string('out', None, 'JSON output path (optional).')
 
 
 def epoch_table(series, steps_per_epoch):
@@ -152,11 +156,12 @@ def diagnose(config, workdir, grad_batches):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  result = diagnose(_CONFIG.value, _WORKDIR.value, _GRAD_BATCHES.value)
-  if _OUT.value:
-    with open(_OUT.value, 'w') as f:
+  result = diagnose(FLAGS.config, FLAGS.workdir, FLAGS.grad_batches)
+  if FLAGS.out:
+    with open(FLAGS.out, 'w') as f:
       json.dump(result, f, indent=2, sort_keys=True)
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main)

@@ -1,4 +1,4 @@
-"""Fingerprints of HGR, VSE++ and HANet after 3 training steps.
+"""Fingerprints of HGR, VSE++, HANet and HCMI after 3 training steps.
 
 `tests/test_model_reference.py` checks that refactors leave training
 bit-for-bit where it was (up to float32 reassociation), on the backend and
@@ -25,7 +25,7 @@ from data_pipelines import input_pipeline  # noqa: E402
 
 REFERENCE_FILE = os.path.join(os.path.dirname(__file__), 'data',
                               'model_reference.json')
-MODELS = ('hgr', 'vsepp', 'hanet')
+MODELS = ('hgr', 'vsepp', 'hanet', 'hcmi')
 # The entry of REFERENCE_FILE saying where it was recorded (`platform_key`).
 RECORDED_WITH = 'recorded_with'
 NUM_STEPS = 3
