@@ -8,7 +8,7 @@ job.
 
 Expected (seed 0, HGR): test rsum 491.6, binary selection role swap 94.2%;
 every model over 3 seeds (`python -m benchmarks.compare_models`): HGR
-488.9, HANet 469.1, VSE++ 368.0, HCMI 279.8 (docs/benchmarks.md).
+488.9, HANet 469.1, HCMI 417.3, VSE++ 368.0 (docs/benchmarks.md).
 
 The papers' settings (configs/base.py) with these overrides, all ours: a
 width of 512 instead of 1024, a larger learning rate, 6 epochs, gradients
