@@ -78,15 +78,5 @@ def get_config(variant='hgr'):
   config.log_every_steps = 50
   config.eval_batch_size = 128
   if model == 'hcmi':
-    # Ours, measured: no transformer layer over the frame tokens. On this
-    # data one layer gave validation rsum 253 / 299 after 1 / 2 epochs
-    # (seed 0), none 290 / 326 (clip-phrase 286 -> 326, video-sentence
-    # 246 -> 286, frame-word 318 -> 287); docs/hcmi.md.
-    config.model.temporal_layers = 0
     base.hcmi_without_clip(config)
-    # Ours, measured: the fused score weights the levels as chosen on the
-    # validation split of seed 0 (benchmarks/hcmi_fusion.py: rsum 446,
-    # frame-word alone 443, the levels' mean 426); clip-phrase still trains.
-    config.model.fusion_weights.update(
-        dict(frame_word=0.9, clip_phrase=0.0, video_sentence=0.1))
   return config

@@ -126,6 +126,8 @@ HCMI_OPTIONS = ('level_loss', 'per_level_temperature',
 INTENDED.update({
     f'model.{key}': lambda name, old, new: name.endswith(':hcmi') and (
         old is None) for key in HCMI_OPTIONS})
+INTENDED['model.temporal_layers'] = lambda name, old, new: new == old or (
+    name.endswith(':hcmi') and (old, new) == (1, 0))
 INTENDED['model.mse_weight'] = lambda name, old, new: new == old or (
     name.endswith(':hcmi') and (old, new) == (1.0, 0.0))
 
