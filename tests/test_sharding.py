@@ -7,7 +7,6 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
 
 from hgr_jax import models
 
@@ -135,25 +134,17 @@ def _run(script, devices, *args):
 MODELS = sorted(models.registry.MODELS)
 
 
-@pytest.fixture(scope='module')
-def eight_device_losses(tiny_data_dir):
-  return _run(_LOSS_AND_GRADS_SCRIPT, 8, tiny_data_dir, *MODELS)
+# One test per subprocess: xdist may run another file's test between two
+# tests of this one, which tears a module fixture down and runs it again.
+def test_loss_and_grads_match_on_8_devices(tiny_data_dir):
+  result = _run(_LOSS_AND_GRADS_SCRIPT, 8, tiny_data_dir, *MODELS)
+  for name in MODELS:
+    assert f'loss_and_grads OK {name} batch 32' in result.stdout, (
+        name, result.stderr[-4000:])
 
 
-@pytest.fixture(scope='module')
-def four_device_scores(tiny_data_dir):
-  return _run(_EVAL_SCRIPT, 4, tiny_data_dir, *MODELS)
-
-
-@pytest.mark.parametrize('name', MODELS)
-def test_loss_and_grads_match_on_8_devices(eight_device_losses, name):
-  result = eight_device_losses
-  assert f'loss_and_grads OK {name} batch 32' in result.stdout, (
-      result.stderr[-4000:])
-
-
-@pytest.mark.parametrize('name', MODELS)
-def test_scores_and_binary_selection_match_on_4_devices(four_device_scores,
-                                                         name):
-  result = four_device_scores
-  assert f'scores OK {name}' in result.stdout, result.stderr[-4000:]
+def test_scores_and_binary_selection_match_on_4_devices(tiny_data_dir):
+  result = _run(_EVAL_SCRIPT, 4, tiny_data_dir, *MODELS)
+  for name in MODELS:
+    assert f'scores OK {name}' in result.stdout, (name,
+                                                  result.stderr[-4000:])
