@@ -7,7 +7,6 @@ import subprocess
 import sys
 import textwrap
 
-
 from hgr_jax import models
 
 # A batch of 32 captions: on 8 devices each share of 4 is even, so the
