@@ -83,7 +83,8 @@ def parts(model, config, state, batch):
   words_module = text_encoders.WordStates(
       model.vocab_size, model.word_dim, model.hidden_size,
       model.text_dropout, gru_matmul_dtype=model.gru_matmul_dtype)
-  words_params = state.params['text_encoder']['words']
+  # HGR's and VSE++'s word encoder; the other models name theirs apart.
+  words_params = state.params.get('text_encoder', {}).get('words')
 
   def words(params, batch):
     return _sum_outputs(words_module.apply(
@@ -118,12 +119,15 @@ def parts(model, config, state, batch):
       'loss': (lambda p, b: model.apply(
           variables(p), b, rngs=rngs, mutable=['batch_stats'],
           method=model.train_loss)[0][0], (state.params, batch)),
-      'words': (jax.grad(words), (words_params, batch)),
+      **({'words': (jax.grad(words), (words_params, batch))}
+         if words_params is not None else {}),
       'text': (jax.grad(text), (state.params, batch)),
       'video': (jax.grad(video), (state.params, batch)),
-      'scores+loss': (jax.grad(scores_and_loss, argnums=(0, 1),
-                               allow_int=True),
-                      (outputs['video'], outputs['text'], batch)),
+      # Models whose train outputs hold their 'video' and 'text' encodings.
+      **({'scores+loss': (jax.grad(scores_and_loss, argnums=(0, 1),
+                                   allow_int=True),
+                          (outputs['video'], outputs['text'], batch))}
+         if 'text' in outputs else {}),
       'adam': (lambda g, s, p: optax.apply_updates(p, tx.update(g, s, p)[0]),
                (state.params, state.opt_state, state.params)),
   }
