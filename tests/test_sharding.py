@@ -9,10 +9,10 @@ import textwrap
 
 from hgr_jax import models
 
-# A batch of 32 captions: on 8 devices each share of 4 is even, so the
-# packed BiGRU pairs captions within each device's share (tests/test_bigru.py
-# takes the BiGRU's other branches on 1-8 devices). sys.argv[1:] = data dir,
-# model names.
+# A batch of 32 captions, its word axis padded so that every pair fits: on
+# 8 devices the packed BiGRU pairs the 4 captions of each device's share
+# (tests/test_bigru.py takes the BiGRU's other branches on 1-8 devices).
+# sys.argv[1:] = data dir, model names.
 _LOSS_AND_GRADS_SCRIPT = textwrap.dedent('''
     import functools, sys, traceback
     import jax, numpy as np
@@ -21,6 +21,7 @@ _LOSS_AND_GRADS_SCRIPT = textwrap.dedent('''
     from conftest import tiny_config
     from data_pipelines import input_pipeline
     from hgr_jax import models, sharding, train
+    from hgr_jax.models import packed_gru
 
     assert jax.device_count() == 8, jax.devices()
     data_dir, names = sys.argv[1], sys.argv[2:]
@@ -34,6 +35,15 @@ _LOSS_AND_GRADS_SCRIPT = textwrap.dedent('''
             builder, config, 0, batch_size,
             extra_features=model.extra_train_features()))))
         assert len(batch['length']) == batch_size
+        # Pad the word axis so that every device's pairs of captions fit in
+        # one row: the packed branch, not the unpacked fallback, runs.
+        words = config.max_words
+        padded = 2 * int(batch['length'].max())
+        batch = {k: np.pad(v, [(0, 0)] * (v.ndim - 1) + [(0, padded - words)])
+                 if v.ndim >= 2 and v.shape[-1] == words else v
+                 for k, v in batch.items()}
+        assert all(jax.device_get(packed_gru.pair_rows(share, padded)[2])
+                   for share in batch['length'].reshape(8, -1))
         results = []
         state = train.create_train_state(model, config, batch,
                                          sharding.data_mesh(jax.devices()[:1]))
