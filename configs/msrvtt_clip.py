@@ -17,7 +17,6 @@ take the CLIP tower.
 """
 
 from configs import release
-from hgr_jax.models import hcmi
 
 VARIANTS = ('hcmi', 'hgr', 'vsepp')
 
@@ -30,11 +29,8 @@ def get_config(variant='hcmi'):
                      f'for {variant}.')
   config = release.release_config(
       # CLIP ViT-B image embeddings per frame (hgr_jax.extract_features).
-      variant, 'msrvtt_clip', ('clip',), feature_dim_hint=512)
-  if variant == 'hcmi':  # The paper's reading, not the release options.
-    config.model.update(
-        {k: v for k, v in hcmi.HCMI.paper_config().model.items()
-         if k != 'gru_matmul_dtype'})
+      variant, 'msrvtt_clip', ('clip',), feature_dim_hint=512,
+      pretrained_features=True)
   config.text_encoder = 'clip'
   config.tokenizer = 'clip'
   # config.clip_dir (required): the local checkpoint folder.

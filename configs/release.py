@@ -12,7 +12,8 @@ import ml_collections
 from configs import base
 
 
-def release_config(model, dataset, feature_names, feature_dim_hint):
+def release_config(model, dataset, feature_names, feature_dim_hint,
+                   pretrained_features=False):
   """The paper's settings for `model` on the release of `dataset`.
 
   Args:
@@ -23,6 +24,8 @@ def release_config(model, dataset, feature_names, feature_dim_hint):
     feature_dim_hint: the size of those features in the release. The model
       takes its input size from the prepared dataset; this only documents it
       and lets tests build the model at its real size without the data.
+    pretrained_features: True for CLIP features and towers: HCMI then keeps
+      the paper's reading instead of `base.hcmi_without_clip`.
   """
   if model not in base.model_names():
     raise ValueError(f'Unknown model {model!r}: add one of '
@@ -45,7 +48,7 @@ def release_config(model, dataset, feature_names, feature_dim_hint):
   # synthetic set stays within seed noise (docs/training_speed.md).
   # 'float32' for the official arithmetic everywhere.
   config.model.gru_matmul_dtype = 'auto'
-  if model == 'hcmi':
+  if model == 'hcmi' and not pretrained_features:
     # Ours, measured: on features without CLIP's alignment, the options of
     # configs/base.hcmi_without_clip (docs/hcmi.md: synthetic data and a
     # release-layout export).
